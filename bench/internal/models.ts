@@ -1,0 +1,76 @@
+/**
+ * The bench models: ResNet-50- and MobileNetV2-shaped random-weight networks, written once per bench run
+ * as a TF.js layers folder and an `.onnx` file so that every engine loads them from disk, as a user's
+ * model would be.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { countParameters } from '../../models/builders/calibrated-writer.ts';
+import { mobileNetV2Spec } from '../../models/builders/mobilenetv2.ts';
+import { resnet50Spec } from '../../models/builders/resnet50.ts';
+import type { NetSpec } from '../../models/builders/spec.ts';
+import { writeLayersModel } from '../../models/builders/to-layers.ts';
+import { toOnnxModel } from '../../models/builders/to-onnx.ts';
+import type { ModelFileConfig } from '../../models/types.ts';
+import { timed } from './measure.ts';
+
+export const BENCH_MODELS = ['resnet50', 'mobilenetv2'] as const;
+export type BenchModelName = (typeof BENCH_MODELS)[number];
+
+/** Seed of the bench weights: fixed so runs compare like with like. */
+const SEED = 2016;
+
+/**
+ * ImageNet preprocessing (torchvision's numbers): maps uint8 frames to roughly unit-variance inputs, the
+ * scale the random weights were calibrated for. Passed to `load` as `config`.
+ */
+export const BENCH_PREPROCESS: ModelFileConfig = Object.freeze({
+  scale: 1 / 255,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+}) as ModelFileConfig;
+
+/** A bench model on disk. */
+export interface PreparedModel {
+  name: BenchModelName;
+  inputSize: [number, number];
+  parameters: number;
+  /** Folder with model.json + shard. */
+  tfjsPath: string;
+  /** The .onnx file. */
+  onnxPath: string;
+  buildMs: number;
+  writeTfjsMs: number;
+  writeOnnxMs: number;
+}
+
+function specOf(name: BenchModelName, inputSize: [number, number]): NetSpec {
+  return name === 'resnet50' ? resnet50Spec({ seed: SEED, inputSize }) : mobileNetV2Spec({ seed: SEED, inputSize });
+}
+
+/** Builds `name` and writes both forms under `dir`. */
+export async function prepareModel(name: BenchModelName, dir: string, inputSize: [number, number]): Promise<PreparedModel> {
+  // Saving a layers model reads its weights back through a backend; cpu needs no initialisation.
+  if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+  const build = await timed(() => specOf(name, inputSize));
+  const spec = build.value;
+  const tfjsPath = join(dir, `${name}-tfjs`);
+  const onnxPath = join(dir, `${name}.onnx`);
+  const writeTfjs = await timed(() => writeLayersModel(spec, tfjsPath));
+  const writeOnnx = await timed(async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(onnxPath, toOnnxModel(spec));
+  });
+  return {
+    name,
+    inputSize,
+    parameters: countParameters(spec),
+    tfjsPath,
+    onnxPath,
+    buildMs: build.ms,
+    writeTfjsMs: writeTfjs.ms,
+    writeOnnxMs: writeOnnx.ms,
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * Rewrites an ONNX classifier so that one session run does preprocessing, the forward pass and CAM, and
+ * only small tensors leave the session (ids, scores, probabilities, k maps at feature resolution, and the
+ * GAP vector when fetched).
+ *
+ * Added inputs:
+ * - `frames` uint8 `[N, height, width, 3]`: packed RGB frames, any size (all frames of one run share it).
+ * - `cam_request` int64 `[N, m]`: per frame and slot j, a class index (>= 0) to map, or -1 for "the j-th
+ *   best class". m, the number of maps, is the request's second dim.
+ * - `cam_weights` float `[C, k]`, `cam_bias` float `[C]`: the linear head on GAP features, fed at every run
+ *   (row c of `cam_weights` is column c of the `[k, C]` classifier W). Feeding rather than baking them in
+ *   lets one session serve the model's own head and any `withHead` classifier (paper sec. 4) with no second
+ *   copy of the backbone; ONNX Runtime wraps the fed buffer without copying it.
+ * - letterbox only: `cam_fit_size` int64 `[2]` (content height, width) and `cam_fit_pads` int64 `[8]` (ONNX
+ *   Pad order for NHWC: 0, top, left, 0, 0, bottom, right, 0), computed per frame size by `fitGeometry` so
+ *   both engines place the content identically.
+ *
+ * Added nodes, in the order of models/preprocess.ts: Cast to float -> Resize (linear, half_pixel, to the
+ * model size or the letterbox content size) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
+ * scale] -> [Sub mean] -> [Div std] -> [Transpose to NCHW] -> the model's original input. Resizing before
+ * the transpose keeps the full-size frame in its native layout: only the small resized tensor is permuted.
+ *
+ * CAM (ref: Zhou et al. 2016, sec. 2): gap = the model's pooled features (or GAP of the features for
+ * class-conv heads); logits = gap . W + b (Gemm); TopK(logits, m) gives the best ids; ids = where(request
+ * < 0, topk ids, request); scores and probabilities are gathered from logits and softmax(logits); maps =
+ * W[:, ids]^T . features, a batched MatMul of the gathered rows `[N, m, k]` with the features as
+ * `[N, k, h * w]`, reshaped to `[N, m, h, w]`.
+ *
+ * Outputs: `cam_ids` int64 `[N, m]`, `cam_scores` and `cam_probs` float `[N, m]`, `cam_maps` float
+ * `[N, m, h, w]`, `cam_gap` float `[N, k]` (fetch it only when needed). Nodes and initializers no output
+ * needs (the model's own classifier, its softmax) are pruned.
+ *
+ * Opset: the model's own (11 or later; ops are chosen to exist from opset 11 on, and ReduceMean takes its
+ * axes as an input from opset 18).
+ */
+import { ModelLoadError } from '../errors.ts';
+import type { Preprocess } from '../types.ts';
+import type { OnnxHead, OnnxInput } from './discover.ts';
+import type { GraphView } from './graph.ts';
+import {
+  DataType,
+  encodeModel,
+  floatTensor,
+  int64Tensor,
+  node,
+  valueInfo,
+  type AttrValue,
+  type IGraphProto,
+  type INodeProto,
+  type ITensorProto,
+} from './proto.ts';
+
+/** Names of the inputs and outputs the extension adds. */
+export const CAM_IO = Object.freeze({
+  frames: 'frames',
+  request: 'cam_request',
+  weights: 'cam_weights',
+  bias: 'cam_bias',
+  fitSize: 'cam_fit_size',
+  fitPads: 'cam_fit_pads',
+  ids: 'cam_ids',
+  scores: 'cam_scores',
+  probs: 'cam_probs',
+  maps: 'cam_maps',
+  gap: 'cam_gap',
+});
+
+/** Lowest default-domain opset the extension supports (Resize with half_pixel, Pad and TopK as today). */
+export const MIN_OPSET = 11;
+
+/** Every tensor name a node (or a subgraph inside it, for If/Loop bodies) reads. */
+function readsOf(n: INodeProto, out: Set<string>): void {
+  for (const i of n.input ?? []) if (i) out.add(i);
+  for (const a of n.attribute ?? []) {
+    const graphs = [...(a.g ? [a.g] : []), ...(a.graphs ?? [])];
+    for (const g of graphs) for (const inner of g.node ?? []) readsOf(inner, out);
+  }
+}
+
+/**
+ * The extended model, serialized (see the file comment). `pre` is the resolved preprocessing (its
+ * `inputSize` and `layout` describe the model input).
+ * @throws ModelLoadError for opsets below 11 or when the model already uses one of the added names.
+ */
+export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHead, pre: Preprocess): Uint8Array {
+  const opset = view.opset;
+  if (opset < MIN_OPSET) {
+    throw new ModelLoadError(
+      `model opset ${opset} is too old for camstream (needs ${MIN_OPSET} or later); convert it with ` +
+        "onnx.version_converter.convert_version(model, 13)",
+    );
+  }
+  for (const name of Object.values(CAM_IO)) {
+    if (view.hasName(name)) throw new ModelLoadError(`the model already uses the tensor name '${name}' that camstream adds`);
+  }
+
+  const pre_: INodeProto[] = [];
+  const cam: INodeProto[] = [];
+  const inits: ITensorProto[] = [];
+  let counter = 0;
+  const fresh = (what: string): string => {
+    let name: string;
+    do name = `cam/${what}_${counter++}`;
+    while (view.hasName(name));
+    return name;
+  };
+  const op = (list: INodeProto[], type: string, inputs: string[], attrs?: Record<string, AttrValue | undefined>, out?: string): string => {
+    const output = out ?? fresh(type.toLowerCase());
+    list.push(node(type, inputs, [output], fresh(type), attrs));
+    return output;
+  };
+  const ints = (values: number[], dims: number[] = [values.length]): string => {
+    const name = fresh('const');
+    inits.push(int64Tensor(name, dims, values));
+    return name;
+  };
+  const floats = (values: number[], dims: number[] = [values.length]): string => {
+    const name = fresh('const');
+    inits.push(floatTensor(name, dims, values));
+    return name;
+  };
+  const letterbox = pre.resize === 'letterbox';
+  const [inH, inW] = pre.inputSize;
+
+  // --- preprocessing: frames -> the model's input -------------------------------------------------
+  let x = op(pre_, 'Cast', [CAM_IO.frames], { to: DataType.FLOAT });
+  const batch = op(pre_, 'Slice', [op(pre_, 'Shape', [CAM_IO.frames]), ints([0]), ints([1])]);
+  const sizes = letterbox
+    ? op(pre_, 'Concat', [batch, CAM_IO.fitSize, ints([3])], { axis: 0 })
+    : op(pre_, 'Concat', [batch, ints([inH, inW, 3])], { axis: 0 });
+  // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
+  const unused = opset >= 13 ? ['', ''] : [floats([], [0]), floats([], [0])];
+  x = op(pre_, 'Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  if (letterbox) {
+    // Padding is black in pixel space, before normalization (models/preprocess.ts, LETTERBOX_PAD_VALUE).
+    x = op(pre_, 'Pad', [x, CAM_IO.fitPads, floats([0], [])], { mode: 'constant' });
+  }
+  if (pre.channelOrder === 'bgr') x = op(pre_, 'Gather', [x, ints([2, 1, 0])], { axis: 3 });
+  if (pre.scale !== 1) x = op(pre_, 'Mul', [x, floats([pre.scale], [])]);
+  if (pre.mean.some((m) => m !== 0)) x = op(pre_, 'Sub', [x, floats([...pre.mean])]);
+  if (pre.std.some((s) => s !== 1)) x = op(pre_, 'Div', [x, floats([...pre.std])]);
+  if (pre.layout === 'nchw') x = op(pre_, 'Transpose', [x], { perm: [0, 3, 1, 2] });
+  // The last preprocessing node now produces the tensor the model's first layers read.
+  pre_[pre_.length - 1].output = [input.name];
+
+  // --- CAM ----------------------------------------------------------------------------------------
+  const f = head.featureTensor;
+  const k = head.channels;
+  if (head.pooledTensor) {
+    op(cam, 'Flatten', [head.pooledTensor], { axis: 1 }, CAM_IO.gap);
+  } else if (head.featureLayout === 'nchw') {
+    op(cam, 'Flatten', [op(cam, 'GlobalAveragePool', [f])], { axis: 1 }, CAM_IO.gap);
+  } else if (opset >= 18) {
+    op(cam, 'ReduceMean', [f, ints([1, 2])], { keepdims: 0 }, CAM_IO.gap);
+  } else {
+    op(cam, 'ReduceMean', [f], { axes: [1, 2], keepdims: 0 }, CAM_IO.gap);
+  }
+  const logits = op(cam, 'Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
+  const count = op(cam, 'Slice', [op(cam, 'Shape', [CAM_IO.request]), ints([1]), ints([2])]);
+  const topValues = fresh('topk_values');
+  const topIds = fresh('topk_ids');
+  cam.push(node('TopK', [logits, count], [topValues, topIds], fresh('TopK'), { axis: 1, largest: 1, sorted: 1 }));
+  const wantsTop = op(cam, 'Less', [CAM_IO.request, ints([0], [])]);
+  op(cam, 'Where', [wantsTop, topIds, CAM_IO.request], {}, CAM_IO.ids);
+  op(cam, 'GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
+  const probs = op(cam, 'Softmax', [logits], { axis: 1 });
+  op(cam, 'GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
+  // Rows of W^T for the chosen classes: [N, m, k].
+  const rows = op(cam, 'Gather', [CAM_IO.weights, CAM_IO.ids], { axis: 0 });
+  let flat: string;
+  let spatial: string;
+  if (head.featureLayout === 'nchw') {
+    flat = op(cam, 'Reshape', [f, ints([0, k, -1])]);
+    spatial = op(cam, 'Slice', [op(cam, 'Shape', [f]), ints([2]), ints([4])]);
+  } else {
+    flat = op(cam, 'Transpose', [op(cam, 'Reshape', [f, ints([0, -1, k])])], { perm: [0, 2, 1] });
+    spatial = op(cam, 'Slice', [op(cam, 'Shape', [f]), ints([1]), ints([3])]);
+  }
+  const mapsFlat = op(cam, 'MatMul', [rows, flat]);
+  const mapShape = op(cam, 'Concat', [ints([0, 0]), spatial], { axis: 0 });
+  op(cam, 'Reshape', [mapsFlat, mapShape], {}, CAM_IO.maps);
+
+  // --- assemble and prune ---------------------------------------------------------------------------
+  const graph = view.model.graph;
+  const outputs = [
+    valueInfo(CAM_IO.ids, DataType.INT64, ['cam_batch', 'cam_count']),
+    valueInfo(CAM_IO.scores, DataType.FLOAT, ['cam_batch', 'cam_count']),
+    valueInfo(CAM_IO.probs, DataType.FLOAT, ['cam_batch', 'cam_count']),
+    valueInfo(CAM_IO.maps, DataType.FLOAT, ['cam_batch', 'cam_count', 'map_height', 'map_width']),
+    valueInfo(CAM_IO.gap, DataType.FLOAT, ['cam_batch', k]),
+  ];
+  const inputs = [
+    valueInfo(CAM_IO.frames, DataType.UINT8, ['cam_batch', 'frame_height', 'frame_width', 3]),
+    valueInfo(CAM_IO.request, DataType.INT64, ['cam_batch', 'cam_count']),
+    valueInfo(CAM_IO.weights, DataType.FLOAT, ['cam_classes', k]),
+    valueInfo(CAM_IO.bias, DataType.FLOAT, ['cam_classes']),
+    ...(letterbox
+      ? [valueInfo(CAM_IO.fitSize, DataType.INT64, [2]), valueInfo(CAM_IO.fitPads, DataType.INT64, [8])]
+      : []),
+  ];
+  const all: INodeProto[] = [...pre_, ...graph.node, ...cam];
+  const needed = new Set(outputs.map((o) => o.name as string));
+  const kept: INodeProto[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const n = all[i];
+    if ((n.output ?? []).some((o) => needed.has(o))) {
+      kept.push(n);
+      readsOf(n, needed);
+    }
+  }
+  kept.reverse();
+  const initializers: ITensorProto[] = [...graph.initializer, ...inits].filter((t) => needed.has(t.name as string));
+  const extended: IGraphProto = {
+    name: `${graph.name || 'model'}+cam`,
+    node: kept,
+    initializer: initializers,
+    input: inputs,
+    output: outputs,
+    valueInfo: graph.valueInfo.filter((v) => needed.has(v.name) && v.name !== input.name),
+  };
+  return encodeModel({
+    irVersion: view.model.irVersion,
+    opsetImport: view.model.opsetImport,
+    producerName: 'camstream',
+    graph: extended,
+    functions: view.model.functions,
+  });
+}

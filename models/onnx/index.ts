@@ -1,0 +1,8 @@
+/**
+ * The ONNX Runtime engine (see engine.ts). `loadOnnxModel` is the `EngineLoader` the model loader calls;
+ * the rest is for tools and tests: head discovery, the graph rewrite, and provider queries.
+ */
+export { loadOnnxModel, availableOnnxProviders, DEFAULT_TOP_K, ONNX_PROVIDERS, type OnnxProvider } from './engine.ts';
+export { discoverOnnxHead, discoverOnnxInput, type OnnxHead, type OnnxInput } from './discover.ts';
+export { extendOnnxModel, CAM_IO, MIN_OPSET } from './extend.ts';
+export { GraphView, parseOnnxModel, tensorFloats, tensorInts, tensorDims, type GraphInput } from './graph.ts';

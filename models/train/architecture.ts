@@ -1,0 +1,111 @@
+/**
+ * The GAP network camstream trains for its embedded model: a few 3x3 conv stages, global average pooling,
+ * one dense layer (ref: Zhou et al. 2016, sec. 2: "a network largely consisting of convolutional layers,
+ * and just before the final output layer we perform global average pooling on the convolutional feature
+ * maps and use those as features for a fully-connected layer").
+ *
+ * Mapping resolution: the paper (sec. 2 and 3.1) finds localization improves when the last conv layer
+ * keeps a higher spatial resolution (they remove layers of AlexNet/VGG/GoogLeNet to reach 13x13 or
+ * 14x14). Here the input is downsampled twice (two 2x2 max pools), so a 56x56 input gives 14x14 maps
+ * and a 64x64 input 16x16; the last stages add receptive field at that resolution instead of pooling.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { ConfigError } from '../errors.ts';
+
+export interface GapNetConfig {
+  /** Square input side in pixels, a multiple of 4. Default 56 (14x14 maps). */
+  inputSize?: number;
+  /** Filters per conv layer: two pooled stages, then the rest at 1/4 resolution. Default [16, 32, 64, 64]. */
+  widths?: readonly number[];
+  /** Output classes. Default 10 (the digits). */
+  numClasses?: number;
+  /** Seed for the weight initializers. Default 1. */
+  seed?: number;
+}
+
+export const DEFAULT_GAP_NET_CONFIG: Readonly<Required<GapNetConfig>> = Object.freeze({
+  inputSize: 56,
+  widths: Object.freeze([16, 32, 64, 64]) as readonly number[],
+  numClasses: 10,
+  seed: 1,
+});
+
+/** Merges and validates; throws ConfigError naming the field, the value and the allowed range. */
+export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetConfig> {
+  const merged = { ...DEFAULT_GAP_NET_CONFIG, ...config };
+  const { inputSize, widths, numClasses, seed } = merged;
+  if (!Number.isInteger(inputSize) || inputSize < 16 || inputSize > 512 || inputSize % 4 !== 0) {
+    throw new ConfigError(`inputSize must be a multiple of 4 in [16, 512], got ${inputSize}`);
+  }
+  if (widths.length < 3 || widths.some((w) => !Number.isInteger(w) || w < 1 || w > 1024)) {
+    throw new ConfigError(`widths must hold at least 3 integers in [1, 1024], got [${widths.join(', ')}]`);
+  }
+  if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 10000) {
+    throw new ConfigError(`numClasses must be an integer in [2, 10000], got ${numClasses}`);
+  }
+  if (!Number.isInteger(seed)) {
+    throw new ConfigError(`seed must be an integer, got ${seed}`);
+  }
+  return { inputSize, widths: [...widths], numClasses, seed };
+}
+
+/** Name of the last conv layer (the features the CAM is made of) in models built here. */
+export const FEATURE_LAYER = 'features';
+/** Name of the dense classifier layer. */
+export const CLASSIFIER_LAYER = 'predictions';
+
+/**
+ * Builds the GAP network, untrained, with seeded He-normal conv weights. Input: float32 NHWC
+ * `[batch, inputSize, inputSize, 3]`, pixels scaled to [0, 1]. Output: softmax probabilities. The caller
+ * owns the returned model (dispose it).
+ */
+export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
+  const { inputSize, widths, numClasses, seed } = resolveGapNetConfig(config);
+  const input = tfl.input({ shape: [inputSize, inputSize, 3], name: 'image' });
+  let x: tfl.SymbolicTensor = input;
+  widths.forEach((filters, i) => {
+    const last = i === widths.length - 1;
+    x = tfl.layers
+      .conv2d({
+        filters,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.heNormal({ seed: seed * 101 + i }),
+        name: last ? FEATURE_LAYER : `conv${i + 1}`,
+      })
+      .apply(x) as tfl.SymbolicTensor;
+    // Two 2x2 pools after the first two stages: 4x downsampling keeps the maps at inputSize / 4.
+    if (i < 2) {
+      x = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${i + 1}` }).apply(x) as tfl.SymbolicTensor;
+    }
+  });
+  const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tfl.SymbolicTensor;
+  const output = tfl.layers
+    .dense({
+      units: numClasses,
+      activation: 'softmax',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed * 101 + 99 }),
+      name: CLASSIFIER_LAYER,
+    })
+    .apply(gap) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: output, name: 'camstream_digits_gap' });
+}
+
+/**
+ * The logits of `model` for a batch (the dense layer before its softmax), computed from the GAP
+ * features and the classifier's own weight variables so that gradients reach every trainable weight.
+ * Used for a numerically stable softmax cross-entropy. Caller owns the result; call inside a tidy.
+ */
+export function gapNetLogits(model: tfl.LayersModel, images: tf.Tensor4D): tf.Tensor2D {
+  const gapLayer = model.getLayer('gap');
+  const dense = model.getLayer(CLASSIFIER_LAYER);
+  const featureModel = featureModels.get(model) ?? tfl.model({ inputs: model.inputs, outputs: gapLayer.output });
+  featureModels.set(model, featureModel);
+  const pooled = featureModel.apply(images, { training: true }) as tf.Tensor2D;
+  const [kernel, bias] = dense.trainableWeights.map((w) => w.read());
+  return tf.add(tf.matMul(pooled, kernel as tf.Tensor2D), bias) as tf.Tensor2D;
+}
+
+const featureModels = new WeakMap<tfl.LayersModel, tfl.LayersModel>();

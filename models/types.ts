@@ -1,0 +1,172 @@
+/**
+ * The engine boundary: one interface, two engines (TF.js and ONNX Runtime).
+ *
+ * Shapes and layouts used everywhere in camstream:
+ * - A frame is packed RGB uint8, row-major, `height * width * 3` bytes, at any size: the engine resizes it
+ *   to the model's input size itself (see `ResizeMode`).
+ * - A map is the raw class activation map M_c(x, y) = sum_k w_k^c f_k(x, y) at feature resolution,
+ *   row-major `[mapHeight, mapWidth]`, float32, not normalized (ref: Zhou et al. 2016, sec. 2).
+ */
+
+export type EngineName = 'tfjs' | 'onnx';
+
+/** How a frame is fitted to the model input: `stretch` ignores aspect ratio; `letterbox` pads with zeros. */
+export type ResizeMode = 'stretch' | 'letterbox';
+
+/** Which head was found and turned into CAM. */
+export type HeadKind =
+  | 'gap-dense' // GlobalAveragePooling2D -> [Dropout/Flatten/Activation] -> Dense (Keras)
+  | 'class-conv-gap' // linear 1x1 conv with C filters -> GAP (NIN, SqueezeNet, Darknet)
+  | 'mean-matmul' // TF graph: Mean over H,W -> MatMul (+ BiasAdd/Add)
+  | 'onnx-gap-gemm' // ONNX: GlobalAveragePool/ReduceMean -> Flatten/Reshape -> Gemm/MatMul (+ Add)
+  | 'onnx-class-conv-gap' // ONNX: 1x1 Conv with C filters -> GlobalAveragePool/ReduceMean
+  | 'custom-head'; // replaced by `withHead` (a linear classifier trained on GAP features, paper sec. 4)
+
+/** Input preprocessing: `x = (pixel * scale - mean[c]) / std[c]`, channels in `channelOrder`. */
+export interface Preprocess {
+  /** Input height and width in pixels. */
+  inputSize: [number, number];
+  channelOrder: 'rgb' | 'bgr';
+  /** Layout of the model's input tensor. */
+  layout: 'nhwc' | 'nchw';
+  scale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  resize: ResizeMode;
+}
+
+export interface CamModelInfo {
+  engine: EngineName;
+  /** What really runs: a tfjs backend (`wasm`, `cpu`, `tensorflow`) or an ORT execution provider. */
+  backend: string;
+  /** Intra-op threads in use (1 for single-threaded backends). */
+  threads: number;
+  /** Where the model came from (path or URL as given). */
+  source: string;
+  head: HeadKind;
+  preprocess: Preprocess;
+  /** Feature map shape `[h, w, k]` (k = channels feeding GAP). */
+  featureShape: [number, number, number];
+  numClasses: number;
+  /** One label per class; `class_<i>` where the model ships none. */
+  labels: string[];
+}
+
+export interface Frame {
+  /** Packed RGB, `height * width * 3` bytes. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface InferOptions {
+  /** Number of top classes to return maps for. Default 5, at most numClasses. Ignored when `classes` is set. */
+  topK?: number;
+  /** Return maps for exactly these class indices, in this order, instead of the top-k. */
+  classes?: readonly number[];
+  /** Also return the GAP feature vector (length k) per frame. Default false. */
+  features?: boolean;
+}
+
+/** Result for one frame. Plain JS arrays: no tensor crosses this boundary. */
+export interface CamResult {
+  /** Class indices, best first (or in the order asked for). */
+  ids: Int32Array;
+  /** Class logits (pre-softmax) for `ids`. */
+  scores: Float32Array;
+  /** Softmax probabilities for `ids`. */
+  probabilities: Float32Array;
+  /** `ids.length` raw maps, each `mapSize[0] * mapSize[1]` floats, row-major. */
+  maps: Float32Array;
+  /** `[height, width]` of each map (the feature resolution). */
+  mapSize: [number, number];
+  /** GAP feature vector (length featureShape[2]) when asked for. */
+  features?: Float32Array;
+}
+
+/** The linear classifier on GAP features: logits = gap(f) . W + b. */
+export interface LinearHead {
+  /** Row-major `[k, numClasses]`. */
+  weights: Float32Array;
+  /** Length `numClasses`. */
+  bias: Float32Array;
+  /** Labels for the new classes (defaults to `class_<i>`). */
+  labels?: string[];
+}
+
+export interface CamModel {
+  readonly info: CamModelInfo;
+  /**
+   * One forward pass for a batch of frames, CAM computed on the engine's device.
+   * Only ids, scores, probabilities, the asked-for maps (and features) are read back.
+   */
+  infer(frames: readonly Frame[], options?: InferOptions): Promise<CamResult[]>;
+  /** The classifier weights used for CAM (copies). */
+  head(): LinearHead;
+  /**
+   * A model sharing this one's backbone whose CAM comes from another linear classifier on the GAP features
+   * (paper sec. 4). Disposing the derived model does not dispose the backbone.
+   */
+  withHead(head: LinearHead): CamModel;
+  /** Frees weights and sessions. The model is unusable afterwards. */
+  dispose(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** Engine; default chosen by the spec (`.onnx` -> onnx, model.json -> tfjs). */
+  engine?: EngineName;
+  /** tfjs backend (`tensorflow`, `wasm`, `cpu`) or ORT execution provider (`cpu`, `cuda`, `tensorrt`, `webgpu`). */
+  backend?: string;
+  /** Intra-op threads; default and maximum: the free cores. */
+  threads?: number;
+  /** Cache folder for URL models; default `~/.cache/camstream` (the CLI reads CAMSTREAM_CACHE). */
+  cacheDir?: string;
+  /** Download progress (bytes so far, total bytes or undefined when unknown). */
+  onProgress?: (event: { url: string; loaded: number; total: number | undefined }) => void;
+  /** Overrides for what `camstream.json` beside the model would say. */
+  config?: ModelFileConfig;
+}
+
+/**
+ * `camstream.json` beside a model: what discovery cannot know. Every field optional.
+ * Example: `{ "inputSize": [224, 224], "channelOrder": "bgr", "layout": "nchw", "scale": 1,
+ *            "mean": [103.9, 116.8, 123.7], "std": [1, 1, 1], "labels": "labels.txt",
+ *            "featureTensor": "conv5_block3_out", "weights": "predictions/kernel", "bias": "predictions/bias" }`
+ */
+export interface ModelFileConfig {
+  inputSize?: [number, number];
+  channelOrder?: 'rgb' | 'bgr';
+  layout?: 'nhwc' | 'nchw';
+  scale?: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  resize?: ResizeMode;
+  /** Labels file (one label per line), relative to the model folder. */
+  labels?: string;
+  /** Name of the feature tensor / layer / node feeding GAP. */
+  featureTensor?: string;
+  /** Name of the classifier weight (kernel / initializer). */
+  weights?: string;
+  /** Name of the classifier bias. */
+  bias?: string;
+}
+
+/**
+ * A model spec after the loader has fetched it (URL -> cache) and read `camstream.json`: what an engine's
+ * loader receives. Produced by `models/load/`.
+ */
+export interface ResolvedSource {
+  /** Which format the files are in. */
+  format: 'tfjs' | 'onnx';
+  /** Local path: the folder holding model.json (tfjs), or the .onnx file (onnx). */
+  path: string;
+  /** The spec as the user gave it (path or URL), for reports. */
+  original: string;
+  /** camstream.json beside the model merged with LoadOptions.config (the latter wins). */
+  fileConfig: ModelFileConfig;
+  /** Labels read from fileConfig.labels (or a labels file found beside the model), if any. */
+  labels?: string[];
+}
+
+/** What each engine module exports (models/tfjs/index.ts, models/onnx/index.ts). */
+export type EngineLoader = (source: ResolvedSource, options: LoadOptions) => Promise<CamModel>;

@@ -1,0 +1,53 @@
+/**
+ * The ffmpeg layer: the only code in camstream that starts processes. Locating binaries, a typed spawn
+ * wrapper, probing, decoding to raw frames (a cold Observable) and encoding from raw frames (a sink).
+ */
+export { FfmpegError, type FfmpegFailure } from './errors.ts';
+export { locateFfmpeg, type FfmpegTools, type LocateOptions, type ToolInfo, type ToolSource } from './locate.ts';
+export {
+  activeFfmpegPids,
+  LOG_LEVELS,
+  parseLogLine,
+  runFfmpeg,
+  shellQuote,
+  shutdownFfmpeg,
+  spawnFfmpeg,
+  type ExitInfo,
+  type FfmpegProcess,
+  type LogLevel,
+  type LogLine,
+  type RunResult,
+  type SpawnConfig,
+  type ToolKind,
+} from './spawn.ts';
+export { INPUT_SCHEMES, resolveInput, type InputScheme, type ResolvedInput } from './input.ts';
+export { formatRational, parseRational, rationalFromDecimal, rationalValue, toRational, type Rational } from './rational.ts';
+export { parseFfmpegInputListing, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';
+export { FrameAssembler } from './frame-assembler.ts';
+export {
+  buildDecodeArgs,
+  BYTES_PER_PIXEL,
+  decodeFrames,
+  decodeFrames$,
+  DEFAULT_DECODE_CONFIG,
+  resolveDecodeConfig,
+  type DecodeConfig,
+  type DecodedFrame,
+  type DecodeHandle,
+  type DecodeOutputConfig,
+  type DecodeStats,
+  type PixFmt,
+  type ResolvedDecodeConfig,
+  type SizedOutput,
+} from './decode.ts';
+export {
+  DEFAULT_ENCODE_CONFIG,
+  encodeMp4,
+  encodeVideo,
+  type AudioSource,
+  type EncodeConfig,
+  type EncodeInput,
+  type EncodeMp4Config,
+  type EncodeResult,
+  type VideoEncoder,
+} from './encode.ts';

@@ -1,0 +1,326 @@
+/**
+ * The one place camstream starts a process. A typed wrapper over `child_process.spawn` for ffmpeg and
+ * ffprobe: argument arrays only (`shell: false`), the house flags added in front, stderr parsed into
+ * levelled lines with the last few kept for errors, and a teardown that always ends the child.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { FfmpegError } from './errors.ts';
+
+export type ToolKind = 'ffmpeg' | 'ffprobe';
+
+/** ffmpeg's log levels, most severe first. */
+export const LOG_LEVELS = ['quiet', 'panic', 'fatal', 'error', 'warning', 'info', 'verbose', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One stderr line, split into ffmpeg's parts (`[ctx @ 0x..] [level] message`). */
+export interface LogLine {
+  /** The level tag; for an untagged continuation line, the level of the line before it. */
+  level: LogLevel;
+  /** The logging context (`mov,mp4,m4a,3gp,3g2,mj2`, `Parsed_showinfo_0`), without its address. */
+  context: string | undefined;
+  message: string;
+}
+
+export interface SpawnConfig {
+  /** Absolute path of the binary (see `locateFfmpeg`). */
+  binary: string;
+  /** Which tool `binary` is: ffprobe knows neither `-nostdin` nor `-nostats`. Default `ffmpeg`. */
+  kind?: ToolKind;
+  /** Arguments after the house flags. Never joined into a string, never seen by a shell. */
+  args: readonly string[];
+  /** The file or URL the run is about, named in every error. */
+  file?: string;
+  /** Open a pipe to the child's stdin. Default false, which also passes `-nostdin` to ffmpeg. */
+  stdin?: boolean;
+  /** Extra readable pipes on fds 3, 4, ... (ffmpeg writes to them as `pipe:3`, ...). Default 0. */
+  extraPipes?: number;
+  /** `-loglevel`; default `error`. The `level` flag is always set so lines can be classified. */
+  logLevel?: LogLevel;
+  /** How many stderr lines to keep for errors. Default 20. */
+  stderrTailLines?: number;
+  /** Lines at this level or more severe are kept in the tail. Default `warning`. */
+  tailLevel?: LogLevel;
+  /** Called for every stderr line (all levels), in order. */
+  onLog?: (line: LogLine) => void;
+  /** Grace between SIGTERM and SIGKILL on teardown, in ms. Default 2000. */
+  killGraceMs?: number;
+  /** Add `-hide_banner -loglevel level+<logLevel>` (+ `-nostats`, `-nostdin` for ffmpeg). Default true. */
+  standardFlags?: boolean;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all (ENOENT, EACCES). */
+  spawnError?: Error;
+  /** True when the process was ended by `stop()`. */
+  stopped: boolean;
+}
+
+/** A running ffmpeg. Obtain with `spawnFfmpeg`; end with `stop()` or by letting it finish. */
+export interface FfmpegProcess {
+  /** OS process id; undefined when the binary could not be started. */
+  readonly pid: number | undefined;
+  /** The command line, shell-quoted for logs and error messages. */
+  readonly commandLine: string;
+  /** stdin when `stdin: true` was asked for. Errors on it (EPIPE) are absorbed; `done` reports the cause. */
+  readonly stdin: Writable | undefined;
+  /** stdout, then the extra pipes (fd 3, 4, ...), in order. */
+  readonly pipes: readonly Readable[];
+  /** Resolves once the process has exited and all its pipes are closed. Never rejects. */
+  readonly closed: Promise<ExitInfo>;
+  /**
+   * Resolves when the process exited with status 0 or was ended by `stop()`; rejects with an
+   * `FfmpegError` (code, signal, file, last stderr lines) otherwise.
+   */
+  readonly done: Promise<void>;
+  /** The last stderr lines at `tailLevel` or worse, without level tags. */
+  stderrTail(): string[];
+  /** True from the first `stop()` on. */
+  readonly stopping: boolean;
+  /** True once the process has exited. */
+  readonly exited: boolean;
+  /**
+   * Teardown: destroy stdin (ffmpeg sees EOF) and the output pipes (a write blocked on a full pipe
+   * fails instead of hanging), SIGTERM, then SIGKILL after `killGraceMs`. Resolves at exit.
+   */
+  stop(): Promise<ExitInfo>;
+}
+
+const live = new Map<number, FfmpegProcess>();
+const cleanups = new Set<() => Promise<void> | void>();
+
+/** Pids of the ffmpeg/ffprobe children of this process that have not exited yet. */
+export function activeFfmpegPids(): number[] {
+  return [...live.keys()];
+}
+
+/**
+ * Registers work to run on `shutdownFfmpeg()` (an encoder's temp-file removal). Returns the unregister
+ * function. Internal to the ffmpeg layer.
+ */
+export function registerCleanup(cleanup: () => Promise<void> | void): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/**
+ * Ends every live child and runs the registered cleanups (temporary outputs are deleted). For entry
+ * points' SIGINT/SIGTERM handlers, so an interrupted run leaves neither a process nor a partial file.
+ */
+export async function shutdownFfmpeg(): Promise<void> {
+  await Promise.all([...live.values()].map((p) => p.stop()));
+  const pending = [...cleanups];
+  cleanups.clear();
+  await Promise.allSettled(pending.map(async (c) => c()));
+}
+
+/** Quotes one argument the way a POSIX shell would need it; for display only. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+const LINE_RE = /^(?:\[([^\]]*?)(?: @ 0x[0-9a-fA-F]+)?\] )?\[(quiet|panic|fatal|error|warning|info|verbose|debug|trace)\] ?(.*)$/;
+
+/**
+ * Splits one stderr line written with `-loglevel level+...`. Lines without a level tag (continuations)
+ * take `fallback`.
+ */
+export function parseLogLine(raw: string, fallback: LogLevel): LogLine {
+  const m = LINE_RE.exec(raw);
+  if (!m) return { level: fallback, context: undefined, message: raw };
+  return { level: m[2] as LogLevel, context: m[1] || undefined, message: m[3] };
+}
+
+function severity(level: LogLevel): number {
+  return LOG_LEVELS.indexOf(level);
+}
+
+/** The house flags in front of every run (see STYLE.md, ffmpeg). */
+function standardArgs(config: SpawnConfig): string[] {
+  const kind = config.kind ?? 'ffmpeg';
+  const args = ['-hide_banner', '-loglevel', `level+${config.logLevel ?? 'error'}`];
+  if (kind === 'ffmpeg') {
+    args.push('-nostats');
+    if (!config.stdin) args.push('-nostdin');
+  }
+  return args;
+}
+
+/**
+ * Starts ffmpeg or ffprobe. Never throws: a binary that cannot start shows up as a rejected `done`.
+ * The caller owns the returned process and must let it finish or `stop()` it.
+ */
+export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
+  const kind = config.kind ?? 'ffmpeg';
+  const args = [...(config.standardFlags === false ? [] : standardArgs(config)), ...config.args];
+  const commandLine = [config.binary, ...args].map(shellQuote).join(' ');
+  const extraPipes = config.extraPipes ?? 0;
+  const tailMax = config.stderrTailLines ?? 20;
+  const tailSeverity = severity(config.tailLevel ?? 'warning');
+  const graceMs = config.killGraceMs ?? 2000;
+
+  const stdio: StdioOptions = [config.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  for (let i = 0; i < extraPipes; i++) stdio.push('pipe');
+
+  const child: ChildProcess = spawn(config.binary, args, { shell: false, stdio, windowsHide: true });
+  const pid = child.pid;
+  const tail: string[] = [];
+  let stopping = false;
+  let exited = false;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  // stderr is always drained, never paused: a full stderr pipe would stall ffmpeg.
+  let pendingText = '';
+  let lastLevel: LogLevel = config.logLevel ?? 'error';
+  const onLine = (raw: string): void => {
+    if (raw.length === 0) return;
+    const line = parseLogLine(raw, lastLevel);
+    lastLevel = line.level;
+    if (severity(line.level) <= tailSeverity) {
+      tail.push(line.context ? `[${line.context}] ${line.message}` : line.message);
+      if (tail.length > tailMax) tail.shift();
+    }
+    config.onLog?.(line);
+  };
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
+    pendingText += text;
+    // ffmpeg ends progress lines with \r; treat it as a line end too.
+    const parts = pendingText.split(/\r\n|\n|\r/);
+    pendingText = parts.pop() ?? '';
+    for (const part of parts) onLine(part);
+  });
+  child.stderr!.on('error', () => {});
+
+  const stdin = config.stdin ? (child.stdin ?? undefined) : undefined;
+  // EPIPE when ffmpeg quits early: absorbed here, `done` carries the reason.
+  stdin?.on('error', () => {});
+  const pipes: Readable[] = [child.stdout!];
+  for (let i = 0; i < extraPipes; i++) pipes.push(child.stdio[3 + i] as Readable);
+  for (const p of pipes) p.on('error', () => {});
+
+  let spawnError: Error | undefined;
+  child.on('error', (err) => {
+    spawnError ??= err;
+  });
+
+  const closed = new Promise<ExitInfo>((resolve) => {
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      exited = true;
+      if (killTimer) clearTimeout(killTimer);
+      if (pid !== undefined) live.delete(pid);
+      if (pendingText) onLine(pendingText);
+      pendingText = '';
+      resolve({ code, signal, spawnError, stopped: stopping });
+    };
+    // 'close' comes after 'exit' and after every pipe closed, so all output has been read.
+    child.on('close', (code, signal) => finish(code, signal));
+    // A spawn failure emits 'error' and possibly no 'close'.
+    child.on('error', () => {
+      if (pid === undefined) finish(null, null);
+    });
+  });
+
+  const done = closed.then((exit) => {
+    if (exit.stopped) return;
+    if (exit.spawnError) {
+      throw new FfmpegError(`could not start ${kind} at ${config.binary}: ${exit.spawnError.message}`, {
+        file: config.file,
+        command: commandLine,
+      }, { cause: exit.spawnError });
+    }
+    if (exit.code === 0) return;
+    const what = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const said = tail.length ? `: ${tail.join(' | ')}` : ' (it printed no error)';
+    throw new FfmpegError(`${kind} ${what}${config.file ? ` on ${config.file}` : ''}${said}`, {
+      file: config.file,
+      exitCode: exit.code,
+      signal: exit.signal,
+      stderr: tail,
+      command: commandLine,
+    });
+  });
+  // Callers that only care about `closed` must not trigger an unhandled rejection.
+  done.catch(() => {});
+
+  const proc: FfmpegProcess = {
+    pid,
+    commandLine,
+    stdin,
+    pipes,
+    closed,
+    done,
+    stderrTail: () => [...tail],
+    get stopping() {
+      return stopping;
+    },
+    get exited() {
+      return exited;
+    },
+    stop() {
+      if (exited || pid === undefined) return closed;
+      if (!stopping) {
+        stopping = true;
+        stdin?.destroy();
+        for (const p of pipes) p.destroy();
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => {
+          if (!exited) child.kill('SIGKILL');
+        }, graceMs);
+      }
+      return closed;
+    },
+  };
+  if (pid !== undefined) live.set(pid, proc);
+  return proc;
+}
+
+export interface RunResult {
+  stdout: string;
+  /** Every stderr line, parsed. */
+  log: LogLine[];
+  exit: ExitInfo;
+}
+
+/**
+ * Runs a short command to completion and collects its stdout as text (probe, version, count).
+ * Rejects with an `FfmpegError` on a non-zero exit unless `allowFailure` is set, and ends the child
+ * after `timeoutMs` (default 60 s).
+ */
+export async function runFfmpeg(
+  config: SpawnConfig & { timeoutMs?: number; allowFailure?: boolean },
+): Promise<RunResult> {
+  const log: LogLine[] = [];
+  const proc = spawnFfmpeg({
+    ...config,
+    onLog: (line) => {
+      log.push(line);
+      config.onLog?.(line);
+    },
+  });
+  let stdout = '';
+  proc.pipes[0].setEncoding('utf8');
+  proc.pipes[0].on('data', (text: string) => {
+    stdout += text;
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void proc.stop();
+  }, config.timeoutMs ?? 60_000);
+  try {
+    const exit = await proc.closed;
+    if (timedOut) {
+      throw new FfmpegError(
+        `${config.kind ?? 'ffmpeg'} took longer than ${config.timeoutMs ?? 60_000} ms${config.file ? ` on ${config.file}` : ''}`,
+        { file: config.file, command: proc.commandLine, stderr: proc.stderrTail() },
+      );
+    }
+    if (!config.allowFailure || exit.spawnError) await proc.done;
+    return { stdout, log, exit };
+  } finally {
+    clearTimeout(timer);
+  }
+}
