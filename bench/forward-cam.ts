@@ -20,6 +20,7 @@ import type { EngineName } from '../models/types.ts';
 import { type CaseResult, type CaseSpec, runCase } from './internal/case.ts';
 import { DEFAULT_PLAN, type MeasurePlan, QUICK_PLAN } from './internal/measure.ts';
 import { BENCH_MODELS, type BenchModelName, type PreparedModel, prepareModel } from './internal/models.ts';
+import { probeGflops } from './internal/probe.ts';
 import { type CaseRow, REFERENCE_FORWARD_MS, renderModels, renderTable } from './internal/report.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +36,8 @@ export interface ForwardCamReport {
   machine: { cpus: number; cpuModel: string; node: string; platform: string };
   versions: Record<string, string>;
   plan: MeasurePlan;
+  /** Single-thread sgemm GFLOP/s at the start and the end (how much CPU the bench got). */
+  probeGflops: [number, number];
   frameSize: [number, number];
   topK: number;
   reference: Record<string, number>;
@@ -135,6 +138,8 @@ export async function runForwardCamBench(argv: readonly string[]): Promise<Forwa
     process.stderr.write(`${line}\n`);
   };
   try {
+    const probeStart = await probeGflops();
+    log(`machine probe: ${probeStart.toFixed(0)} GFLOP/s single-thread sgemm`);
     const prepared: PreparedModel[] = [];
     for (const name of models as BenchModelName[]) {
       log(`building ${name} ...`);
@@ -160,6 +165,7 @@ export async function runForwardCamBench(argv: readonly string[]): Promise<Forwa
         backend: c.backend,
         model: c.model.name,
         path: c.engine === 'onnx' ? c.model.onnxPath : c.model.tfjsPath,
+        ...(c.engine === 'tfjs' ? { foldedPath: c.model.tfjsFoldedPath } : {}),
         inputSize: c.model.inputSize,
         threads,
         frameSize,
@@ -173,6 +179,7 @@ export async function runForwardCamBench(argv: readonly string[]): Promise<Forwa
       else log(`  forward ${outcome.result!.forward.medianMs.toFixed(2)} ms, infer ${outcome.result!.inferModel.medianMs.toFixed(2)} ms`);
     }
 
+    const probeEnd = await probeGflops();
     const report: ForwardCamReport = {
       bench: 'forward-cam',
       date: new Date().toISOString(),
@@ -181,6 +188,7 @@ export async function runForwardCamBench(argv: readonly string[]): Promise<Forwa
         ['onnxruntime-node', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node'].map((p) => [p, versionOf(p)]),
       ),
       plan,
+      probeGflops: [probeStart, probeEnd],
       frameSize,
       topK,
       reference: { ...REFERENCE_FORWARD_MS },
@@ -196,9 +204,15 @@ export async function runForwardCamBench(argv: readonly string[]): Promise<Forwa
       '',
       renderModels(prepared),
       '',
-      'CAM share = (infer at model size - forward) / forward: uint8 input, normalization, CAM, top-k and read-back. ' +
+      `Machine probe (single-thread ONNX Runtime sgemm 512^3, best of 15): ${probeStart.toFixed(0)} GFLOP/s before, ` +
+        `${probeEnd.toFixed(0)} GFLOP/s after.`,
+      '',
+      'CAM share = (infer at model size - forward) / forward: uint8 input, normalization, CAM, top-k and read-back ' +
+        '(from the medians, and from the fastest runs). ' +
         `CAM+resize share adds bilinear resizing of a ${frameSize[0]}x${frameSize[1]} frame. ` +
-        'forward / ref compares with the ORT figures measured when issue 2 was written (2 threads).',
+        'forward / ref compares with the ORT figures measured when issue 2 was written (2 threads). ' +
+        'forward, BN folded (tfjs): the same network with batchnorm folded into the convs, as a graph converter ' +
+        'would emit it (ORT folds at session creation by itself).',
       '',
       NOISE_NOTE,
     ].join('\n');

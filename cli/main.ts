@@ -18,7 +18,8 @@ const program = new Command('camstream')
 for (const make of commands) program.addCommand(make());
 
 try {
-  await program.parseAsync(process.argv);
+  if (process.argv.length <= 2) program.outputHelp();
+  else await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
     // Commander has already printed help, the version or its own usage message.

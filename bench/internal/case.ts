@@ -8,6 +8,8 @@
  * - `inferModel`: camstream's `infer()` on a frame already at the model's input size (uint8 -> float,
  *   normalization, forward, CAM, top-k, maps read back; no resampling).
  * - `inferFrame`: the same on a larger frame (default 640x480), so bilinear resizing is included.
+ * - `forwardFolded` (tfjs): the plain forward pass of the batchnorm-folded network, to show what folding
+ *   at load would gain (tfjs-layers runs each BatchNormalization as its own pass; ORT folds by itself).
  */
 import { readFile } from 'node:fs/promises';
 import { load } from '../../models/load/index.ts';
@@ -23,6 +25,8 @@ export interface CaseSpec {
   model: BenchModelName;
   /** Model file: the tfjs folder or the .onnx file. */
   path: string;
+  /** tfjs only: the batchnorm-folded variant's folder, timed as `forwardFolded`. */
+  foldedPath?: string;
   inputSize: [number, number];
   /** Intra-op threads asked for (ORT; tfjs backends decide their own). */
   threads: number;
@@ -45,12 +49,16 @@ export interface CaseResult {
   forwardLoadMs: number;
   camLoadMs: number;
   forward: Timing;
+  /** tfjs only: the plain forward pass of the batchnorm-folded network (same function, fewer layers). */
+  forwardFolded?: Timing;
   inferModel: Timing;
   inferFrame: Timing;
   /** (inferModel - forward) / forward: what camstream adds (uint8 input, normalization, CAM, top-k, read-back). */
   camShare: number;
   /** (inferFrame - forward) / forward: the same with resizing a `frameSize` frame. */
   camShareWithResize: number;
+  /** camShare from the fastest runs (min times): less sensitive to outside load than the medians. */
+  camShareMin: number;
   /** Peak resident set of the case's process, MiB. */
   peakRssMiB: number;
   /** TF.js only: tensors alive after the timed runs minus before (0 means no leak). */
@@ -111,12 +119,12 @@ async function plainOnnx(spec: CaseSpec): Promise<PlainForward> {
   };
 }
 
-async function plainTfjs(spec: CaseSpec): Promise<PlainForward> {
+async function plainTfjs(spec: CaseSpec, path: string): Promise<PlainForward> {
   const tf = await import('@tensorflow/tfjs-core');
   const tfl = await import('@tensorflow/tfjs-layers');
   const { initTfjsBackend, folderLoadHandler } = await import('../../models/tfjs/index.ts');
   const backend = await initTfjsBackend(spec.backend);
-  const model = await tfl.loadLayersModel(folderLoadHandler(spec.path));
+  const model = await tfl.loadLayersModel(folderLoadHandler(path));
   const [h, w] = spec.inputSize;
   const x = tf.tensor4d(createRandom(3).normalArray(h * w * 3, 1), [1, h, w, 3]);
   return {
@@ -134,10 +142,12 @@ async function plainTfjs(spec: CaseSpec): Promise<PlainForward> {
 
 /** Runs one case in this process. */
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
-  const plainLoad = await timed(() => (spec.engine === 'onnx' ? plainOnnx(spec) : plainTfjs(spec)));
+  const plainLoad = await timed(() => (spec.engine === 'onnx' ? plainOnnx(spec) : plainTfjs(spec, spec.path)));
   const plain = plainLoad.value;
   let cam: CamModel | undefined;
+  let folded: PlainForward | undefined;
   try {
+    if (spec.engine === 'tfjs' && spec.foldedPath) folded = await plainTfjs(spec, spec.foldedPath);
     const camLoad = await timed(() =>
       load(spec.path, { engine: spec.engine, backend: spec.backend, threads: spec.threads, config: BENCH_PREPROCESS }),
     );
@@ -147,7 +157,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     const atModelSize = randomFrame(1, w, h);
     const larger = randomFrame(2, spec.frameSize[0], spec.frameSize[1]);
     const options = { topK: spec.topK };
-    let logits = new Float32Array();
+    let logits: Float32Array = new Float32Array();
     const ops: Record<string, Operation> = {
       forward: async () => {
         logits = await plain.run();
@@ -155,6 +165,8 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       inferModel: () => model.infer([atModelSize], options),
       inferFrame: () => model.infer([larger], options),
     };
+    const foldedModel = folded;
+    if (foldedModel) ops.forwardFolded = () => foldedModel.run();
     // Tensors alive once everything has run (steady state) vs after the timed runs: a leak shows.
     let before: number | undefined;
     const t = await measureInterleaved(ops, spec.plan, () => {
@@ -170,16 +182,19 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       forwardLoadMs: plainLoad.ms,
       camLoadMs: camLoad.ms,
       forward: t.forward,
+      ...(t.forwardFolded ? { forwardFolded: t.forwardFolded } : {}),
       inferModel: t.inferModel,
       inferFrame: t.inferFrame,
       camShare: (t.inferModel.medianMs - t.forward.medianMs) / t.forward.medianMs,
       camShareWithResize: (t.inferFrame.medianMs - t.forward.medianMs) / t.forward.medianMs,
+      camShareMin: (t.inferModel.minMs - t.forward.minMs) / t.forward.minMs,
       peakRssMiB: peakRssMiB(),
       ...(before !== undefined && after !== undefined ? { tensorLeak: after - before } : {}),
       logitsStd: std(logits),
     };
   } finally {
     await cam?.dispose();
+    await folded?.dispose();
     await plain.dispose();
   }
 }

@@ -39,6 +39,11 @@ export interface PreparedModel {
   parameters: number;
   /** Folder with model.json + shard. */
   tfjsPath: string;
+  /**
+   * The same network with batchnorm folded into the convs and ReLUs fused (what a graph converter does):
+   * the tfjs cases time it too, to show what folding at load would gain.
+   */
+  tfjsFoldedPath: string;
   /** The .onnx file. */
   onnxPath: string;
   buildMs: number;
@@ -46,8 +51,9 @@ export interface PreparedModel {
   writeOnnxMs: number;
 }
 
-function specOf(name: BenchModelName, inputSize: [number, number]): NetSpec {
-  return name === 'resnet50' ? resnet50Spec({ seed: SEED, inputSize }) : mobileNetV2Spec({ seed: SEED, inputSize });
+function specOf(name: BenchModelName, inputSize: [number, number], foldBatchNorm = false): NetSpec {
+  const options = { seed: SEED, inputSize, foldBatchNorm };
+  return name === 'resnet50' ? resnet50Spec(options) : mobileNetV2Spec(options);
 }
 
 /** Builds `name` and writes both forms under `dir`. */
@@ -59,6 +65,8 @@ export async function prepareModel(name: BenchModelName, dir: string, inputSize:
   const tfjsPath = join(dir, `${name}-tfjs`);
   const onnxPath = join(dir, `${name}.onnx`);
   const writeTfjs = await timed(() => writeLayersModel(spec, tfjsPath));
+  const tfjsFoldedPath = join(dir, `${name}-tfjs-folded`);
+  await writeLayersModel(specOf(name, inputSize, true), tfjsFoldedPath);
   const writeOnnx = await timed(async () => {
     await mkdir(dir, { recursive: true });
     await writeFile(onnxPath, toOnnxModel(spec));
@@ -68,6 +76,7 @@ export async function prepareModel(name: BenchModelName, dir: string, inputSize:
     inputSize,
     parameters: countParameters(spec),
     tfjsPath,
+    tfjsFoldedPath,
     onnxPath,
     buildMs: build.ms,
     writeTfjsMs: writeTfjs.ms,

@@ -38,9 +38,10 @@ export function renderTable(rows: readonly CaseRow[], frameSize: [number, number
     'model',
     'threads',
     'forward ms',
+    'forward, BN folded ms',
     'infer@model ms',
     `infer@${fw}x${fh} ms`,
-    'CAM share',
+    'CAM share (median / min)',
     'CAM+resize share',
     'forward / ref',
     'load ms (plain / camstream)',
@@ -52,7 +53,7 @@ export function renderTable(rows: readonly CaseRow[], frameSize: [number, number
     const r = row.result;
     const load = `${row.loadAvg[0].toFixed(1)}-${row.loadAvg[1].toFixed(1)}`;
     if (!r) {
-      lines.push(`| ${row.engine} | ${row.backend} | ${row.model} | | failed: ${row.error ?? 'unknown'} | | | | | | | | ${load} |`);
+      lines.push(`| ${row.engine} | ${row.backend} | ${row.model} | | failed: ${row.error ?? 'unknown'} | | | | | | | | | ${load} |`);
       continue;
     }
     const ref = referenceFor(r);
@@ -63,9 +64,10 @@ export function renderTable(rows: readonly CaseRow[], frameSize: [number, number
         r.model,
         r.forwardThreads === r.threads ? `${r.threads}` : `${r.forwardThreads} / ${r.threads}`,
         `${ms(r.forward.medianMs)} (min ${ms(r.forward.minMs)})`,
+        r.forwardFolded ? ms(r.forwardFolded.medianMs) : '',
         `${ms(r.inferModel.medianMs)} (min ${ms(r.inferModel.minMs)})`,
         `${ms(r.inferFrame.medianMs)}`,
-        pct(r.camShare),
+        `${pct(r.camShare)} / ${pct(r.camShareMin)}`,
         pct(r.camShareWithResize),
         ref === undefined ? '' : `${(r.forward.medianMs / ref).toFixed(2)}x (ref ${ref})`,
         `${ms(r.forwardLoadMs)} / ${ms(r.camLoadMs)}`,

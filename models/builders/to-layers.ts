@@ -27,7 +27,7 @@ export interface ToLayersOptions {
 type Sym = tfl.SymbolicTensor;
 
 /**
- * Makes the layers model. The caller owns it (`model.dispose()` frees its weights).
+ * Makes the layers model (synchronously: a tfjs backend must be ready, `await tf.ready()`). The caller owns it (`model.dispose()` frees its weights).
  * @throws ConfigError when a node refers to an unknown input or a weight array has the wrong length.
  */
 export function toLayersModel(spec: NetSpec, options: ToLayersOptions = {}): tfl.LayersModel {
@@ -188,6 +188,8 @@ export function toLayersModel(spec: NetSpec, options: ToLayersOptions = {}): tfl
 
 /** Writes the spec as a layers-model folder (`model.json` + one weight shard). */
 export async function writeLayersModel(spec: NetSpec, folder: string, options: ToLayersOptions = {}): Promise<void> {
+  // Building makes tensors: a backend must be up (the current one, else tfjs' default).
+  await tf.ready();
   const model = toLayersModel(spec, options);
   try {
     await model.save(tf.io.withSaveHandler((artifacts) => saveArtifactsToFolder(folder, artifacts)));

@@ -5,7 +5,8 @@
  *
  * Ops emitted (NHWC, TF semantics): Placeholder, Const, Conv2D / DepthwiseConv2dNative, BiasAdd, Relu,
  * Relu6, LeakyRelu, FusedBatchNormV3 (inference: moving statistics), AddV2, MaxPool, Mean (GAP over
- * [1, 2]), Identity (dropout, flatten of a vector), Reshape (flatten of a map), MatMul, Softmax.
+ * [1, 2]), Identity (dropout, flatten of a vector), Reshape (flatten of a map), MatMul, Softmax; with
+ * `fuse`, also _FusedConv2D, FusedDepthwiseConv2dNative and _FusedMatMul.
  *
  * Naming: the last op of each spec node carries the node's name (so `featureTensor: "conv2"` names the same
  * tensor as in the layers model); helper ops are `<name>/<Op>`, consts `<name>/kernel`, `<name>/bias`, ...
@@ -21,6 +22,7 @@ const T: GraphAttrJson = { type: 'DT_FLOAT' };
 const str = (s: string): GraphAttrJson => ({ s: Buffer.from(s, 'utf8').toString('base64') });
 const ints = (v: number[]): GraphAttrJson => ({ list: { i: v.map(String) } });
 const NHWC = str('NHWC');
+const ACTIVATION_OPS = { relu: 'Relu', relu6: 'Relu6', leaky: 'LeakyRelu' } as const;
 
 /** Per-sample shape of a tensor: [h, w, c] for maps, [c] for vectors. */
 type Shape = number[];
@@ -73,11 +75,20 @@ function outSide(size: number, k: number, s: number, padding: 'same' | 'valid'):
   return padding === 'same' ? Math.ceil(size / s) : Math.ceil((size - k + 1) / s);
 }
 
+export interface ToTfGraphOptions {
+  /**
+   * Emit the fused ops tensorflowjs_converter writes for inference graphs: a conv with a bias becomes
+   * `_FusedConv2D` / `FusedDepthwiseConv2dNative` (`fused_ops = [BiasAdd, <activation>]`), a dense with a
+   * bias `_FusedMatMul` (`fused_ops = [BiasAdd]`). Default false (one TF op per step).
+   */
+  fuse?: boolean;
+}
+
 /**
  * Makes graph-model artifacts for `spec` (format 'graph-model'). The weight buffer is a fresh copy.
  * @throws ConfigError for unknown inputs, wrong weight lengths, or a flatten the graph cannot express.
  */
-export function toTfGraphArtifacts(spec: NetSpec): tf.io.ModelArtifacts {
+export function toTfGraphArtifacts(spec: NetSpec, options: ToTfGraphOptions = {}): tf.io.ModelArtifacts {
   const g = new GraphWriter();
   const [H, W] = spec.inputSize;
   g.op('input', 'Placeholder', [], {
@@ -108,25 +119,37 @@ export function toTfGraphArtifacts(spec: NetSpec): tf.io.ModelArtifacts {
         if (n.depthwise && n.filters !== cin) throw new ConfigError(`NetSpec ${spec.name}: depthwise conv '${n.name}' has ${n.filters} filters for ${cin} channels`);
         expect(n.name, 'kernelWeights', n.kernelWeights, kh * kw * cin * (n.depthwise ? 1 : n.filters));
         const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [kh, kw, cin, n.depthwise ? 1 : n.filters]);
-        steps.push({
-          op: n.depthwise ? 'DepthwiseConv2dNative' : 'Conv2D',
-          inputs: [kernel],
-          attr: {
-            T,
-            strides: ints([1, n.strides, n.strides, 1]),
-            padding: str(n.padding.toUpperCase()),
-            data_format: NHWC,
-            dilations: ints([1, 1, 1, 1]),
-          },
-          suffix: n.depthwise ? 'depthwise' : 'Conv2D',
-        });
-        if (n.bias !== undefined) {
-          expect(n.name, 'bias', n.bias, cout);
-          steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [cout])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
+        const convAttr: Record<string, GraphAttrJson> = {
+          T,
+          strides: ints([1, n.strides, n.strides, 1]),
+          padding: str(n.padding.toUpperCase()),
+          data_format: NHWC,
+          dilations: ints([1, 1, 1, 1]),
+        };
+        const act = n.activation === undefined || n.activation === 'linear' ? undefined : ACTIVATION_OPS[n.activation];
+        if (n.bias !== undefined) expect(n.name, 'bias', n.bias, cout);
+        if (options.fuse && n.bias !== undefined) {
+          const bias = g.constant(`${n.name}/bias`, n.bias, [cout]);
+          steps.push({
+            op: n.depthwise ? 'FusedDepthwiseConv2dNative' : '_FusedConv2D',
+            inputs: [kernel, bias],
+            attr: {
+              ...convAttr,
+              num_args: { i: '1' },
+              fused_ops: { list: { s: ['BiasAdd', ...(act ? [act] : [])].map((o) => str(o).s!) } },
+              epsilon: { f: 0 },
+              leakyrelu_alpha: { f: CONV_LEAKY_ALPHA },
+            },
+            suffix: 'FusedConv',
+          });
+        } else {
+          steps.push({ op: n.depthwise ? 'DepthwiseConv2dNative' : 'Conv2D', inputs: [kernel], attr: convAttr, suffix: n.depthwise ? 'depthwise' : 'Conv2D' });
+          if (n.bias !== undefined) {
+            steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [cout])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
+          }
+          if (act === 'LeakyRelu') steps.push({ op: act, inputs: [], attr: { T, alpha: { f: CONV_LEAKY_ALPHA } }, suffix: act });
+          else if (act) steps.push({ op: act, inputs: [], attr: { T }, suffix: act });
         }
-        if (n.activation === 'relu') steps.push({ op: 'Relu', inputs: [], attr: { T }, suffix: 'Relu' });
-        if (n.activation === 'relu6') steps.push({ op: 'Relu6', inputs: [], attr: { T }, suffix: 'Relu6' });
-        if (n.activation === 'leaky') steps.push({ op: 'LeakyRelu', inputs: [], attr: { T, alpha: { f: CONV_LEAKY_ALPHA } }, suffix: 'LeakyRelu' });
         shape = [outSide(h, kh, n.strides, n.padding), outSide(w, kw, n.strides, n.padding), cout];
         emit(g, n.name, x.name, steps);
         break;
@@ -216,10 +239,21 @@ export function toTfGraphArtifacts(spec: NetSpec): tf.io.ModelArtifacts {
         const cin = x.shape[0];
         expect(n.name, 'kernelWeights', n.kernelWeights, cin * n.units);
         const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [cin, n.units]);
-        steps.push({ op: 'MatMul', inputs: [kernel], attr: { T, transpose_a: { b: false }, transpose_b: { b: false } }, suffix: 'MatMul' });
-        if (n.bias !== undefined) {
-          expect(n.name, 'bias', n.bias, n.units);
-          steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [n.units])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
+        const mm = { T, transpose_a: { b: false }, transpose_b: { b: false } };
+        if (n.bias !== undefined) expect(n.name, 'bias', n.bias, n.units);
+        if (options.fuse && n.bias !== undefined) {
+          const bias = g.constant(`${n.name}/bias`, n.bias, [n.units]);
+          steps.push({
+            op: '_FusedMatMul',
+            inputs: [kernel, bias],
+            attr: { ...mm, num_args: { i: '1' }, fused_ops: { list: { s: [str('BiasAdd').s!] } }, epsilon: { f: 0 }, leakyrelu_alpha: { f: 0.2 } },
+            suffix: 'FusedMatMul',
+          });
+        } else {
+          steps.push({ op: 'MatMul', inputs: [kernel], attr: mm, suffix: 'MatMul' });
+          if (n.bias !== undefined) {
+            steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [n.units])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
+          }
         }
         emit(g, n.name, x.name, steps);
         shape = [n.units];
@@ -268,6 +302,6 @@ function emit(
 }
 
 /** Writes the spec as a graph-model folder (`model.json` + one weight shard) for the file loader. */
-export async function writeTfGraphModel(spec: NetSpec, folder: string): Promise<void> {
-  await saveArtifactsToFolder(folder, toTfGraphArtifacts(spec));
+export async function writeTfGraphModel(spec: NetSpec, folder: string, options: ToTfGraphOptions = {}): Promise<void> {
+  await saveArtifactsToFolder(folder, toTfGraphArtifacts(spec, options));
 }

@@ -58,8 +58,11 @@ export interface OnnxHead {
 /** Ops between the pooling and the classifier that only change the shape (or nothing, at inference). */
 const PASS_THROUGH = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Dropout']);
 
-/** Ops allowed between the logits and a graph output. */
-const TO_OUTPUT = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Dropout', 'Softmax', 'LogSoftmax']);
+/**
+ * Ops allowed between the logits and a graph output: shape changes and the monotone output activations
+ * of single- and multi-label classifiers (CAM stays on the logits before them).
+ */
+const TO_OUTPUT = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Dropout', 'Softmax', 'LogSoftmax', 'Sigmoid']);
 
 /**
  * Reads the model's single image input.

@@ -389,7 +389,8 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   }
   const provider = resolveProvider(options.backend);
   const threads = resolveThreads(options.threads);
-  const fileConfig = source.fileConfig ?? {};
+  // LoadOptions.config wins over camstream.json (ResolvedSource usually has them merged already).
+  const fileConfig = { ...source.fileConfig, ...options.config };
 
   let bytes: Uint8Array;
   try {

@@ -6,3 +6,16 @@ export { loadOnnxModel, availableOnnxProviders, DEFAULT_TOP_K, ONNX_PROVIDERS, t
 export { discoverOnnxHead, discoverOnnxInput, type OnnxHead, type OnnxInput } from './discover.ts';
 export { extendOnnxModel, CAM_IO, MIN_OPSET } from './extend.ts';
 export { GraphView, parseOnnxModel, tensorFloats, tensorInts, tensorDims, type GraphInput } from './graph.ts';
+export {
+  attribute,
+  floatAttr,
+  floatTensor,
+  int64Tensor,
+  node,
+  valueInfo,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from './proto.ts';

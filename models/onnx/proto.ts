@@ -96,7 +96,8 @@ export function floatAttr(value: number): { float: number } {
   return { float: value };
 }
 
-function attribute(name: string, value: AttrValue): IAttributeProto {
+/** An AttributeProto from a JS value (see `AttrValue`). */
+export function attribute(name: string, value: AttrValue): IAttributeProto {
   if (typeof value === 'number') return { name, type: AttrType.INT, i: value };
   if (typeof value === 'string') return { name, type: AttrType.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: AttrType.INTS, ints: value };

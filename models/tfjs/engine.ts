@@ -252,17 +252,24 @@ class TfjsCamModel implements CamModel {
       }
       let ids: tf.Tensor2D;
       let scores: tf.Tensor2D;
+      // No gather with batchDims here: tfjs-backend-wasm 4.22's GatherV2 returns wrong values (or reads out
+      // of bounds) with batchDims = 1. Same-for-all-frames classes gather along axis 1; per-frame ids gather
+      // rows of W^T from a flat index list.
       if (classes) {
-        ids = tf.tensor2d(Array.from({ length: n }, () => classes).flat(), [n, k], 'int32');
-        scores = tf.gather(logits, ids, 1, 1) as tf.Tensor2D;
+        const idx = tf.tensor1d(classes, 'int32');
+        scores = tf.gather(logits, idx, 1) as tf.Tensor2D;
+        ids = tf.tile(tf.expandDims(idx, 0), [n, 1]) as tf.Tensor2D;
       } else {
         const top = tf.topk(logits, k);
         ids = top.indices as tf.Tensor2D;
         scores = top.values as tf.Tensor2D;
       }
-      const probabilities = tf.gather(tf.softmax(logits), ids, 1, 1);
-      // M = W[:, ids]^T . f over all positions: [n, k, C'] x [n, h*w, C']^T -> [n, k, h*w].
-      const maps = tf.matMul(tf.gather(head.wT, ids) as unknown as tf.Tensor3D, flat, false, true);
+      // softmax(logits)[c] = exp(logit_c - logsumexp(logits)), for the returned classes only.
+      const probabilities = tf.exp(tf.sub(scores, tf.logSumExp(logits, 1, true)));
+      // M = W[:, ids]^T . f at every position (K returned classes, C feature channels):
+      // [n, K, C] x [n, h*w, C]^T -> [n, K, h*w].
+      const wSel = tf.reshape(tf.gather(head.wT, tf.reshape(ids, [n * k])), [n, k, fk]) as tf.Tensor3D;
+      const maps = tf.matMul(wSel, flat, false, true);
       const result: tf.Tensor[] = [ids, scores, probabilities, maps];
       if (wantFeatures) result.push(gap ?? tf.mean(features, [1, 2]));
       return result;

@@ -472,8 +472,8 @@ export function* generateScenes(seed: number, count: number, config: SceneConfig
 }
 
 /**
- * Fills a training batch: `images` gets `count` scenes as float32 NHWC scaled to [0, 1] (length
- * `count * size * size * 3`), `labels` their classes. Allocation-free for the caller's buffers.
+ * Fills a training batch: `images` gets `count` scenes as float32 NHWC, each value
+ * `(pixel * scale - mean) / std` (length `count * size * size * 3`), `labels` their classes.
  */
 export function fillBatch(
   seed: number,
@@ -482,6 +482,7 @@ export function fillBatch(
   config: SceneConfig,
   images: Float32Array,
   labels: Int32Array,
+  normalize: { scale: number; mean: readonly number[]; std: readonly number[] } = { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
 ): void {
   const resolved = resolveSceneConfig(config);
   const n = resolved.size * resolved.size * 3;
@@ -491,7 +492,12 @@ export function fillBatch(
   for (let i = 0; i < count; i++) {
     const s = generateScene(seed, start + i, resolved);
     const off = i * n;
-    for (let j = 0; j < n; j++) images[off + j] = s.rgb[j] / 255;
+    const { scale, mean, std } = normalize;
+    for (let j = 0; j < n; j += 3) {
+      images[off + j] = (s.rgb[j] * scale - mean[0]) / std[0];
+      images[off + j + 1] = (s.rgb[j + 1] * scale - mean[1]) / std[1];
+      images[off + j + 2] = (s.rgb[j + 2] * scale - mean[2]) / std[2];
+    }
     labels[i] = s.label;
   }
 }

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.ts';
-import { buildGapNet, gapNetLogits, resolveGapNetConfig, type GapNetConfig } from './architecture.ts';
+import { buildGapNet, GAP_NET_PREPROCESS, gapNetLogits, resolveGapNetConfig, type GapNetConfig } from './architecture.ts';
 import { registerTrainingGradients } from './gradients.ts';
 import { fillBatch, resolveSceneConfig, type SceneConfig } from './scenes.ts';
 import { registerWasmGradKernels } from './wasm-grad-kernels.ts';
@@ -112,8 +112,7 @@ export function learningRateAt(step: number, steps: number, lr: number): number 
 }
 
 /**
- * Trains a fresh GAP network on generated scenes. Images are scaled to [0, 1] (the model's expected
- * preprocessing: `scale = 1/255`, no mean or std). Tensors created per step are freed per step; only the
+ * Trains a fresh GAP network on generated scenes, preprocessed as GAP_NET_PREPROCESS says. Tensors created per step are freed per step; only the
  * model's weights (returned) and nothing else stay allocated.
  */
 export async function trainGapNet(config: TrainConfig = {}, options: TrainOptions = {}): Promise<TrainResult> {
@@ -132,7 +131,7 @@ export async function trainGapNet(config: TrainConfig = {}, options: TrainOption
   try {
     for (let step = 0; step < steps; step++) {
       options.signal?.throwIfAborted();
-      fillBatch(seed, step * batchSize, batchSize, scene, images, labels);
+      fillBatch(seed, step * batchSize, batchSize, scene, images, labels, GAP_NET_PREPROCESS);
       const lr = learningRateAt(step, steps, learningRate);
       // Adam's learning rate is a plain field read at every applyGradients.
       (optimizer as unknown as { learningRate: number }).learningRate = lr;

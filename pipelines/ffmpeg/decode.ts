@@ -57,6 +57,11 @@ export interface DecodeConfig extends DecodeOutputConfig {
   maxFrames?: number;
   /** A trusted filter chain applied first (for example `yadif`, `crop=640:360`). Default none. */
   filter?: string;
+  /**
+   * Trusted input options placed before `-i`, one argument each (for example
+   * `['-rtsp_transport', 'tcp']` for a camera behind a firewall). Default none.
+   */
+  inputOptions?: readonly string[];
   /** More outputs from the same run, each frame delivered alongside (`DecodedFrame.extra`). */
   extraOutputs?: readonly DecodeOutputConfig[];
   /** `pts` (default): the decoder's timestamps. `rate`: `index / rate`, no stderr parsing. */
@@ -144,6 +149,7 @@ export interface ResolvedDecodeConfig {
   durationSeconds: number | undefined;
   maxFrames: number | undefined;
   filter: string | undefined;
+  inputOptions: readonly string[];
   timestamps: 'pts' | 'rate';
   maxBufferedFrames: number;
   strict: boolean;
@@ -162,6 +168,13 @@ function checkSeconds(field: string, value: unknown, min: number): number {
     throw new ConfigError(`${field} must be a number of seconds >= ${min}, got ${String(value)}`);
   }
   return value;
+}
+
+function checkArgs(field: string, value: unknown): readonly string[] {
+  if (!Array.isArray(value) || value.some((a) => typeof a !== 'string')) {
+    throw new ConfigError(`${field} must be an array of separate string arguments, got ${JSON.stringify(value)}`);
+  }
+  return Object.freeze([...(value as string[])]);
 }
 
 function resolveOutput(field: string, o: DecodeOutputConfig): ResolvedOutput {
@@ -201,6 +214,7 @@ export function resolveDecodeConfig(config: DecodeConfig = {}): ResolvedDecodeCo
     durationSeconds: config.durationSeconds === undefined ? undefined : checkSeconds('durationSeconds', config.durationSeconds, 0),
     maxFrames: config.maxFrames === undefined ? undefined : checkInt('maxFrames', config.maxFrames, 1, Number.MAX_SAFE_INTEGER),
     filter: config.filter,
+    inputOptions: checkArgs('inputOptions', config.inputOptions ?? []),
     timestamps,
     maxBufferedFrames: checkInt('maxBufferedFrames', config.maxBufferedFrames ?? DEFAULT_DECODE_CONFIG.maxBufferedFrames, 1, 10_000),
     strict: config.strict ?? DEFAULT_DECODE_CONFIG.strict,
@@ -241,7 +255,7 @@ export function buildDecodeArgs(
   args.push('-threads', String(config.threads));
   if (config.startSeconds > 0) args.push('-ss', String(config.startSeconds));
   if (config.durationSeconds !== undefined) args.push('-t', String(config.durationSeconds));
-  args.push('-protocol_whitelist', source.protocolWhitelist, '-i', source.url);
+  args.push(...config.inputOptions, '-protocol_whitelist', source.protocolWhitelist, '-i', source.url);
   if (!tools.passthroughPerOutput) args.push(...tools.passthroughArgs);
 
   const common: string[] = [];
@@ -358,6 +372,14 @@ export function decodeFrames$(input: string, config: DecodeConfig = {}): Observa
           // Only reachable if ffmpeg wrote a frame whose showinfo line never arrived.
           pts = estimatePts();
         } else {
+          // showinfo lines precede their frames by a few at most; a long wait means this ffmpeg
+          // does not print them as expected, and frames would pile up here without a bound.
+          if (outQueues[0].length > resolved.maxBufferedFrames + 32) {
+            fail(new FfmpegError(
+              `ffmpeg printed no frame timestamps (showinfo) for ${source.display}; decode with timestamps: 'rate' instead`,
+              { file: source.display, command: proc?.commandLine },
+            ));
+          }
           break;
         }
         lastPts = pts;
@@ -388,6 +410,8 @@ export function decodeFrames$(input: string, config: DecodeConfig = {}): Observa
           return;
         }
         const m = SHOWINFO_FRAME.exec(line.message);
+        // Should a build not log its time base, the first frame line names our instance.
+        if (m && showinfoContext === undefined) showinfoContext = line.context;
         if (m && line.context === showinfoContext) {
           decoded++;
           let pts: number;
@@ -434,6 +458,8 @@ export function decodeFrames$(input: string, config: DecodeConfig = {}): Observa
         file: source.display,
         extraPipes: sized.length - 1,
         logLevel: resolved.timestamps === 'pts' ? 'info' : 'error',
+        // showinfo's own warnings (unknown side data) are not errors of the run.
+        keepInTail: (line) => !(line.context && SHOWINFO_CONTEXT.test(line.context)),
         onLog,
         killGraceMs: resolved.killGraceMs,
       });
@@ -564,7 +590,9 @@ export function decodeFrames(input: string, config: Omit<DecodeConfig, 'credits$
       finished = true;
       sub?.unsubscribe();
       queue.length = 0;
-      settle();
+      const w = waiter;
+      waiter = undefined;
+      w?.resolve({ value: undefined, done: true });
       return Promise.resolve({ value: undefined, done: true });
     },
     [Symbol.asyncIterator]() {

@@ -14,7 +14,7 @@ import { BYTES_PER_PIXEL, type PixFmt } from './decode.ts';
 import { FfmpegError } from './errors.ts';
 import { resolveInput, type InputScheme } from './input.ts';
 import { locateFfmpeg, type FfmpegTools } from './locate.ts';
-import { probeMedia } from './probe.ts';
+import { probeAudioCodec } from './probe.ts';
 import { formatRational, toRational, type Rational } from './rational.ts';
 import { registerCleanup, spawnFfmpeg, type FfmpegProcess } from './spawn.ts';
 
@@ -92,7 +92,9 @@ export const DEFAULT_ENCODE_CONFIG = Object.freeze({
 
 export interface EncodeResult {
   out: string;
+  /** Frames written to stdin. */
   frames: number;
+  /** Size of the encoded frames without `filterComplex` (odd sizes padded to even); with it, the graph decides. */
   width: number;
   height: number;
   frameRate: Rational;
@@ -218,6 +220,9 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     throw new ConfigError(`filterComplex must produce the label [vout], got ${JSON.stringify(config.filterComplex)}`);
   }
   if (config.inputs?.length && config.filterComplex === undefined) throw new ConfigError('inputs need a filterComplex that uses them');
+  if (config.filter !== undefined && config.filterComplex !== undefined) {
+    throw new ConfigError('give either filter or filterComplex, not both (put the filter inside the graph)');
+  }
   const killGraceMs = checkInt('killGraceMs', config.killGraceMs ?? DEFAULT_ENCODE_CONFIG.killGraceMs, 0, 60_000);
 
   const ext = extname(config.out);
@@ -233,13 +238,9 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   if (config.audioFrom !== undefined) {
     const a: AudioSource = typeof config.audioFrom === 'string' ? { input: config.audioFrom } : config.audioFrom;
     const r = resolveInput(a.input, config.schemes);
-    const info = await probeMedia(a.input, { tools, schemes: config.schemes }).catch((err: unknown) => {
-      // An audio-only file has no video stream: that is fine here, only its audio matters.
-      if (err instanceof FfmpegError && /has no video stream/.test(err.message)) return { hasAudio: true, audioCodec: undefined };
-      throw err;
-    });
-    if (info.hasAudio) {
-      const copyable = container === 'mkv' || (info.audioCodec !== undefined && MP4_AUDIO.has(info.audioCodec));
+    const sourceCodec = await probeAudioCodec(a.input, { tools, schemes: config.schemes });
+    if (sourceCodec !== undefined) {
+      const copyable = container === 'mkv' || MP4_AUDIO.has(sourceCodec);
       const chosen = audioCodec === 'auto' ? (copyable ? 'copy' : 'aac') : audioCodec;
       audio = { url: r.url, whitelist: r.protocolWhitelist, startSeconds: a.startSeconds, durationSeconds: a.durationSeconds, codec: chosen };
     }
@@ -299,6 +300,8 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     const err = await exitError();
     for (const w of exitWaiters) w(err);
     exitWaiters.clear();
+  }).catch(() => {
+    // Removing the temp file failed (permissions): finish()/abort() try again and report it.
   });
 
   const encoder: VideoEncoder = {

@@ -22,7 +22,7 @@ export {
 } from './spawn.ts';
 export { INPUT_SCHEMES, resolveInput, type InputScheme, type ResolvedInput } from './input.ts';
 export { formatRational, parseRational, rationalFromDecimal, rationalValue, toRational, type Rational } from './rational.ts';
-export { parseFfmpegInputListing, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';
+export { parseFfmpegInputListing, probeAudioCodec, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';
 export { FrameAssembler } from './frame-assembler.ts';
 export {
   buildDecodeArgs,

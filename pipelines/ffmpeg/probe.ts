@@ -194,21 +194,7 @@ async function probeWithFfmpeg(source: ResolvedInput, tools: FfmpegTools, timeou
  * parser; `probeMedia` is the public way in.
  */
 export function parseFfmpegInputListing(source: ResolvedInput, lines: ReadonlyArray<{ level: string; message: string }>): MediaInfo {
-  const info = lines.filter((l) => l.level === 'info').map((l) => l.message);
-  const start = info.findIndex((l) => /^Input #0, /.test(l));
-  if (start < 0) {
-    const said = lines.filter((l) => ['panic', 'fatal', 'error'].includes(l.level)).map((l) => l.message);
-    throw new FfmpegError(`ffmpeg could not read ${source.display}: ${said.slice(-5).join(' | ') || 'no input listing'}`, {
-      file: source.display,
-      stderr: said,
-    });
-  }
-  const block: string[] = [];
-  for (const l of info.slice(start + 1)) {
-    if (/^(Input #[1-9]|Output #|Stream mapping:)/.test(l)) break;
-    block.push(l);
-  }
-  const format = /^Input #0, (.+), from /.exec(info[start])?.[1] ?? 'unknown';
+  const { format, block } = inputBlock(source, lines);
   const durationMatch = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(block.join('\n'));
   const duration = durationMatch ? Number(durationMatch[1]) * 3600 + Number(durationMatch[2]) * 60 + Number(durationMatch[3]) : undefined;
   const startMatch = /start: (-?\d+(?:\.\d+)?)/.exec(block.join('\n'));
@@ -251,6 +237,49 @@ export function parseFfmpegInputListing(source: ResolvedInput, lines: ReadonlyAr
     audioCodec: audioLine ? (/: Audio: ([^\s,(]+)/.exec(audioLine)?.[1] ?? 'unknown') : undefined,
     prober: 'ffmpeg',
   });
+}
+
+/** The `Input #0` header's format and the lines under it; an FfmpegError quoting ffmpeg when absent. */
+function inputBlock(source: ResolvedInput, lines: ReadonlyArray<{ level: string; message: string }>): { format: string; block: string[] } {
+  const info = lines.filter((l) => l.level === 'info').map((l) => l.message);
+  const start = info.findIndex((l) => /^Input #0, /.test(l));
+  if (start < 0) {
+    const said = lines.filter((l) => ['panic', 'fatal', 'error'].includes(l.level)).map((l) => l.message);
+    throw new FfmpegError(`ffmpeg could not read ${source.display}: ${said.slice(-5).join(' | ') || 'no input listing'}`, {
+      file: source.display,
+      stderr: said,
+    });
+  }
+  const block: string[] = [];
+  for (const l of info.slice(start + 1)) {
+    if (/^(Input #[1-9]|Output #|Stream mapping:)/.test(l)) break;
+    block.push(l);
+  }
+  return { format: /^Input #0, (.+), from /.exec(info[start])?.[1] ?? 'unknown', block };
+}
+
+/**
+ * The codec of the first audio stream of any input (audio-only files included), undefined when it has
+ * none. For the encoder's copy-or-encode choice.
+ */
+export async function probeAudioCodec(input: string, config: Omit<ProbeConfig, 'countFrames'> = {}): Promise<string | undefined> {
+  const source = resolveInput(input, config.schemes);
+  const tools = config.tools ?? (await locateFfmpeg());
+  const timeoutMs = config.timeoutMs ?? 60_000;
+  if (tools.ffprobe) {
+    // ffprobe -hide_banner -loglevel level+error -protocol_whitelist file -select_streams a:0
+    //   -show_entries stream=codec_name -print_format json <input>
+    const args = ['-protocol_whitelist', source.protocolWhitelist, '-select_streams', 'a:0', '-show_entries', 'stream=codec_name', '-print_format', 'json', source.url];
+    const { stdout } = await runFfmpeg({ binary: tools.ffprobe.path, kind: 'ffprobe', args, file: source.display, timeoutMs });
+    const json = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string }> };
+    const stream = json.streams?.[0];
+    return stream ? (stream.codec_name ?? 'unknown') : undefined;
+  }
+  const args = ['-protocol_whitelist', source.protocolWhitelist, '-i', source.url];
+  const { log } = await runFfmpeg({ binary: tools.ffmpeg.path, args, file: source.display, logLevel: 'info', timeoutMs, allowFailure: true });
+  const { block } = inputBlock(source, log);
+  const audioLine = block.find((l) => /Stream #0:\d+.*: Audio: /.test(l));
+  return audioLine ? (/: Audio: ([^\s,(]+)/.exec(audioLine)?.[1] ?? 'unknown') : undefined;
 }
 
 /** Splits on commas that are not inside parentheses: `yuv420p(tv, bt709), 568x320` -> 2 fields. */

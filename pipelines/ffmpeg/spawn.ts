@@ -41,6 +41,8 @@ export interface SpawnConfig {
   stderrTailLines?: number;
   /** Lines at this level or more severe are kept in the tail. Default `warning`. */
   tailLevel?: LogLevel;
+  /** Further excludes lines from the tail (decode drops its own showinfo lines). Default: keep all. */
+  keepInTail?: (line: LogLine) => boolean;
   /** Called for every stderr line (all levels), in order. */
   onLog?: (line: LogLine) => void;
   /** Grace between SIGTERM and SIGKILL on teardown, in ms. Default 2000. */
@@ -178,7 +180,7 @@ export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
     if (raw.length === 0) return;
     const line = parseLogLine(raw, lastLevel);
     lastLevel = line.level;
-    if (severity(line.level) <= tailSeverity) {
+    if (severity(line.level) <= tailSeverity && (config.keepInTail?.(line) ?? true)) {
       tail.push(line.context ? `[${line.context}] ${line.message}` : line.message);
       if (tail.length > tailMax) tail.shift();
     }
