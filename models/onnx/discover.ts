@@ -335,8 +335,11 @@ function overrideWeights(view: GraphView, name: string, source: string): { weigh
 
 /**
  * Finds the CAM head of an ONNX model (see the file comment). `fileConfig.featureTensor`, `.weights` and
- * `.bias` override what discovery finds; with all of `featureTensor` and `weights` given, no pooling needs to
- * be found (the pooled vector is then computed from the features).
+ * `.bias` override what discovery finds; with `featureTensor` and `weights` given, no pooling needs to be
+ * found (the pooled vector is then computed from the features, taken in the layout `fileConfig.layout`
+ * gives, nchw by default). Named weights are oriented by the op that reads them: `[C, k]` under a Gemm
+ * with transB = 1, `[C, k, 1, 1]` for a conv kernel, else `[k, C]`. Without a named bias and without a
+ * discovered one, the bias is zero.
  * @throws NoGapHeadError naming the last nodes of the graph and the camstream.json fields to set.
  * @throws ConfigError when an override names a tensor the model does not have or one of the wrong size.
  */

@@ -6,7 +6,8 @@
  * Added inputs:
  * - `frames` uint8 `[N, height, width, 3]`: packed RGB frames, any size (all frames of one run share it).
  * - `cam_request` int64 `[N, m]`: per frame and slot j, a class index (>= 0) to map, or -1 for "the j-th
- *   best class". m, the number of maps, is the request's second dim.
+ *   best class". m, the number of maps, is the request's second dim and may exceed the class count when
+ *   classes repeat (a -1 slot at j >= C maps class 0).
  * - `cam_weights` float `[C, k]`, `cam_bias` float `[C]`: the linear head on GAP features, fed at every run
  *   (row c of `cam_weights` is column c of the `[k, C]` classifier W). Feeding rather than baking them in
  *   lets one session serve the model's own head and any `withHead` classifier (paper sec. 4) with no second
@@ -17,8 +18,10 @@
  *
  * Added nodes, in the order of models/preprocess.ts: Cast to float -> Resize (linear, half_pixel, to the
  * model size or the letterbox content size) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
- * scale] -> [Sub mean] -> [Div std] -> [Transpose to NCHW] -> the model's original input. Resizing before
- * the transpose keeps the full-size frame in its native layout: only the small resized tensor is permuted.
+ * scale] -> [Sub mean] -> [Div std] -> the model's original input, with a Transpose to NCHW right after the
+ * resize (and pad) for NCHW models. Resizing before the transpose keeps the full-size frame in its native
+ * layout: only the small resized tensor is permuted. The order of channel reordering and normalization is
+ * that of models/preprocess.ts; moving the (pixel-wise) transpose ahead of them changes no value.
  *
  * CAM (ref: Zhou et al. 2016, sec. 2): gap = the model's pooled features (or GAP of the features for
  * class-conv heads); logits = gap . W + b (Gemm); TopK(logits, m) gives the best ids; ids = where(request
@@ -94,7 +97,7 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     if (view.hasName(name)) throw new ModelLoadError(`the model already uses the tensor name '${name}' that camstream adds`);
   }
 
-  const pre_: INodeProto[] = [];
+  const prep: INodeProto[] = [];
   const cam: INodeProto[] = [];
   const inits: ITensorProto[] = [];
   let counter = 0;
@@ -123,25 +126,29 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
   const [inH, inW] = pre.inputSize;
 
   // --- preprocessing: frames -> the model's input -------------------------------------------------
-  let x = op(pre_, 'Cast', [CAM_IO.frames], { to: DataType.FLOAT });
-  const batch = op(pre_, 'Slice', [op(pre_, 'Shape', [CAM_IO.frames]), ints([0]), ints([1])]);
+  let x = op(prep, 'Cast', [CAM_IO.frames], { to: DataType.FLOAT });
+  const batch = op(prep, 'Slice', [op(prep, 'Shape', [CAM_IO.frames]), ints([0]), ints([1])]);
   const sizes = letterbox
-    ? op(pre_, 'Concat', [batch, CAM_IO.fitSize, ints([3])], { axis: 0 })
-    : op(pre_, 'Concat', [batch, ints([inH, inW, 3])], { axis: 0 });
+    ? op(prep, 'Concat', [batch, CAM_IO.fitSize, ints([3])], { axis: 0 })
+    : op(prep, 'Concat', [batch, ints([inH, inW, 3])], { axis: 0 });
   // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
   const unused = opset >= 13 ? ['', ''] : [floats([], [0]), floats([], [0])];
-  x = op(pre_, 'Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  x = op(prep, 'Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
   if (letterbox) {
     // Padding is black in pixel space, before normalization (models/preprocess.ts, LETTERBOX_PAD_VALUE).
-    x = op(pre_, 'Pad', [x, CAM_IO.fitPads, floats([0], [])], { mode: 'constant' });
+    x = op(prep, 'Pad', [x, CAM_IO.fitPads, floats([0], [])], { mode: 'constant' });
   }
-  if (pre.channelOrder === 'bgr') x = op(pre_, 'Gather', [x, ints([2, 1, 0])], { axis: 3 });
-  if (pre.scale !== 1) x = op(pre_, 'Mul', [x, floats([pre.scale], [])]);
-  if (pre.mean.some((m) => m !== 0)) x = op(pre_, 'Sub', [x, floats([...pre.mean])]);
-  if (pre.std.some((s) => s !== 1)) x = op(pre_, 'Div', [x, floats([...pre.std])]);
-  if (pre.layout === 'nchw') x = op(pre_, 'Transpose', [x], { perm: [0, 3, 1, 2] });
+  // For NCHW models, transpose first: per-channel constants then broadcast over whole contiguous planes
+  // ([3, 1, 1]), which ONNX Runtime does several times faster than a [3] vector over interleaved pixels.
+  const nchw = pre.layout === 'nchw';
+  if (nchw) x = op(prep, 'Transpose', [x], { perm: [0, 3, 1, 2] });
+  const perChannel = nchw ? [3, 1, 1] : [3];
+  if (pre.channelOrder === 'bgr') x = op(prep, 'Gather', [x, ints([2, 1, 0])], { axis: nchw ? 1 : 3 });
+  if (pre.scale !== 1) x = op(prep, 'Mul', [x, floats([pre.scale], [])]);
+  if (pre.mean.some((m) => m !== 0)) x = op(prep, 'Sub', [x, floats([...pre.mean], perChannel)]);
+  if (pre.std.some((s) => s !== 1)) x = op(prep, 'Div', [x, floats([...pre.std], perChannel)]);
   // The last preprocessing node now produces the tensor the model's first layers read.
-  pre_[pre_.length - 1].output = [input.name];
+  prep[prep.length - 1].output = [input.name];
 
   // --- CAM ----------------------------------------------------------------------------------------
   const f = head.featureTensor;
@@ -156,12 +163,20 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     op(cam, 'ReduceMean', [f], { axes: [1, 2], keepdims: 0 }, CAM_IO.gap);
   }
   const logits = op(cam, 'Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
+  // TopK's K is min(m, C): a request may hold more slots than there are classes (the same class asked
+  // twice). The top ids are then padded back to m columns with class 0, so a -1 slot past the class count
+  // maps class 0 (the engine never asks for more top slots than classes). Less + Where rather than Min:
+  // Min takes int64 only from opset 12.
   const count = op(cam, 'Slice', [op(cam, 'Shape', [CAM_IO.request]), ints([1]), ints([2])]);
+  const classes = op(cam, 'Slice', [op(cam, 'Shape', [logits]), ints([1]), ints([2])]);
+  const topCount = op(cam, 'Where', [op(cam, 'Less', [classes, count]), classes, count]);
   const topValues = fresh('topk_values');
   const topIds = fresh('topk_ids');
-  cam.push(node('TopK', [logits, count], [topValues, topIds], fresh('TopK'), { axis: 1, largest: 1, sorted: 1 }));
+  cam.push(node('TopK', [logits, topCount], [topValues, topIds], fresh('TopK'), { axis: 1, largest: 1, sorted: 1 }));
+  const padWidth = op(cam, 'Concat', [ints([0, 0, 0]), op(cam, 'Sub', [count, topCount])], { axis: 0 });
+  const topPadded = op(cam, 'Pad', [topIds, padWidth, ints([0], [])], { mode: 'constant' });
   const wantsTop = op(cam, 'Less', [CAM_IO.request, ints([0], [])]);
-  op(cam, 'Where', [wantsTop, topIds, CAM_IO.request], {}, CAM_IO.ids);
+  op(cam, 'Where', [wantsTop, topPadded, CAM_IO.request], {}, CAM_IO.ids);
   op(cam, 'GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
   const probs = op(cam, 'Softmax', [logits], { axis: 1 });
   op(cam, 'GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
@@ -198,7 +213,7 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
       ? [valueInfo(CAM_IO.fitSize, DataType.INT64, [2]), valueInfo(CAM_IO.fitPads, DataType.INT64, [8])]
       : []),
   ];
-  const all: INodeProto[] = [...pre_, ...graph.node, ...cam];
+  const all: INodeProto[] = [...prep, ...graph.node, ...cam];
   const needed = new Set(outputs.map((o) => o.name as string));
   const kept: INodeProto[] = [];
   for (let i = all.length - 1; i >= 0; i--) {

@@ -27,7 +27,6 @@ import {
   getKernel,
   registerKernel,
   unregisterKernel,
-  type KernelConfig,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
@@ -211,9 +210,74 @@ export const conv2dBackpropInputWasm: KernelFunc = (args) => {
   return dx;
 };
 
+/** The wasm backend's own Tile, kept for dtypes the fast path does not cover. */
+let originalTile: KernelFunc | undefined;
+
 /**
- * Registers the missing wasm gradient kernels (`Conv2DBackpropFilter`) and the faster stride-1
- * `Conv2DBackpropInput`. Idempotent: a second call changes nothing. Only kernels of the 'wasm' backend are
+ * Tile (repeat a tensor `reps[d]` times along each axis d). The batch-norm gradient tiles per-channel
+ * vectors to the activation's full shape, and the wasm build's Tile visits every output element with
+ * index arithmetic (measured: 215 ms for a 1x1x1x16 -> 64x56x56x16 tile, the largest single cost of a
+ * training step). Here the output is built by block copies: first each source row (last axis) is repeated
+ * into place, then, from the second-last axis outwards, each finished block is repeated with
+ * `copyWithin`, working from the end of the buffer so that no block is overwritten before it is copied.
+ */
+export const tileWasm: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const wasm = backend as BackendWasm;
+  const { x } = inputs as { x: TensorInfo };
+  const reps = (attrs as unknown as { reps: number[] }).reps;
+  if (x.dtype === 'string' || x.dtype === 'complex64' || x.shape.length === 0) {
+    if (originalTile === undefined) throw new Error(`Tile (wasm): dtype ${x.dtype} is not supported`);
+    return originalTile(args);
+  }
+  const rank = x.shape.length;
+  const outShape = x.shape.map((s, i) => s * reps[i]);
+  const out = wasm.makeOutput(outShape, x.dtype);
+  const src = wasm.typedArrayFromHeap(x);
+  const dst = wasm.typedArrayFromHeap(out);
+  if (dst.length === 0) return out;
+  // Step 1: every source row, repeated along the last axis, packed at the front: shape
+  // [s0, ..., s_{r-2}, s_{r-1} * reps_{r-1}].
+  const rowLen = x.shape[rank - 1];
+  const rowOut = rowLen * reps[rank - 1];
+  const rows = src.length / rowLen;
+  for (let r = 0; r < rows; r++) {
+    const row = src.subarray(r * rowLen, (r + 1) * rowLen);
+    for (let k = 0; k < reps[rank - 1]; k++) dst.set(row, r * rowOut + k * rowLen);
+  }
+  // Step 2: for axis d from r-2 down to 0, the buffer holds [s0, ..., s_d, <tiled tail>] at the front;
+  // repeat each chunk (one index of the axes before d) reps_d times.
+  let chunk = rowOut; // size of the tiled tail after axis d (starts with the last axis done)
+  for (let d = rank - 2; d >= 0; d--) {
+    const before = chunk * x.shape[d];
+    const after = before * reps[d];
+    let prefix = 1;
+    for (let i = 0; i < d; i++) prefix *= x.shape[i];
+    if (reps[d] !== 1) {
+      for (let p = prefix - 1; p >= 0; p--) {
+        const to = p * after;
+        dst.copyWithin(to, p * before, (p + 1) * before);
+        for (let k = 1; k < reps[d]; k++) dst.copyWithin(to + k * before, to, to + before);
+      }
+    }
+    chunk = after;
+  }
+  return out;
+};
+
+/** Replaces the wasm backend's kernel `name` with `kernelFunc`, returning the original's function. */
+function replaceKernel(name: string, kernelFunc: KernelFunc): KernelFunc | undefined {
+  const current = getKernel(name, 'wasm');
+  if (current?.kernelFunc === kernelFunc) return undefined;
+  if (current !== undefined) unregisterKernel(name, 'wasm');
+  // The original's setup binds its wasm function; keep it so the fallback path works.
+  registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: current?.setupFunc });
+  return current?.kernelFunc;
+}
+
+/**
+ * Registers the missing wasm gradient kernels (`Conv2DBackpropFilter`) and faster replacements for the
+ * stride-1 `Conv2DBackpropInput` and for `Tile`. Idempotent: a second call changes nothing. Only kernels of the 'wasm' backend are
  * touched. Returns the names it registered in this call.
  */
 export function registerWasmGradKernels(): string[] {
@@ -222,21 +286,13 @@ export function registerWasmGradKernels(): string[] {
     registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterWasm });
     added.push('Conv2DBackpropFilter');
   }
-  const current = getKernel('Conv2DBackpropInput', 'wasm');
-  if (current?.kernelFunc !== conv2dBackpropInputWasm) {
-    originalBackpropInput = current?.kernelFunc;
-    if (current !== undefined) {
-      unregisterKernel('Conv2DBackpropInput', 'wasm');
-    }
-    const config: KernelConfig = {
-      kernelName: 'Conv2DBackpropInput',
-      backendName: 'wasm',
-      kernelFunc: conv2dBackpropInputWasm,
-      // The original's setup binds its wasm function; keep it so the fallback path works.
-      setupFunc: current?.setupFunc,
-    };
-    registerKernel(config);
+  if (getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc !== conv2dBackpropInputWasm) {
+    originalBackpropInput = replaceKernel('Conv2DBackpropInput', conv2dBackpropInputWasm);
     added.push('Conv2DBackpropInput');
+  }
+  if (getKernel('Tile', 'wasm')?.kernelFunc !== tileWasm) {
+    originalTile = replaceKernel('Tile', tileWasm);
+    added.push('Tile');
   }
   return added;
 }

@@ -48,7 +48,8 @@ async function checkIdentity(bytes: Uint8Array, fileConfig: ModelFileConfig = {}
   const model = await loadOnnxModel(onnxSource(tmp.dir, `d${counter++}.onnx`, bytes, fileConfig), { threads: 1 });
   try {
     const [h, w] = model.info.preprocess.inputSize;
-    const frames = randomFrames(99, 2, w, h);
+    // One frame at the model size, one of another size and aspect.
+    const frames = [...randomFrames(99, 1, w, h), ...randomFrames(98, 1, w + 9, h - 5)];
     const results = await model.infer(frames, { topK: 3 });
     for (let i = 0; i < frames.length; i++) {
       const logits = (await reference(bytes, model, frames[i], ['logits'])).logits.data;
@@ -86,6 +87,13 @@ describe('discoverOnnxHead', () => {
     // A 1x1 HWIO kernel [1, 1, k, C] is W [k, C] row-major.
     expect(head.weights).toEqual(conv.kernelWeights);
     expect(head.bias).toEqual(conv.bias);
+  });
+
+  it('finds a class-conv head whose pooled logits end the graph in Softmax', async () => {
+    const bytes = toOnnxModel(smallClassConvNet(12, { softmax: true }));
+    const head = discoverOnnxHead(view(bytes), {}, 'x');
+    expect(head).toMatchObject({ kind: 'onnx-class-conv-gap', featureTensor: 'conv2' });
+    expect(head.path).toEqual(['classconv', 'gap/pool', 'gap']);
   });
 
   it('folds Gemm alpha and beta into W and b and reads transB = 1 weights stored as float_data', async () => {
@@ -218,6 +226,8 @@ describe('discoverOnnxInput', () => {
     });
     expect(discoverOnnxInput(view(bytes), {}, 'x')).toMatchObject({ name: 'image', layout: 'nhwc', inputSize: [24, 32] });
     await checkIdentity(bytes);
+    // Channel swap and per-channel normalization on the NHWC layout.
+    await checkIdentity(bytes, { channelOrder: 'bgr', scale: 1, mean: [100, 120, 140], std: [50, 60, 70], resize: 'letterbox' });
   });
 
   it('refuses models with two inputs or a non-RGB input', () => {

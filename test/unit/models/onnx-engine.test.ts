@@ -6,13 +6,16 @@
  * Tolerances: scores, logits and map means agree within 1e-4 relative (floor 1, so logits near 0 are
  * compared absolutely); float32 sums over a few hundred positions stay far inside that.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { toOnnxModel } from '../../../models/builders/to-onnx.ts';
 import { createRandom, randomFrames, smallClassConvNet, smallGapDenseNet } from '../../../models/builders/random.ts';
 import type { NetSpec } from '../../../models/builders/spec.ts';
 import { CamstreamError, ConfigError, InputError, ModelLoadError, NoGapHeadError } from '../../../models/errors.ts';
+import { load as loadModel } from '../../../models/load/index.ts';
 import { availableOnnxProviders, int64Tensor, loadOnnxModel, valueInfo, type TensorProto } from '../../../models/onnx/index.ts';
 import type { CamModel, ModelFileConfig } from '../../../models/types.ts';
 import { asDecoded, editModel, expectIdentity, mapLogits, mean, onnxSource, reference, relErr, tempFolder, topK, withOutputs } from './onnx-helpers.ts';
@@ -141,6 +144,10 @@ describe('onnx engine', () => {
       expect(Array.from(r.ids)).toEqual([7, 0, 7, 3]);
       const logits = (await reference(bytes, model, frame, ['logits'])).logits.data;
       expectIdentity(r, model.head().bias, logits);
+      // More maps than classes: the same classes again.
+      const [many] = await model.infer([frame], { classes: [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2] });
+      expect(Array.from(many.ids)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2]);
+      expectIdentity(many, model.head().bias, logits);
       // The same class asked twice gives the same map.
       const per = r.mapSize[0] * r.mapSize[1];
       expect(r.maps.subarray(0, per)).toEqual(r.maps.subarray(2 * per, 3 * per));
@@ -331,6 +338,25 @@ describe('onnx engine', () => {
     expect(model.info.labels).toEqual(labels);
     await model.dispose();
     await expect(load(bytes, {}, 1, labels.slice(1))).rejects.toThrow(/8 labels for 9 classes/);
+  });
+});
+
+describe('onnx engine through the model loader', () => {
+  it('reads camstream.json and the labels file beside the .onnx', async () => {
+    const dir = join(tmp.dir, 'with-config');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'model.onnx'), toOnnxModel(smallClassConvNet(81, { numClasses: 3 })));
+    writeFileSync(join(dir, 'camstream.json'), JSON.stringify({ resize: 'letterbox', channelOrder: 'bgr', labels: 'names.txt' }));
+    writeFileSync(join(dir, 'names.txt'), 'cat\ndog\nbird\n');
+    const model = await loadModel(join(dir, 'model.onnx'), { threads: 1 });
+    try {
+      expect(model.info).toMatchObject({ engine: 'onnx', head: 'onnx-class-conv-gap', labels: ['cat', 'dog', 'bird'] });
+      expect(model.info.preprocess).toMatchObject({ resize: 'letterbox', channelOrder: 'bgr', inputSize: [24, 32] });
+      const [r] = await model.infer(randomFrames(82, 1, 60, 20), { topK: 3 });
+      expect(Array.from(r.ids).sort()).toEqual([0, 1, 2]);
+    } finally {
+      await model.dispose();
+    }
   });
 });
 

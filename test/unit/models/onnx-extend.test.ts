@@ -80,6 +80,18 @@ describe('extendOnnxModel', () => {
     }
   });
 
+  it('accepts more slots than classes: repeated classes, and class 0 for a top slot past the class count', async () => {
+    const twoClasses = toOnnxModel(smallGapDenseNet(65, { numClasses: 2 }));
+    const e = extend(twoClasses);
+    const frames = randomFrames(66, 1, 32, 24);
+    const x = preprocessReference(frames[0], e.pre);
+    const best = topK((await runPlain(twoClasses, x.data, x.dims)).logits.data, 2);
+    const ids = async (row: number[]) => Array.from((await run(e, frames, [row]))[CAM_IO.ids].data as BigInt64Array, Number);
+    expect(await ids([1, 1, 0, 1])).toEqual([1, 1, 0, 1]);
+    expect(await ids([-1, 1, -1])).toEqual([best[0], 1, 0]);
+    expect(await ids([-1, -1])).toEqual(best);
+  });
+
   it('returns only the fetched outputs, cam_gap included only when asked', async () => {
     const e = extend(model);
     const frames = randomFrames(63, 1, 32, 24);
@@ -98,8 +110,9 @@ describe('extendOnnxModel', () => {
     expect(view.initializer('logits/kernel')).toBeUndefined();
     expect(view.initializer('conv2/kernel')).toBeDefined();
     expect(view.opset).toBe(13);
-    // The model's input is now computed from the frames.
-    expect(view.producer('input')?.opType).toBe('Transpose');
+    // The model's input is now computed from the frames (the last step: scaling by 1/255).
+    expect(view.producer('input')).toMatchObject({ opType: 'Mul' });
+    expect(view.producer('input')!.name).toMatch(/^cam\//);
   });
 
   it.each([11, 12, 13, 17, 18])('builds a valid session at opset %i', async (opset) => {
