@@ -7,8 +7,7 @@
  * `tf.keras.applications.MobileNetV2` (`out_relu` feeds GAP, `predictions` gives logits; no softmax).
  */
 import type { NetSpec } from './spec.ts';
-import { CalibratedWriter } from './calibrated-writer.ts';
-import { checkBuilderOptions } from './resnet50.ts';
+import { CalibratedWriter, checkBuilderOptions } from './calibrated-writer.ts';
 
 export interface MobileNetV2Options {
   /** PRNG seed: the same seed gives the same weights. */

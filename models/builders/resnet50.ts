@@ -7,9 +7,8 @@
  * at a sane scale. Layer names follow Keras' `tf.keras.applications.ResNet50` (`conv5_block3_out` feeds
  * GAP, `predictions` gives logits; no softmax).
  */
-import { ConfigError } from '../errors.ts';
 import type { NetSpec } from './spec.ts';
-import { CalibratedWriter } from './calibrated-writer.ts';
+import { CalibratedWriter, checkBuilderOptions } from './calibrated-writer.ts';
 
 export interface ResNet50Options {
   /** PRNG seed: the same seed gives the same weights. */
@@ -33,27 +32,6 @@ const STAGES: ReadonlyArray<{ blocks: number; width: number }> = [
   { blocks: 3, width: 512 },
 ];
 const EXPANSION = 4;
-
-/** Checks options shared by the builders; messages name the field and the bad value. */
-export function checkBuilderOptions(
-  builder: string,
-  seed: number,
-  inputSize: [number, number],
-  numClasses: number,
-  minSide: number,
-): void {
-  if (!Number.isInteger(seed)) throw new ConfigError(`${builder}: seed must be an integer, got ${seed}`);
-  if (!Number.isInteger(numClasses) || numClasses < 1) {
-    throw new ConfigError(`${builder}: numClasses must be a positive integer, got ${numClasses}`);
-  }
-  for (const side of inputSize) {
-    if (!Number.isInteger(side) || side < minSide) {
-      throw new ConfigError(
-        `${builder}: inputSize must be two integers >= ${minSide}, got [${inputSize.join(', ')}]`,
-      );
-    }
-  }
-}
 
 /**
  * The ResNet-50 v1.5 spec. Takes about a second for the 25.6 M weights; the spec owns fresh

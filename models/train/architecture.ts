@@ -6,8 +6,8 @@
  *
  * Mapping resolution: the paper (sec. 2 and 3.1) finds localization improves when the last conv layer
  * keeps a higher spatial resolution (they remove layers of AlexNet/VGG/GoogLeNet to reach 13x13 or
- * 14x14). Here the input is downsampled twice (two 2x2 max pools), so a 56x56 input gives 14x14 maps
- * and a 64x64 input 16x16; the last stages add receptive field at that resolution instead of pooling.
+ * 14x14). Here two stride-2 convs downsample 4x, so the default 56x56 input gives 14x14 maps; the last
+ * stages add receptive field at that resolution instead of pooling further.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -16,8 +16,14 @@ import { ConfigError } from '../errors.ts';
 export interface GapNetConfig {
   /** Square input side in pixels, a multiple of 4. Default 56 (14x14 maps). */
   inputSize?: number;
-  /** Filters per conv layer: two pooled stages, then the rest at 1/4 resolution. Default [16, 32, 64, 64]. */
+  /** Filters per 3x3 conv layer. Default [16, 32, 64, 64]. */
   widths?: readonly number[];
+  /**
+   * Stride per conv layer (1 or 2), same length as `widths`; their product is the input-to-map ratio.
+   * Default [2, 2, 1, 1]: 4x downsampling by strided convs (no pooling layers, whose gradient is slow
+   * on wasm), so a 56x56 input gives 14x14 maps, and two convs at that resolution.
+   */
+  strides?: readonly number[];
   /** Output classes. Default 10 (the digits). */
   numClasses?: number;
   /** Seed for the weight initializers. Default 1. */
@@ -30,6 +36,7 @@ export interface GapNetConfig {
 export const DEFAULT_GAP_NET_CONFIG: Readonly<Required<GapNetConfig>> = Object.freeze({
   inputSize: 56,
   widths: Object.freeze([16, 32, 64, 64]) as readonly number[],
+  strides: Object.freeze([2, 2, 1, 1]) as readonly number[],
   numClasses: 10,
   seed: 1,
   batchNorm: true,
@@ -48,12 +55,19 @@ export const GAP_NET_PREPROCESS = Object.freeze({
 /** Merges and validates; throws ConfigError naming the field, the value and the allowed range. */
 export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetConfig> {
   const merged = { ...DEFAULT_GAP_NET_CONFIG, ...config };
-  const { inputSize, widths, numClasses, seed, batchNorm } = merged;
-  if (!Number.isInteger(inputSize) || inputSize < 16 || inputSize > 512 || inputSize % 4 !== 0) {
-    throw new ConfigError(`inputSize must be a multiple of 4 in [16, 512], got ${inputSize}`);
+  const { inputSize, widths, strides, numClasses, seed, batchNorm } = merged;
+  if (!Number.isInteger(inputSize) || inputSize < 16 || inputSize > 512) {
+    throw new ConfigError(`inputSize must be an integer in [16, 512], got ${inputSize}`);
   }
   if (widths.length < 3 || widths.some((w) => !Number.isInteger(w) || w < 1 || w > 1024)) {
     throw new ConfigError(`widths must hold at least 3 integers in [1, 1024], got [${widths.join(', ')}]`);
+  }
+  if (strides.length !== widths.length || strides.some((s) => s !== 1 && s !== 2)) {
+    throw new ConfigError(`strides must hold ${widths.length} values of 1 or 2 (one per width), got [${strides.join(', ')}]`);
+  }
+  const ratio = strides.reduce((a, b) => a * b, 1);
+  if (inputSize % ratio !== 0) {
+    throw new ConfigError(`inputSize ${inputSize} must be a multiple of the total stride ${ratio}`);
   }
   if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 10000) {
     throw new ConfigError(`numClasses must be an integer in [2, 10000], got ${numClasses}`);
@@ -61,7 +75,7 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
   if (!Number.isInteger(seed)) {
     throw new ConfigError(`seed must be an integer, got ${seed}`);
   }
-  return { inputSize, widths: [...widths], numClasses, seed, batchNorm: batchNorm === true };
+  return { inputSize, widths: [...widths], strides: [...strides], numClasses, seed, batchNorm: batchNorm === true };
 }
 
 /** Name of the last conv layer (the features the CAM is made of) in models built here. */
@@ -75,7 +89,7 @@ export const CLASSIFIER_LAYER = 'predictions';
  * owns the returned model (dispose it).
  */
 export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
-  const { inputSize, widths, numClasses, seed, batchNorm } = resolveGapNetConfig(config);
+  const { inputSize, widths, strides, numClasses, seed, batchNorm } = resolveGapNetConfig(config);
   const input = tfl.input({ shape: [inputSize, inputSize, 3], name: 'image' });
   let x: tfl.SymbolicTensor = input;
   widths.forEach((filters, i) => {
@@ -85,6 +99,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
       .conv2d({
         filters,
         kernelSize: 3,
+        strides: strides[i],
         padding: 'same',
         activation: batchNorm ? 'linear' : 'relu',
         useBias: !batchNorm,
@@ -96,10 +111,6 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
       x = tfl.layers.batchNormalization({ momentum: 0.95, name: `bn${i + 1}` }).apply(x) as tfl.SymbolicTensor;
       // The ReLU's output is what feeds GAP, so it carries the feature-layer name.
       x = tfl.layers.activation({ activation: 'relu', name: last ? FEATURE_LAYER : `relu${i + 1}` }).apply(x) as tfl.SymbolicTensor;
-    }
-    // Two 2x2 pools after the first two stages: 4x downsampling keeps the maps at inputSize / 4.
-    if (i < 2) {
-      x = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${i + 1}` }).apply(x) as tfl.SymbolicTensor;
     }
   });
   const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tfl.SymbolicTensor;

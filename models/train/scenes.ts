@@ -367,6 +367,20 @@ export function sceneLabel(seed: number, index: number): number {
  * a partial config is resolved here.
  */
 export function generateScene(seed: number, index: number, config: SceneConfig = {}): Scene {
+  const { rgb, width, height, label, box } = generateSceneLayers(seed, index, config);
+  return { rgb, width, height, label, box };
+}
+
+/** A scene with the coverage masks it was composed from (row-major `size * size`, values 0-1). */
+export interface SceneLayers extends Scene {
+  /** Coverage of the digit's strokes (before blur and noise); the box is the extent of values >= 0.5. */
+  ink: Float32Array;
+  /** Coverage of the clutter fragments. */
+  clutter: Float32Array;
+}
+
+/** `generateScene` plus its masks (for tests and for inspecting the generator). Same bytes as generateScene. */
+export function generateSceneLayers(seed: number, index: number, config: SceneConfig = {}): SceneLayers {
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(index) || index < 0) {
     throw new ConfigError(`seed and index must be integers (index >= 0), got seed ${seed}, index ${index}`);
   }
@@ -462,7 +476,7 @@ export function generateScene(seed: number, index: number, config: SceneConfig =
     // Degenerate stroke (cannot happen with the default ranges): fall back to the centre pixel.
     [x1, y1, x2, y2] = [Math.floor(cx), Math.floor(cy), Math.floor(cx) + 1, Math.floor(cy) + 1];
   }
-  return { rgb, width: size, height: size, label, box: [x1, y1, x2, y2] };
+  return { rgb, width: size, height: size, label, box: [x1, y1, x2, y2], ink: target, clutter };
 }
 
 /** Samples `start .. start + count - 1` of stream `seed`, lazily. */

@@ -11,8 +11,8 @@
  * slower than the forward convolution (measured: 444 ms against 37 ms for a 64x14x14x64 batch and a 3x3x64x64
  * filter), which made it most of a training step. For stride 1 the input gradient is itself a stride-1
  * convolution of dy with the filter flipped in space and with its in/out channels swapped, so the
- * replacement runs it through the backend's (XNNPACK) Conv2D kernel; other strides go to the original
- * kernel unchanged.
+ * replacement runs it through the backend's (XNNPACK) Conv2D kernel; other strides use col2im (a matrix
+ * product, then a scatter-add).
  *
  * Filter gradient method: im2col + one matrix product on the wasm heap. With x of shape [B, H, W, Ci], dy of shape
  * [B, Ho, Wo, Co] and a filter [Kh, Kw, Ci, Co], the filter gradient is
@@ -174,6 +174,9 @@ export const conv2dBackpropInputWasm: KernelFunc = (args) => {
     info.padInfo.left < info.filterWidth &&
     info.padInfo.right < info.filterWidth;
   if (!fastPath) {
+    if (info.dataFormat === 'channelsLast' && dy.dtype === 'float32' && filter.dtype === 'float32') {
+      return backpropInputCol2Im(wasm, dy, filter, info);
+    }
     if (originalBackpropInput === undefined) {
       throw new Error(`Conv2DBackpropInput (wasm): no kernel for strides ${String(strides)} and dataFormat ${dataFormat}`);
     }
@@ -209,6 +212,66 @@ export const conv2dBackpropInputWasm: KernelFunc = (args) => {
   wasm.disposeData(flipped.dataId);
   return dx;
 };
+
+/**
+ * Input gradient for any stride (col2im): the columns `cols = dy2d . W2d^T` (dy as [B*Ho*Wo, Co], the
+ * filter as [Kh*Kw*Ci, Co], transposed here because the wasm matmul's transposed paths are ~10x slower) hold, for every output position, what it sends back to each input value under
+ * its window; adding each column entry to the input position it came from gives dx. The product runs in
+ * the backend's BatchMatMul, the scatter-add in JS (one add per column entry).
+ */
+function backpropInputCol2Im(
+  wasm: BackendWasm,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, outChannels } = info;
+  const k = filterHeight * filterWidth * inChannels;
+  const n = batchSize * outHeight * outWidth;
+  const reshape = getKernel('Reshape', 'wasm')!.kernelFunc;
+  const matMul = getKernel('BatchMatMul', 'wasm')!.kernelFunc;
+  // The filter transposed to [Co, K] in JS (it is small): the wasm matmul is 10x slower with transposeB.
+  const wT = wasm.makeOutput([1, outChannels, k], 'float32');
+  const w = wasm.typedArrayFromHeap(filter) as Float32Array;
+  const wt = wasm.typedArrayFromHeap(wT) as Float32Array;
+  for (let r = 0; r < k; r++) for (let o = 0; o < outChannels; o++) wt[o * k + r] = w[r * outChannels + o];
+  const dy2d = reshape({ inputs: { x: dy }, backend: wasm, attrs: { shape: [1, n, outChannels] } }) as TensorInfo;
+  const cols = matMul({
+    inputs: { a: dy2d, b: wT },
+    backend: wasm,
+    attrs: { transposeA: false, transposeB: false },
+  }) as TensorInfo;
+  wasm.disposeData(dy2d.dataId);
+  wasm.disposeData(wT.dataId);
+  const dx = wasm.makeOutput([batchSize, inHeight, inWidth, inChannels], 'float32');
+  // Views after the last allocation (an allocation may grow and detach the heap).
+  const c = wasm.typedArrayFromHeap(cols) as Float32Array;
+  const out = wasm.typedArrayFromHeap(dx) as Float32Array;
+  out.fill(0);
+  const { strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const padTop = info.padInfo.top;
+  const padLeft = info.padInfo.left;
+  let j = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++, j += k) {
+        for (let y = 0; y < filterHeight; y++) {
+          const iy = oy * strideHeight + y * dilationHeight - padTop;
+          if (iy < 0 || iy >= inHeight) continue;
+          for (let x = 0; x < filterWidth; x++) {
+            const ix = ox * strideWidth + x * dilationWidth - padLeft;
+            if (ix < 0 || ix >= inWidth) continue;
+            const to = ((b * inHeight + iy) * inWidth + ix) * inChannels;
+            const from = j + (y * filterWidth + x) * inChannels;
+            for (let i = 0; i < inChannels; i++) out[to + i] += c[from + i];
+          }
+        }
+      }
+    }
+  }
+  wasm.disposeData(cols.dataId);
+  return dx;
+}
 
 /** The wasm backend's own Tile, kept for dtypes the fast path does not cover. */
 let originalTile: KernelFunc | undefined;

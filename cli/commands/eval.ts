@@ -1,0 +1,101 @@
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../../models/index.ts';
+import { DEFAULT_EVAL_SEED } from '../../models/train/index.ts';
+import { readDataset } from '../../pipelines/datasets/index.ts';
+import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, type EvalSample } from '../../pipelines/eval/index.ts';
+import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+
+interface EvalCliOptions extends ModelCliOptions {
+  dataset: string;
+  n?: number;
+  seed: number;
+  split?: 'train' | 'test';
+  batchSize: number;
+  json?: boolean;
+}
+
+function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`--seed must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+/** The training seed recorded in a model folder's manifest.json, if there is one. */
+function trainingSeedOf(modelSpec: string | undefined): number | undefined {
+  if (modelSpec === undefined || /^https?:/.test(modelSpec)) return undefined;
+  const folder = modelSpec.endsWith('.json') ? resolve(modelSpec, '..') : resolve(modelSpec);
+  const manifest = join(folder, 'manifest.json');
+  if (!existsSync(manifest)) return undefined;
+  try {
+    const seed = (JSON.parse(readFileSync(manifest, 'utf8')) as { training?: { seed?: unknown } }).training?.seed;
+    return typeof seed === 'number' ? seed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `camstream eval`: accuracy and localization scores on generated scenes or a dataset folder. */
+export function evalCommand(): Command {
+  const command = new Command('eval')
+    .summary('classification and localization accuracy of a model (paper and released-code box rules)')
+    .description(
+      'Scores a model on freshly generated scenes (--dataset generated) or on a dataset folder (Stanford 40\n' +
+        'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class\n' +
+        'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s.',
+    )
+    .option('-d, --dataset <dir|generated>', 'dataset folder, or "generated" for fresh scenes', 'generated')
+    .option('-n, --n <count>', 'number of images (generated: default 5000; folder: default all)', parsePositiveInt('--n'))
+    .option('--seed <n>', `scene stream for --dataset generated (never the training seed)`, parseSeed, DEFAULT_EVAL_SEED)
+    .addOption(new Option('--split <name>', 'Stanford 40 split to use (default: both)').choices(['train', 'test']))
+    .option('--batch-size <n>', 'frames per inference call', parsePositiveInt('--batch-size'), 32)
+    .option('--json', 'print the scores as JSON on stdout instead of a markdown table');
+  addModelOptions(command);
+  return command.action(async (options: EvalCliOptions) => {
+    const generated = options.dataset === 'generated';
+    if (generated) {
+      const trainingSeed = trainingSeedOf(options.model);
+      if (trainingSeed !== undefined && trainingSeed === options.seed) {
+        throw new ConfigError(`--seed ${options.seed} is the seed this model was trained on; evaluate on another scene stream`);
+      }
+    }
+    const dataset = generated ? undefined : await readDataset(options.dataset);
+    const model = await openModel(options);
+    try {
+      const labels = model.info.labels;
+      const total = generated
+        ? (options.n ?? 5000)
+        : Math.min(options.n ?? Infinity, dataset!.items.filter((it) => options.split === undefined || it.split === options.split).length);
+      let samples: Iterable<EvalSample> | AsyncIterable<EvalSample>;
+      if (generated) {
+        const [h, w] = model.info.preprocess.inputSize;
+        samples = generatedSamples(options.seed, total, { size: Math.max(h, w) });
+      } else {
+        samples = datasetSamples(dataset!, labels, { split: options.split, limit: options.n });
+      }
+      const bar =
+        !options.quiet && process.stderr.isTTY
+          ? new cliProgress.SingleBar({ format: 'eval |{bar}| {value}/{total} images | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+          : undefined;
+      bar?.start(total, 0);
+      let report;
+      try {
+        report = await evaluate(model, samples, { batchSize: options.batchSize }, { total, onProgress: (done) => bar?.update(done) });
+      } finally {
+        bar?.stop();
+      }
+      const context = {
+        model: options.model ?? model.info.source,
+        dataset: generated ? 'generated scenes' : resolve(options.dataset),
+        seed: generated ? options.seed : undefined,
+        engine: model.info.engine,
+        backend: model.info.backend,
+      };
+      process.stdout.write(options.json ? `${JSON.stringify(evalJson(report, context), null, 2)}\n` : formatEvalMarkdown(report, context));
+    } finally {
+      await model.dispose();
+    }
+  });
+}

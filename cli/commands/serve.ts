@@ -1,0 +1,80 @@
+import { Command } from 'commander';
+import { ConfigError } from '../../models/index.ts';
+import { shutdownFfmpeg } from '../../pipelines/index.ts';
+import { resolveServerConfig, startServer } from '../../server/index.ts';
+import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+
+interface ServeCliOptions extends ModelCliOptions {
+  host: string;
+  port: number;
+  token?: string;
+  mediaRoot?: string;
+  top: number;
+  smoothing: number;
+  urlSources: boolean;
+  deviceSources: boolean;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--port must be an integer in [0, 65535], got '${value}'`);
+  return n;
+}
+
+export function serveCommand(): Command {
+  const command = new Command('serve')
+    .summary('live class activation maps in the browser: webcam, files, streams')
+    .description(
+      'Serves the web client and a WebSocket endpoint. Viewers send their webcam frames or pick a server-side\n' +
+        'source (a video under --media-root, an RTSP/HTTP URL, a v4l2 camera); the server runs the model on the\n' +
+        'latest frame (dropping frames while busy) and sends maps, labels and boxes back. Listens on loopback\n' +
+        'unless --host says otherwise, which then requires --token (or CAMSTREAM_TOKEN).',
+    )
+    .option('--host <addr>', 'interface to listen on', '127.0.0.1')
+    .option('-p, --port <n>', 'TCP port (0: any free port)', parsePort, 8080)
+    .option('--token <secret>', 'required on every request (?token=, Bearer header or cookie); default CAMSTREAM_TOKEN')
+    .option('--media-root <dir>', 'folder whose videos viewers may open (paths confined to it)')
+    .option('-k, --top <k>', 'classes with maps per frame, to start with', parsePositiveInt('--top'), 5)
+    .option('--smoothing <w>', 'EMA weight of the past, 0 = off', parseNumberIn('--smoothing', 0, 0.99), 0.7)
+    .option('--no-url-sources', 'refuse RTSP/HTTP URL sources')
+    .option('--no-device-sources', 'refuse v4l2 camera sources');
+  addModelOptions(command);
+  return command.action(async (options: ServeCliOptions) => {
+    const token = options.token ?? (process.env.CAMSTREAM_TOKEN || undefined);
+    // Refuse a bad host/token/port before spending seconds on the model.
+    resolveServerConfig({ host: options.host, port: options.port, token });
+    const model = await openModel(options);
+    let server;
+    try {
+      server = await startServer({
+        model,
+        host: options.host,
+        port: options.port,
+        token,
+        mediaRoot: options.mediaRoot,
+        urlSources: options.urlSources,
+        deviceSources: options.deviceSources,
+        settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smoothing },
+        log: (line) => process.stderr.write(`camstream: ${line}\n`),
+      });
+    } catch (err) {
+      await model.dispose();
+      throw err;
+    }
+    const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
+    process.stdout.write(`camstream serve: ${shown}\n`);
+    await new Promise<void>((resolveStop) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolveStop();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    process.stderr.write('camstream: shutting down\n');
+    await server.dispose();
+    await shutdownFfmpeg();
+    await model.dispose();
+  });
+}

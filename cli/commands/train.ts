@@ -1,0 +1,107 @@
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { resolve } from 'node:path';
+import { initTfjsBackend } from '../../models/tfjs/backend.ts';
+import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../models/train/zoo.ts';
+import type { TrainProgress } from '../../models/train/train.ts';
+import { parsePositiveInt } from '../model.ts';
+
+interface TrainCliOptions {
+  out?: string;
+  steps: number;
+  batchSize: number;
+  seed: number;
+  lr: number;
+  backend?: string;
+  quiet?: boolean;
+}
+
+function parseNonNegativeInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
+    return n;
+  };
+}
+
+function parseRate(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n <= 1)) throw new Error(`--lr must be a number in (0, 1], got '${v}'`);
+  return n;
+}
+
+/** `camstream train`: rebuilds the embedded model (or a variant) from scratch on generated scenes. */
+export function trainCommand(): Command {
+  return new Command('train')
+    .summary('train the embedded GAP model from scratch on generated scenes')
+    .description(
+      'Trains the digits GAP network on freshly generated cluttered scenes (seeded, no downloads) and writes\n' +
+        'the model folder: model.json, weights, labels.txt, camstream.json and manifest.json. With no options\n' +
+        'it rebuilds the shipped model in models/zoo/. Uses tfjs-node when installed, else the wasm backend.',
+    )
+    .option('-o, --out <dir>', 'model folder to write (replaced atomically)', ZOO_MODEL_DIR)
+    .option('--steps <n>', 'optimizer steps', parsePositiveInt('--steps'), ZOO_TRAIN_CONFIG.steps)
+    .option('--batch-size <n>', 'scenes per step', parsePositiveInt('--batch-size'), ZOO_TRAIN_CONFIG.batchSize)
+    .option('--seed <n>', 'seed of the weights and of the training scenes', parseNonNegativeInt('--seed'), ZOO_TRAIN_CONFIG.seed)
+    .option('--lr <rate>', 'initial Adam learning rate (cosine decay)', parseRate, ZOO_TRAIN_CONFIG.learningRate)
+    .option('--backend <name>', 'tfjs backend: tensorflow, wasm or cpu (default: the fastest available)')
+    .option('-q, --quiet', 'no progress output')
+    .action(async (options: TrainCliOptions) => {
+      const backend = await initTfjsBackend(options.backend);
+      const out = resolve(options.out ?? ZOO_MODEL_DIR);
+      const args = process.argv.slice(process.argv.indexOf('train'));
+      const command = `camstream ${args.join(' ')}`;
+      const tty = process.stderr.isTTY === true && !options.quiet;
+      const bar = tty
+        ? new cliProgress.SingleBar(
+            {
+              format: 'train |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
+              etaBuffer: 200,
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : undefined;
+      if (!options.quiet) {
+        process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes, seed ${options.seed} -> ${out}\n`);
+      }
+      bar?.start(options.steps, 0, { loss: '-', ips: '-' });
+      // Without a terminal: one line per 2% of the run, for logs.
+      const every = Math.max(1, Math.round(options.steps / 50));
+      const onProgress = (p: TrainProgress): void => {
+        if (bar) {
+          bar.update(p.step, { loss: p.smoothedLoss.toFixed(3), ips: p.imagesPerSecond.toFixed(0) });
+        } else if (!options.quiet && (p.step % every === 0 || p.step === p.steps)) {
+          const cpu = process.cpuUsage();
+          process.stderr.write(
+            `step ${p.step}/${p.steps} loss ${p.smoothedLoss.toFixed(4)} lr ${p.learningRate.toExponential(2)} ` +
+              `${p.imagesPerSecond.toFixed(1)} img/s elapsed ${(p.elapsedMs / 1000).toFixed(0)} s ` +
+              `cpu ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s\n`,
+          );
+        }
+      };
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort(new Error('training interrupted'));
+      process.once('SIGINT', onSignal);
+      try {
+        const { manifest } = await trainZooModel({
+          folder: out,
+          command,
+          config: { seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr },
+          onProgress,
+          signal: stop.signal,
+        });
+        bar?.stop();
+        if (!options.quiet) {
+          const t = manifest.training;
+          process.stderr.write(
+            `wrote ${out}: ${t.steps} steps in ${t.wallSeconds} s on ${t.backend}, final loss ${t.finalLoss.toFixed(4)}, ` +
+              `${(t.weightBytes / 1024).toFixed(0)} KiB of weights\n`,
+          );
+        }
+      } finally {
+        bar?.stop();
+        process.off('SIGINT', onSignal);
+      }
+    });
+}

@@ -1,0 +1,164 @@
+/**
+ * `camstream video`: a recorded video (file, or http/https/rtsp URL) to an annotated H.264 MP4 with the
+ * heat map, box and top-k labels at the original resolution, plus an optional JSONL file (one line per
+ * frame) and a run manifest beside the output. Offline policy: every frame, bounded queue.
+ */
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
+import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
+import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+
+interface VideoCliOptions extends ModelCliOptions {
+  out: string;
+  top: number;
+  smooth: number;
+  every: number;
+  json?: string;
+  boxRule: 'paper' | 'official';
+  threshold: number;
+  colormap: 'turbo' | 'jet' | 'inferno';
+  alpha: number;
+  maxFrames?: number;
+  batch: number | 'auto';
+  queue: number;
+  preset: string;
+  crf: number;
+  audio: boolean;
+  lenient?: boolean;
+  rtspTcp?: boolean;
+  manifest: boolean;
+}
+
+export function videoCommand(): Command {
+  const command = new Command('video')
+    .summary('annotate a video: heat map, box and labels per frame (MP4 + JSONL)')
+    .description(
+      'Decodes every frame, computes the class activation maps of the top classes, smooths them over time\n' +
+        '(EMA of raw maps, stable brightness scale, hysteresis on the shown class, reset on scene cuts) and\n' +
+        'writes an H.264 MP4 with the same frame count, rate and duration as the input (audio copied), a JSONL\n' +
+        'line per frame with --json, and <out>.manifest.json describing the run. Ctrl-C stops cleanly (exit 130).',
+    )
+    .argument('<input>', 'video file, or http(s):// or rtsp:// URL')
+    .requiredOption('-o, --out <file>', 'output video (.mp4)')
+    .option('-k, --top <k>', 'classes per frame, best first', parsePositiveInt('--top'), 5)
+    .option('--smooth <a>', 'EMA weight of the past in [0, 1); 0 turns smoothing off', parseNumberIn('--smooth', 0, 0.999), 0.7)
+    .option('--every <n>', 'run the model on every n-th frame; frames between reuse the last result', parsePositiveInt('--every'), 1)
+    .option('--json <file>', 'write one JSON line per frame: {index, pts, top: [{index, label, score, box}]}')
+    .addOption(new Option('--box-rule <rule>', 'paper: largest component above threshold; official: the released code').choices(['paper', 'official']).default('paper'))
+    .option('--threshold <t>', 'paper box threshold, a fraction of the map maximum', parseNumberIn('--threshold', 0, 0.999), 0.2)
+    .addOption(new Option('--colormap <name>', 'heat map colours').choices([...COLORMAP_NAMES]).default('turbo'))
+    .option('--alpha <a>', 'heat map opacity', parseNumberIn('--alpha', 0, 1), 0.5)
+    .option('--max-frames <n>', 'only the first n frames', parsePositiveInt('--max-frames'))
+    .option('--batch <n|auto>', 'frames per engine call; auto measures 1 vs 4 at start', parseBatch, 'auto' as const)
+    .option('--queue <n>', 'frames in flight at most (bounded queue)', parsePositiveInt('--queue'), 8)
+    .option('--preset <name>', 'x264 preset', 'veryfast')
+    .option('--crf <n>', 'x264 quality, 0 (lossless) to 51', parseNumberIn('--crf', 0, 51), 23)
+    .option('--no-audio', 'drop the audio track')
+    .option('--lenient', 'decode past damaged data instead of failing (a truncated file then gives a shorter video)')
+    .option('--rtsp-tcp', 'RTSP over TCP (firewalls, lossy networks)')
+    .option('--no-manifest', 'do not write <out>.manifest.json');
+  addModelOptions(command);
+  return command.action(async (input: string, options: VideoCliOptions) => {
+    if (!Number.isInteger(options.crf)) throw new ConfigError(`--crf must be a whole number in [0, 51], got '${options.crf}'`);
+    const model = await openModel(options);
+    const controller = new AbortController();
+    const onSignal = (): void => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const bar = !options.quiet && process.stderr.isTTY ? progressBar() : undefined;
+    let report: VideoReport;
+    try {
+      report = await annotateVideo(
+        model,
+        input,
+        {
+          out: options.out,
+          json: options.json,
+          manifest: options.manifest ? undefined : false,
+          topK: options.top,
+          batchFrames: options.batch,
+          everyFrames: options.every,
+          maxQueueFrames: options.queue,
+          maxFrames: options.maxFrames,
+          smooth: { pastWeight: options.smooth },
+          localize: { boxRule: options.boxRule, threshold: options.threshold },
+          overlay: { colormap: options.colormap, alpha: options.alpha },
+          preset: options.preset,
+          crf: options.crf,
+          audio: options.audio,
+          strict: !options.lenient,
+          inputOptions: options.rtspTcp ? ['-rtsp_transport', 'tcp'] : [],
+        },
+        {
+          signal: controller.signal,
+          onProgress: bar?.update,
+          onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),
+        },
+      );
+    } catch (err) {
+      // Ends every ffmpeg child still running and deletes the encoder's temporary file before exiting.
+      await shutdownFfmpeg();
+      if (controller.signal.aborted) throw new InterruptedError(`interrupted: ${input} was not written to ${options.out}`);
+      throw err;
+    } finally {
+      bar?.stop();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await model.dispose();
+    }
+    process.stdout.write(summary(report));
+  });
+}
+
+function parseBatch(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  return parsePositiveInt('--batch')(value);
+}
+
+function summary(r: VideoReport): string {
+  const s = r.stages;
+  const per = (k: keyof typeof s): string => `${k} ${s[k].meanMs.toFixed(1)}`;
+  const lines = [
+    `${r.out}: ${r.frames} frames (${r.inferredFrames} inferred) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.fps.toFixed(1)} fps, audio ${r.encode.audio}`,
+    `  ms per frame: ${[per('infer'), per('smooth'), per('localize'), per('render'), per('encode'), ...(r.json ? [per('json')] : [])].join(', ')}; batch ${r.batchFrames}`,
+    `  flicker ${r.smooth.flicker.toFixed(4)} (mean frame-to-frame change of the shown map, 0-1), ${r.smooth.switches} class switches, ${r.smooth.cuts} scene cuts, smoothing ${r.config.smooth.pastWeight}`,
+  ];
+  if (r.json) lines.push(`  frames: ${r.json}`);
+  if (r.manifest) lines.push(`  manifest: ${r.manifest}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The terminal progress bar: frames, fps and ETA (on stderr, only when it is a TTY). */
+function progressBar(): { update: (p: VideoProgress) => void; log: (m: string) => true; stop: () => void } {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: ' {bar} {percentage}% | {value}/{total} frames | {fps} fps | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (p) => {
+      const total = p.totalFrames ?? Math.max(p.frames, 1);
+      if (!started) {
+        bar.start(total, 0, { fps: '-' });
+        started = true;
+      }
+      if (p.frames > bar.getTotal()) bar.setTotal(p.frames);
+      bar.update(p.frames, { fps: p.fps.toFixed(1) });
+    },
+    log: (m) => {
+      process.stderr.write(`\r\x1b[2Kcamstream: warning: ${m}\n`);
+      return true;
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

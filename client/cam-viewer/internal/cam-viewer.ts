@@ -1,0 +1,265 @@
+/**
+ * `<cam-viewer>`: the picture (the webcam's own <video>, or the JPEG frames a server-side source sends)
+ * with the class activation map drawn over it on the GPU, and the boxes on top. Results are presented with
+ * `present()`; drawing happens on the next animation frame, so bursts cost one draw. After each draw the
+ * element fires `cam-drawn` (detail: the result and `drawnAt`, performance.now()) for the stats.
+ */
+import { css, html, LitElement, type PropertyValues } from 'lit';
+import type { ResultMessage } from '../../../server/protocol.ts';
+import { AnimationFrameController } from '../../controllers/animation-frame-controller.ts';
+import { createOverlayRenderer, type OverlayRenderer } from './overlay-renderer.ts';
+
+export interface CamDrawnDetail {
+  result: ResultMessage;
+  drawnAt: number;
+}
+
+/** Which map to show: a rank in the result (0 = the displayed class), or the per-cell max of all k. */
+export type MapChoice = number | 'max';
+
+export class CamViewer extends LitElement {
+  static override properties = {
+    mode: { type: String },
+    opacity: { type: Number },
+    colormap: { type: String },
+    luts: { attribute: false },
+    showBoxes: { type: Boolean, attribute: 'show-boxes' },
+    choice: { attribute: false },
+    prefer: { type: String },
+    aspect: { state: true },
+  };
+
+  static override styles = css`
+    :host { display: block; }
+    .stage { position: relative; width: 100%; background: #111; border-radius: 6px; overflow: hidden; }
+    video, canvas { position: absolute; inset: 0; width: 100%; height: 100%; display: block; }
+    video { object-fit: fill; }
+    .hidden { visibility: hidden; }
+    .empty { position: absolute; inset: 0; display: grid; place-items: center; color: #aaa; font: 14px system-ui, sans-serif; }
+  `;
+
+  /** `webcam`: the <video> shows the camera; `server`: frames come with the results. */
+  declare mode: 'webcam' | 'server' | 'none';
+  declare opacity: number;
+  declare colormap: string;
+  /** Colormap lookup tables by name (from the server's hello). */
+  declare luts: Record<string, Uint8Array>;
+  declare showBoxes: boolean;
+  declare choice: MapChoice;
+  /** Renderer preference; the fallback is used when WebGL is unavailable. */
+  declare prefer: 'webgl' | '2d';
+  declare aspect: number;
+
+  private renderer: OverlayRenderer | undefined;
+  private pending: ResultMessage | undefined;
+  private last: ResultMessage | undefined;
+  private frameBitmap: ImageBitmap | undefined;
+  private dirty = false;
+  private decoding = 0;
+
+  constructor() {
+    super();
+    this.mode = 'none';
+    this.opacity = 0.5;
+    this.colormap = 'turbo';
+    this.luts = {};
+    this.showBoxes = true;
+    this.choice = 0;
+    this.prefer = 'webgl';
+    this.aspect = 4 / 3;
+    new AnimationFrameController(this, () => this.drawIfDirty());
+  }
+
+  /** Which renderer runs: `webgl` or `2d` (undefined before the first render). */
+  get rendererKind(): 'webgl' | '2d' | undefined {
+    return this.renderer?.kind;
+  }
+
+  /** The <video> the camera plays into. */
+  get video(): HTMLVideoElement {
+    return this.renderRoot.querySelector('video')!;
+  }
+
+  /** Results drawn so far. */
+  drawnFrames = 0;
+
+  /** Shows a result on the next animation frame (a server frame's JPEG is decoded first). */
+  present(result: ResultMessage): void {
+    if (result.jpeg) {
+      // Decode off the main thread; a newer result overtaking an older one wins.
+      const ticket = ++this.decoding;
+      void createImageBitmap(new Blob([result.jpeg as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' })).then(
+        (bitmap) => {
+          if (ticket !== this.decoding) {
+            bitmap.close();
+            return;
+          }
+          this.frameBitmap?.close();
+          this.frameBitmap = bitmap;
+          this.pending = result;
+          this.dirty = true;
+        },
+        () => {},
+      );
+    } else {
+      this.pending = result;
+      this.dirty = true;
+    }
+    const [w, h] = result.frameSize;
+    if (w > 0 && h > 0 && Math.abs(w / h - this.aspect) > 1e-3) this.aspect = w / h;
+  }
+
+  /** Forgets the picture and the maps (a new source). */
+  reset(): void {
+    this.pending = undefined;
+    this.last = undefined;
+    this.frameBitmap?.close();
+    this.frameBitmap = undefined;
+    this.renderer?.clear();
+    const boxes = this.boxCanvas;
+    boxes?.getContext('2d')?.clearRect(0, 0, boxes.width, boxes.height);
+    const frame = this.frameCanvas;
+    frame?.getContext('2d')?.clearRect(0, 0, frame.width, frame.height);
+  }
+
+  /** The picture, the map and the boxes as one PNG. */
+  async snapshot(): Promise<Blob> {
+    const stage = this.renderRoot.querySelector('.stage') as HTMLElement;
+    const out = document.createElement('canvas');
+    out.width = Math.max(1, Math.round(stage.clientWidth * devicePixelRatio));
+    out.height = Math.max(1, Math.round(stage.clientHeight * devicePixelRatio));
+    const ctx = out.getContext('2d')!;
+    if (this.mode === 'webcam') ctx.drawImage(this.video, 0, 0, out.width, out.height);
+    else ctx.drawImage(this.frameCanvas!, 0, 0, out.width, out.height);
+    ctx.drawImage(this.activeOverlay!, 0, 0, out.width, out.height);
+    ctx.drawImage(this.boxCanvas!, 0, 0, out.width, out.height);
+    return new Promise<Blob>((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('snapshot failed'))), 'image/png'));
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.renderer?.dispose();
+    this.renderer = undefined;
+    this.frameBitmap?.close();
+    this.frameBitmap = undefined;
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if (!this.renderer || changed.has('prefer')) {
+      this.renderer?.dispose();
+      this.renderer = createOverlayRenderer(this.glCanvas!, this.fallbackCanvas!, this.prefer);
+      this.requestUpdate();
+    }
+    // Display settings redraw the last result at once: they cost the server nothing.
+    if (changed.has('opacity') || changed.has('colormap') || changed.has('choice') || changed.has('showBoxes') || changed.has('aspect')) {
+      if (this.last && !this.pending) this.pending = this.last;
+      this.dirty = true;
+    }
+  }
+
+  private get glCanvas(): HTMLCanvasElement | null {
+    return this.renderRoot.querySelector('canvas.gl');
+  }
+  private get fallbackCanvas(): HTMLCanvasElement | null {
+    return this.renderRoot.querySelector('canvas.c2d');
+  }
+  private get activeOverlay(): HTMLCanvasElement | null {
+    return this.renderer?.kind === 'webgl' ? this.glCanvas : this.fallbackCanvas;
+  }
+  private get boxCanvas(): HTMLCanvasElement | null {
+    return this.renderRoot.querySelector('canvas.boxes');
+  }
+  private get frameCanvas(): HTMLCanvasElement | null {
+    return this.renderRoot.querySelector('canvas.frame');
+  }
+
+  private fit(canvas: HTMLCanvasElement): void {
+    const w = Math.max(1, Math.round(canvas.clientWidth * devicePixelRatio));
+    const h = Math.max(1, Math.round(canvas.clientHeight * devicePixelRatio));
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+  }
+
+  private drawIfDirty(): void {
+    if (!this.dirty || !this.renderer) return;
+    this.dirty = false;
+    const r = this.pending;
+    if (!r) return;
+    this.pending = undefined;
+    const overlay = this.activeOverlay!;
+    const boxes = this.boxCanvas!;
+    this.fit(overlay);
+    this.fit(boxes);
+    if (this.mode === 'server' && this.frameBitmap) {
+      const frame = this.frameCanvas!;
+      this.fit(frame);
+      frame.getContext('2d')!.drawImage(this.frameBitmap, 0, 0, frame.width, frame.height);
+    }
+    const lut = this.luts[this.colormap] ?? Object.values(this.luts)[0];
+    const [mh, mw] = r.mapSize;
+    const cells = mh * mw;
+    const k = r.ids.length;
+    if (lut && k > 0 && cells > 0) {
+      let map: Uint8Array;
+      if (this.choice === 'max') {
+        map = new Uint8Array(cells);
+        for (let i = 0; i < k; i++) for (let c = 0; c < cells; c++) map[c] = Math.max(map[c], r.maps[i * cells + c]);
+      } else {
+        const i = Math.min(this.choice, k - 1);
+        map = r.maps.subarray(i * cells, (i + 1) * cells);
+      }
+      this.renderer.draw({ map, mapSize: r.mapSize, content: r.mapContent, lut, opacity: this.opacity });
+    } else {
+      this.renderer.clear();
+    }
+    this.drawBoxes(boxes, r);
+    this.last = r;
+    this.drawnFrames++;
+    this.dispatchEvent(new CustomEvent<CamDrawnDetail>('cam-drawn', { detail: { result: r, drawnAt: performance.now() }, bubbles: true, composed: true }));
+  }
+
+  private drawBoxes(canvas: HTMLCanvasElement, r: ResultMessage): void {
+    const ctx = canvas.getContext('2d')!;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!this.showBoxes) return;
+    const k = r.ids.length;
+    const only = this.choice === 'max' ? undefined : Math.min(this.choice, k - 1);
+    ctx.lineWidth = Math.max(2, canvas.width / 320);
+    ctx.font = `${Math.max(12, Math.round(canvas.width / 45))}px system-ui, sans-serif`;
+    ctx.textBaseline = 'top';
+    for (let i = 0; i < k; i++) {
+      if (only !== undefined && i !== only) continue;
+      const b = r.boxes.subarray(4 * i, 4 * i + 4);
+      if (Number.isNaN(b[0])) continue;
+      const x = b[0] * canvas.width;
+      const y = b[1] * canvas.height;
+      const w = (b[2] - b[0]) * canvas.width;
+      const h = (b[3] - b[1]) * canvas.height;
+      ctx.strokeStyle = i === 0 ? '#00e676' : '#ffd54f';
+      ctx.strokeRect(x, y, w, h);
+      const label = `${r.labels[i] ?? r.ids[i]} ${(100 * r.probabilities[i]).toFixed(0)}%`;
+      const tw = ctx.measureText(label).width + 8;
+      const th = parseInt(ctx.font, 10) + 6;
+      ctx.fillStyle = 'rgba(0,0,0,0.6)';
+      ctx.fillRect(x, Math.max(0, y - th), tw, th);
+      ctx.fillStyle = '#fff';
+      ctx.fillText(label, x + 4, Math.max(0, y - th) + 3);
+    }
+  }
+
+  protected override render() {
+    const gl = this.renderer?.kind !== '2d';
+    return html`
+      <div class="stage" style="aspect-ratio: ${this.aspect}">
+        <video class=${this.mode === 'webcam' ? '' : 'hidden'} playsinline muted></video>
+        <canvas class="frame ${this.mode === 'server' ? '' : 'hidden'}"></canvas>
+        <canvas class="gl overlay ${gl ? '' : 'hidden'}"></canvas>
+        <canvas class="c2d overlay ${gl ? 'hidden' : ''}"></canvas>
+        <canvas class="boxes"></canvas>
+        ${this.mode === 'none' ? html`<div class="empty">Pick a source to start</div>` : ''}
+      </div>
+    `;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The browser's webcam as a ReactiveController: getUserMedia, and a capture loop that downsizes each
+ * video frame in the browser to (about) the model's input size, encodes it (JPEG by default, or raw RGB)
+ * and hands it to `send`. At most `maxInFlight` frames go unanswered (the server drops the rest anyway),
+ * so the camera never floods the socket. Tracks are stopped in hostDisconnected and on `stop()`.
+ */
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { FrameEncodingValue } from '../../server/protocol.ts';
+
+export interface CapturedFrame {
+  frameId: number;
+  /** performance.now() when the frame was drawn from the video. */
+  captureMs: number;
+  encoding: FrameEncodingValue;
+  width: number;
+  height: number;
+  payload: Uint8Array;
+}
+
+export class CameraController implements ReactiveController {
+  stream: MediaStream | undefined;
+  error: string | undefined;
+  /** Frames sent and the latest frame id answered by the server. */
+  sentFrames = 0;
+  private lastAnswered = -1;
+  private lastSent = -1;
+  private lastSentAt = 0;
+  private nextId = 0;
+  private video: HTMLVideoElement | undefined;
+  private canvas: HTMLCanvasElement | undefined;
+  private running = false;
+  private encoding: 'jpeg' | 'rgb' = 'jpeg';
+  private size: [number, number] = [224, 224];
+  private timer: number | undefined;
+  private busy = false;
+
+  constructor(
+    private readonly host: ReactiveControllerHost,
+    private readonly send: (frame: CapturedFrame) => boolean,
+    private readonly options: { maxInFlight?: number; targetFps?: number; jpegQuality?: number } = {},
+  ) {
+    host.addController(this);
+  }
+
+  hostConnected(): void {}
+
+  hostDisconnected(): void {
+    this.stop();
+  }
+
+  /** Opens the camera and starts capturing from `video` at `size` = [width, height]. */
+  async start(video: HTMLVideoElement, size: [number, number], encoding: 'jpeg' | 'rgb' = 'jpeg'): Promise<void> {
+    this.stop();
+    this.size = size;
+    this.encoding = encoding;
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    } catch (err) {
+      this.error = `camera unavailable: ${(err as Error).message}`;
+      this.host.requestUpdate();
+      return;
+    }
+    this.error = undefined;
+    this.video = video;
+    video.srcObject = this.stream;
+    video.muted = true;
+    await video.play().catch(() => {});
+    this.canvas = document.createElement('canvas');
+    this.running = true;
+    this.schedule();
+    this.host.requestUpdate();
+  }
+
+  stop(): void {
+    this.running = false;
+    window.clearTimeout(this.timer);
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    if (this.video) this.video.srcObject = null;
+    this.stream = undefined;
+    this.video = undefined;
+  }
+
+  /** The server answered frames up to `frameId` (later ones of a dropped run are answered implicitly). */
+  answered(frameId: number): void {
+    if (frameId > this.lastAnswered) this.lastAnswered = frameId;
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    const fps = this.options.targetFps ?? 30;
+    this.timer = window.setTimeout(() => void this.capture().finally(() => this.schedule()), 1000 / fps);
+  }
+
+  private async capture(): Promise<void> {
+    const video = this.video;
+    const canvas = this.canvas;
+    if (!video || !canvas || this.busy || video.readyState < 2 || video.videoWidth === 0) return;
+    const maxInFlight = this.options.maxInFlight ?? 2;
+    // Unanswered frames: the server drops all but the latest, so more in flight only adds latency.
+    // A frame answered by nothing for 2 s (dropped, reconnect) stops counting.
+    const now = performance.now();
+    if (this.lastSent - this.lastAnswered >= maxInFlight && now - this.lastSentAt < 2000) return;
+    this.busy = true;
+    try {
+      const [w, h] = this.size;
+      canvas.width = w;
+      canvas.height = h;
+      const ctx = canvas.getContext('2d', { willReadFrequently: this.encoding === 'rgb' })!;
+      ctx.drawImage(video, 0, 0, w, h);
+      const captureMs = performance.now();
+      let payload: Uint8Array;
+      if (this.encoding === 'rgb') {
+        const rgba = ctx.getImageData(0, 0, w, h).data;
+        payload = new Uint8Array(w * h * 3);
+        for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+          payload[j] = rgba[i];
+          payload[j + 1] = rgba[i + 1];
+          payload[j + 2] = rgba[i + 2];
+        }
+      } else {
+        const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/jpeg', this.options.jpegQuality ?? 0.85));
+        if (!blob) return;
+        payload = new Uint8Array(await blob.arrayBuffer());
+      }
+      const frameId = this.nextId++;
+      if (this.send({ frameId, captureMs, encoding: this.encoding === 'jpeg' ? 0 : 1, width: w, height: h, payload })) {
+        this.lastSent = frameId;
+        this.lastSentAt = performance.now();
+        this.sentFrames++;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Builds the web client into client/dist (served by `camstream serve`). `npm run build:client`, also run
+ * by `prepare` on `npm install`. Relative asset paths, so the client works under any mount point.
+ */
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  base: './',
+  logLevel: 'warn',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    // No inline module-preload polyfill: the server's CSP allows scripts from 'self' only.
+    modulePreload: { polyfill: false },
+  },
+});

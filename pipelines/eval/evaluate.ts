@@ -1,0 +1,196 @@
+/**
+ * Weakly supervised localization benchmark of a CamModel, as in Zhou et al. 2016, sec. 3.1 and 3.2:
+ * - classification accuracy (top-1);
+ * - top-1 localization: the top-1 class is right AND the box from its map has IoU >= 0.5 with a true box;
+ * - top-5 localization: the true class is among the top 5 AND the box from the true class's map has
+ *   IoU >= 0.5 (of the five (class, box) guesses only the true class's can count);
+ * - MaxBoxAcc (Choe et al. 2020, sec. 4.1): boxes from the true class's map at every threshold of a sweep,
+ *   the best share of images with IoU >= 0.5 over the thresholds.
+ * Each localization figure is computed with two box rules: the paper's (largest connected component
+ * above 20% of the map's maximum, `paperBox`) and the released code's (`officialBox`, see models/boxes.ts).
+ */
+import type { Box, CamModel, Frame, FrameGeometry } from '../../models/index.ts';
+import { ConfigError, maxBoxAcc, officialBox, officialBoxes, paperBox, thresholdSweep, iou } from '../../models/index.ts';
+
+/** One image with its class (model class index) and true boxes (undefined: not annotated). */
+export interface EvalSample {
+  frame: Frame;
+  label: number;
+  boxes: Box[] | undefined;
+}
+
+export interface EvalConfig {
+  /** Frames per `infer` call. Default 32. */
+  batchSize?: number;
+  /** IoU needed for a correct box. Default 0.5 (the paper's). */
+  iouThreshold?: number;
+  /** Paper-rule threshold for top-1/top-5 localization, a fraction of the map maximum. Default 0.2. */
+  paperThreshold?: number;
+  /** Map thresholds of the MaxBoxAcc sweep. Default 0.05, 0.10, ..., 0.95. */
+  sweep?: readonly number[];
+}
+
+export const DEFAULT_EVAL_CONFIG = Object.freeze({
+  batchSize: 32,
+  iouThreshold: 0.5,
+  paperThreshold: 0.2,
+  sweep: Object.freeze(Array.from({ length: 19 }, (_, i) => Math.round((i + 1) * 5) / 100)) as readonly number[],
+});
+
+export function resolveEvalConfig(config: EvalConfig = {}): Required<EvalConfig> {
+  const c = { ...DEFAULT_EVAL_CONFIG, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) };
+  if (!Number.isInteger(c.batchSize) || c.batchSize < 1 || c.batchSize > 1024) {
+    throw new ConfigError(`batchSize must be an integer in [1, 1024], got ${c.batchSize}`);
+  }
+  if (!(c.iouThreshold > 0 && c.iouThreshold <= 1)) throw new ConfigError(`iouThreshold must be in (0, 1], got ${c.iouThreshold}`);
+  if (!(c.paperThreshold >= 0 && c.paperThreshold < 1)) throw new ConfigError(`paperThreshold must be in [0, 1), got ${c.paperThreshold}`);
+  if (!Array.isArray(c.sweep) || c.sweep.length === 0 || c.sweep.some((t) => !(t > 0 && t < 1))) {
+    throw new ConfigError(`sweep must be a non-empty list of thresholds in (0, 1), got ${JSON.stringify(c.sweep)}`);
+  }
+  return c as Required<EvalConfig>;
+}
+
+/** Localization figures under one box rule (fractions 0-1). */
+export interface LocalizationScores {
+  top1Loc: number;
+  top5Loc: number;
+  maxBoxAcc: number;
+  /** The sweep threshold reaching maxBoxAcc. */
+  maxBoxAccThreshold: number;
+  /** Mean IoU of the true class's box (at the rule's default threshold) with the true box. */
+  meanIou: number;
+}
+
+export interface EvalReport {
+  n: number;
+  /** Top-1 classification accuracy, 0-1. */
+  accuracy: number;
+  /** Top-5 classification accuracy, 0-1. */
+  top5Accuracy: number;
+  /** Paper rule figures; null when the samples carry no boxes. */
+  paper: LocalizationScores | null;
+  /** Released-code rule figures; null when the samples carry no boxes. */
+  official: LocalizationScores | null;
+  iouThreshold: number;
+  paperThreshold: number;
+  seconds: number;
+}
+
+/** Progress: images done so far (total when known). */
+export type EvalProgress = (done: number, total: number | undefined) => void;
+
+/**
+ * Runs `model` over `samples` and scores classification and localization. Samples without boxes count
+ * for accuracy only; localization figures are over the annotated samples (null when there are none).
+ * `total` is only for progress reports.
+ */
+export async function evaluate(
+  model: CamModel,
+  samples: AsyncIterable<EvalSample> | Iterable<EvalSample>,
+  config: EvalConfig = {},
+  progress?: { total?: number; onProgress?: EvalProgress },
+): Promise<EvalReport> {
+  const c = resolveEvalConfig(config);
+  const started = performance.now();
+  const k = Math.min(5, model.info.numClasses);
+  const [inH, inW] = model.info.preprocess.inputSize;
+  let n = 0;
+  let top1 = 0;
+  let top5 = 0;
+  let annotated = 0;
+  const rules = {
+    paper: { top1: 0, top5: 0, iouSum: 0, sweep: [] as Array<Array<Box | null>> },
+    official: { top1: 0, top5: 0, iouSum: 0, sweep: [] as Array<Box[][]> },
+  };
+  const truths: Box[][] = [];
+
+  const run = async (batch: EvalSample[]): Promise<void> => {
+    const results = await model.infer(
+      batch.map((s) => s.frame),
+      { topK: k },
+    );
+    for (const [i, sample] of batch.entries()) {
+      const r = results[i];
+      const { label } = sample;
+      const rank = Array.prototype.indexOf.call(r.ids, label) as number;
+      n++;
+      if (rank === 0) top1++;
+      if (rank >= 0) top5++;
+      if (sample.boxes === undefined || sample.boxes.length === 0) continue;
+      annotated++;
+      const size = r.mapSize;
+      const cells = size[0] * size[1];
+      const geometry: FrameGeometry = {
+        frameWidth: sample.frame.width,
+        frameHeight: sample.frame.height,
+        inputWidth: inW,
+        inputHeight: inH,
+        resize: model.info.preprocess.resize,
+      };
+      // The true class's map: among the top-k maps, else one more pass for that class alone.
+      let trueMap: Float32Array;
+      if (rank >= 0) {
+        trueMap = r.maps.subarray(rank * cells, (rank + 1) * cells);
+      } else {
+        const [extra] = await model.infer([sample.frame], { classes: [label] });
+        trueMap = extra.maps;
+      }
+      const gts = sample.boxes;
+      const best = (b: Box | null): number => (b === null ? 0 : Math.max(...gts.map((g) => iou(b, g))));
+      const paperTrue = paperBox(trueMap, size, geometry, { threshold: c.paperThreshold });
+      const officialTrue = officialBox(trueMap, size, geometry);
+      const paperIou = best(paperTrue);
+      const officialIou = best(officialTrue);
+      rules.paper.iouSum += paperIou;
+      rules.official.iouSum += officialIou;
+      // Top-1 localization: the top-1 class's own map, which is the true class's map when top-1 is right.
+      if (rank === 0) {
+        if (paperIou >= c.iouThreshold) rules.paper.top1++;
+        if (officialIou >= c.iouThreshold) rules.official.top1++;
+      }
+      if (rank >= 0) {
+        if (paperIou >= c.iouThreshold) rules.paper.top5++;
+        if (officialIou >= c.iouThreshold) rules.official.top5++;
+      }
+      rules.paper.sweep.push(thresholdSweep(trueMap, size, geometry, c.sweep));
+      // Released rule at one threshold may give several boxes; MaxBoxAcc counts the best one.
+      rules.official.sweep.push(c.sweep.map((t) => officialBoxes(trueMap, size, geometry, { thresholds: [t] })));
+      truths.push(gts);
+    }
+    progress?.onProgress?.(n, progress.total);
+  };
+
+  let batch: EvalSample[] = [];
+  for await (const sample of samples) {
+    batch.push(sample);
+    if (batch.length === c.batchSize) {
+      await run(batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await run(batch);
+  if (n === 0) throw new ConfigError('evaluation got no images');
+
+  const scores = (rule: 'paper' | 'official'): LocalizationScores | null => {
+    if (annotated === 0) return null;
+    const r = rules[rule];
+    const m = maxBoxAcc(r.sweep, truths, { iouThreshold: c.iouThreshold, thresholds: c.sweep });
+    return {
+      top1Loc: r.top1 / annotated,
+      top5Loc: r.top5 / annotated,
+      maxBoxAcc: m.value,
+      maxBoxAccThreshold: m.bestThreshold ?? c.sweep[m.bestIndex],
+      meanIou: r.iouSum / annotated,
+    };
+  };
+  return {
+    n,
+    accuracy: top1 / n,
+    top5Accuracy: top5 / n,
+    paper: scores('paper'),
+    official: scores('official'),
+    iouThreshold: c.iouThreshold,
+    paperThreshold: c.paperThreshold,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The pipelines layer's public surface: RxJS stages and their composition, sources, sinks, rendering, the
+ * still-image job and the offline video job. The ffmpeg layer has its own index (./ffmpeg/index.ts),
+ * re-exported here as a namespace-free list of what callers need.
+ */
+export { annotateImages, overlayName, type ImageJobConfig, type ImageRecord, type ImageTopEntry } from './images.ts';
+export { readImageFrame } from './sources/image-file.ts';
+export * from './render/index.ts';
+
+export type { InferredFrame, LocalizedFrame, RenderedFrame, SmoothedFrame, StageTimings, VideoFrame } from './stages/frame.ts';
+export { readVideo$, type VideoSourceConfig } from './sources/video.ts';
+export {
+  DEFAULT_OFFLINE_QUEUE_CONFIG,
+  queueOffline,
+  resolveOfflineQueueConfig,
+  type OfflineQueueConfig,
+} from './stages/queue.ts';
+export {
+  chooseBatchFrames,
+  DEFAULT_INFER_STAGE_CONFIG,
+  inferCams,
+  resolveInferStageConfig,
+  type BatchChoice,
+  type InferInput,
+  type InferStageConfig,
+} from './stages/infer.ts';
+export {
+  CamSmoother,
+  DEFAULT_SMOOTH_CONFIG,
+  meanAbsDiff,
+  resolveSmoothConfig,
+  smoothCams,
+  thumbnail,
+  type SmoothConfig,
+  type SmoothedCams,
+  type SmoothInput,
+  type SmoothStats,
+} from './stages/smooth.ts';
+export {
+  BOX_RULES,
+  DEFAULT_LOCALIZE_CONFIG,
+  frameGeometry,
+  localize,
+  mapAt,
+  resolveLocalizeConfig,
+  type BoxRule,
+  type LocalizeConfig,
+  type ResolvedLocalizeConfig,
+} from './stages/localize.ts';
+export { localizeCams, type LocalizeInput } from './stages/localize-cams.ts';
+export {
+  compositeFilter,
+  DEFAULT_VIDEO_OVERLAY_CONFIG,
+  overlayLayout,
+  renderOverlays,
+  resolveVideoOverlayConfig,
+  type OverlayLayout,
+  type RenderInput,
+  type VideoOverlayConfig,
+} from './stages/render.ts';
+export { writeOverlayVideo, type OverlaySinkInput, type OverlayVideoConfig } from './sinks/mp4.ts';
+export { writeJsonLines } from './sinks/jsonl.ts';
+export { writeJsonFile } from './sinks/manifest.ts';
+export {
+  composeVideoPipeline,
+  frameLine,
+  layoutFor,
+  type FrameLine,
+  type VideoPipelineConfig,
+  type VideoPipelineHooks,
+} from './compose.ts';
+export {
+  annotateVideo,
+  camstreamVersion,
+  DEFAULT_VIDEO_CONFIG,
+  engineVersion,
+  InterruptedError,
+  resolveVideoConfig,
+  runManifest,
+  type StageReport,
+  type VideoConfig,
+  type VideoProgress,
+  type VideoReport,
+  type VideoRunHooks,
+} from './video.ts';
+export {
+  activeFfmpegPids,
+  FfmpegError,
+  INPUT_SCHEMES,
+  locateFfmpeg,
+  probeMedia,
+  runFfmpeg,
+  shutdownFfmpeg,
+  type FfmpegTools,
+  type InputScheme,
+  type MediaInfo,
+} from './ffmpeg/index.ts';

@@ -1,0 +1,128 @@
+/**
+ * `writeOverlayVideo`: the MP4 sink. One ffmpeg reads the packed overlay frames from its stdin (input 0)
+ * and the original video itself (input 1), composites them at full resolution (stages/render.ts,
+ * `compositeFilter`), copies the original's audio, and writes H.264 to a temporary name renamed onto the
+ * target only after a clean exit (ffmpeg/encode.ts). Full-resolution pixels never pass through JS.
+ */
+import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { encodeVideo, type EncodeResult, type FfmpegTools, type InputScheme, type Rational, type VideoEncoder } from '../ffmpeg/index.ts';
+import type { StageTimings } from '../stages/frame.ts';
+import { compositeFilter, type OverlayLayout } from '../stages/render.ts';
+
+export interface OverlayVideoConfig {
+  /** The original video (file or whitelisted URL): composited under the overlay, and the audio source. */
+  input: string;
+  /** Output file (`.mp4`). */
+  out: string;
+  layout: OverlayLayout;
+  /** The input's frame rate; the output has one frame per input frame at this rate. */
+  rate: Rational;
+  /** Copy (or, when the codec does not fit MP4, re-encode to AAC) the input's first audio stream. Default true. */
+  audio?: boolean;
+  /** Cut the audio to this many seconds (a run limited to its first frames). Default: all of it. */
+  audioDurationSeconds?: number;
+  /** Input options for the original (for example `['-rtsp_transport', 'tcp']`). */
+  inputOptions?: readonly string[];
+  /** x264 preset. Default `veryfast`. */
+  preset?: string;
+  /** x264 constant rate factor, 0-51. Default 23. */
+  crf?: number;
+  /** ffmpeg threads (decoding the original, filtering, encoding); 0 lets ffmpeg choose. Default 0. */
+  threads?: number;
+  tools?: FfmpegTools;
+  schemes?: readonly InputScheme[];
+  /** Called once ffmpeg runs (pid, command line). */
+  onStart?: (encoder: VideoEncoder) => void;
+  /** Called with the result once the file is in place, just before completion. */
+  onFinish?: (result: EncodeResult) => void;
+  /**
+   * Called when the run is aborted (error or unsubscribe) with the promise of the abort: it resolves once
+   * ffmpeg has exited and the temporary file is deleted. Lets a caller report failure only after cleanup.
+   */
+  onAbort?: (done: Promise<void>) => void;
+}
+
+/** What `writeOverlayVideo` needs of a frame record. */
+export interface OverlaySinkInput {
+  /** Packed RGBA, `layout.width * layout.height * 4` bytes. Not modified afterwards (ffmpeg reads it later). */
+  overlay: Uint8Array;
+  ms?: StageTimings;
+}
+
+/**
+ * Writes each frame's overlay, in order, and passes the frame on once ffmpeg has taken it (so credits of
+ * the offline queue return at the encoder's pace). Completes after the file is renamed into place.
+ * Lossless. Error or unsubscribe aborts ffmpeg and deletes the temporary file: no output is left.
+ * `ms.encode` gets the time the frame waited for the pipe.
+ */
+export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVideoConfig): OperatorFunction<T, T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      let closed = false;
+      let finished = false;
+      let encoder: VideoEncoder | undefined;
+      const started = encodeVideo({
+        out: config.out,
+        width: config.layout.width,
+        height: config.layout.height,
+        fps: config.rate,
+        inputPixFmt: 'rgba',
+        inputs: [{ input: config.input, options: config.inputOptions }],
+        filterComplex: compositeFilter(config.layout, config.rate),
+        audioFrom: config.audio === false ? undefined : { input: config.input, durationSeconds: config.audioDurationSeconds },
+        preset: config.preset,
+        crf: config.crf,
+        threads: config.threads,
+        tools: config.tools,
+        schemes: config.schemes,
+      }).then((enc) => {
+        encoder = enc;
+        if (closed && !finished) config.onAbort?.(enc.abort());
+        else config.onStart?.(enc);
+        return enc;
+      });
+      // Frames are written strictly in order through one promise chain.
+      let chain: Promise<unknown> = started;
+      let sourceSub: Subscription | undefined;
+      const fail = (err: unknown): void => {
+        if (closed) return;
+        closed = true;
+        sourceSub?.unsubscribe();
+        config.onAbort?.(started.then((enc) => enc.abort(), () => undefined));
+        subscriber.error(err);
+      };
+      sourceSub = source.subscribe({
+        next: (frame) => {
+          chain = chain.then(async () => {
+            if (closed) return;
+            const enc = await started;
+            const t0 = performance.now();
+            await enc.write(frame.overlay);
+            if (frame.ms) frame.ms.encode = performance.now() - t0;
+            if (!closed) subscriber.next(frame);
+          });
+          chain.catch(fail);
+        },
+        error: fail,
+        complete: () => {
+          chain
+            .then(async () => {
+              if (closed) return;
+              const result = await (await started).finish();
+              finished = true;
+              if (closed) return;
+              config.onFinish?.(result);
+              closed = true;
+              subscriber.complete();
+            })
+            .catch(fail);
+        },
+      });
+      started.catch(fail);
+      return () => {
+        closed = true;
+        sourceSub?.unsubscribe();
+        if (!finished) config.onAbort?.(encoder ? encoder.abort() : started.then((enc) => enc.abort(), () => undefined));
+      };
+    });
+}

@@ -1,0 +1,78 @@
+/**
+ * A video file or stream as pipeline frames: ffmpeg decodes and scales each frame to the model's input
+ * size (one cold Observable per subscription, see ffmpeg/decode.ts); JS only ever receives those small
+ * frames. The full-size pixels stay in ffmpeg: the compositor reads the input again (sinks/mp4.ts).
+ */
+import { map, Observable } from 'rxjs';
+import type { Preprocess } from '../../models/index.ts';
+import { decodeFrames$, FfmpegError, type DecodeConfig, type MediaInfo } from '../ffmpeg/index.ts';
+import type { VideoFrame } from '../stages/frame.ts';
+
+export interface VideoSourceConfig
+  extends Pick<
+    DecodeConfig,
+    'threads' | 'strict' | 'tools' | 'schemes' | 'inputOptions' | 'maxBufferedFrames' | 'credits$' | 'onStart' | 'onDiagnostic' | 'maxFrames' | 'killGraceMs'
+  > {
+  /** The probe of this input: its display size becomes each frame's `width` x `height`. */
+  probe: MediaInfo;
+  /** The model's preprocessing: frames come out at its input size, padded when it letterboxes. */
+  preprocess: Pick<Preprocess, 'inputSize' | 'resize'>;
+  /**
+   * swscale algorithm for the reduction to model size. Default `area` (averages the source pixels a model
+   * pixel covers: no aliasing from a 1280-pixel row squeezed into 224).
+   */
+  scaleFlags?: string;
+  /**
+   * Fail when ffmpeg reports damaged data it concealed (`ac-tex damaged`, `corrupt`, `concealing`...), not
+   * only when it stops (`strict` / -xerror). A truncated MPEG-2 stream decodes "cleanly" to a shorter
+   * end with such lines and nothing else to tell it from a complete file. Default: `strict`.
+   */
+  failOnDamage?: boolean;
+}
+
+/** ffmpeg's words for data it could not decode and papered over; scaler and filter notes are not damage. */
+const DAMAGE = /damaged|corrupt|conceal|error|invalid|missing|truncat|not available|overread|incomplete|broken/i;
+const NOT_DECODER = /^\[(swscaler|Parsed_|graph|auto_)/;
+
+/**
+ * The frames of `input` at the model's input size, in order, with their timestamps. Lossless; emits as
+ * `credits$` grants (see stages/queue.ts), or freely without it. Errors are FfmpegErrors naming the input
+ * and quoting ffmpeg (also for concealed damage, see `failOnDamage`). Each frame's `pixels` buffer belongs to that frame.
+ */
+export function readVideo$(input: string, config: VideoSourceConfig): Observable<VideoFrame> {
+  const [height, width] = config.preprocess.inputSize;
+  const { probe, preprocess, scaleFlags, failOnDamage, ...decode } = config;
+  const failOn = failOnDamage ?? decode.strict ?? false;
+  return new Observable<VideoFrame>((subscriber) => {
+    const onDiagnostic = (message: string): void => {
+      config.onDiagnostic?.(message);
+      if (failOn && DAMAGE.test(message) && !NOT_DECODER.test(message)) {
+        // Erroring the subscriber tears the decode down (its ffmpeg is stopped).
+        subscriber.error(new FfmpegError(`${input}: damaged or truncated video data; ffmpeg said: ${message}`, { file: input, stderr: [message] }));
+      }
+    };
+    return decodeFrames$(input, {
+      ...decode,
+      probe,
+      width,
+      height,
+      pixFmt: 'rgb24',
+      fit: preprocess.resize === 'letterbox' ? 'pad' : 'stretch',
+      scaleFlags: scaleFlags ?? 'area',
+      onDiagnostic,
+    })
+      .pipe(
+        map(
+          (f): VideoFrame => ({
+            index: f.index,
+            pts: f.pts,
+            width: probe.displayWidth,
+            height: probe.displayHeight,
+            pixels: { data: f.data, width: f.width, height: f.height },
+            ms: {},
+          }),
+        ),
+      )
+      .subscribe(subscriber);
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * `inferCams`: frames through the engine, class activation maps out. Lossless and in order: one output per
+ * input. Runs one `infer()` at a time (engines are not re-entrant), so the next batch starts as soon as the
+ * previous one returns while later stages (render, encode) work on the frames already out: inference,
+ * rendering and ffmpeg overlap.
+ */
+import { bufferCount, concatMap, from, mergeMap, type OperatorFunction } from 'rxjs';
+import { ConfigError, type CamModel, type CamResult, type Frame } from '../../models/index.ts';
+import type { StageTimings } from './frame.ts';
+
+export interface InferStageConfig {
+  /** Classes per frame whose maps are returned, best first. Integer in [1, numClasses]. Default 5. */
+  topK?: number;
+  /**
+   * Frames per `infer()` call, an integer in [1, 64]. Default 1. Larger batches help engines that gain
+   * from them (see `chooseBatchFrames`); the offline queue must hold at least this many frames.
+   */
+  batchFrames?: number;
+  /**
+   * Infer every N-th frame (index 0, N, 2N, ...) and give the frames between the last result, an integer
+   * >= 1. Default 1 (every frame).
+   */
+  everyFrames?: number;
+}
+
+export const DEFAULT_INFER_STAGE_CONFIG: Readonly<Required<InferStageConfig>> = Object.freeze({
+  topK: 5,
+  batchFrames: 1,
+  everyFrames: 1,
+});
+
+export function resolveInferStageConfig(config: InferStageConfig, numClasses: number): Required<InferStageConfig> {
+  const c = { ...DEFAULT_INFER_STAGE_CONFIG, ...stripUndefined(config) };
+  if (!Number.isInteger(c.topK) || c.topK < 1 || c.topK > numClasses) {
+    throw new ConfigError(`topK must be an integer in [1, ${numClasses}] (the model's classes), got ${String(c.topK)}`);
+  }
+  if (!Number.isInteger(c.batchFrames) || c.batchFrames < 1 || c.batchFrames > 64) {
+    throw new ConfigError(`batchFrames must be an integer in [1, 64], got ${String(c.batchFrames)}`);
+  }
+  if (!Number.isInteger(c.everyFrames) || c.everyFrames < 1) {
+    throw new ConfigError(`everyFrames must be an integer >= 1, got ${String(c.everyFrames)}`);
+  }
+  return c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What `inferCams` needs of a frame record. */
+export interface InferInput {
+  index: number;
+  /** Pixels at (or near) the model's input size. */
+  pixels: Frame;
+  ms: StageTimings;
+}
+
+/**
+ * Adds `result` (the engine's CamResult: plain arrays, no tensors) and `inferred` to each frame. Frames
+ * are grouped into batches of `batchFrames` (the last batch may be shorter). With `everyFrames` N > 1,
+ * only frames whose index is a multiple of N go to the engine; the others carry the latest result and
+ * `inferred: false`. Lossless, ordered, one `infer()` in flight at a time. An engine error errors the
+ * stream. `ms.infer` gets the batch's wall time split over its inferred frames.
+ */
+export function inferCams<T extends InferInput>(
+  model: CamModel,
+  config: InferStageConfig = {},
+): OperatorFunction<T, T & { result: CamResult; inferred: boolean }> {
+  const { topK, batchFrames, everyFrames } = resolveInferStageConfig(config, model.info.numClasses);
+  return (source) => {
+    // Per subscription: the last result, for the frames `everyFrames` skips.
+    let last: CamResult | undefined;
+    return source.pipe(
+      bufferCount(batchFrames),
+      concatMap(async (batch) => {
+        const need: boolean[] = [];
+        let haveEarlier = last !== undefined;
+        for (const f of batch) {
+          const n = f.index % everyFrames === 0 || !haveEarlier;
+          need.push(n);
+          haveEarlier ||= n;
+        }
+        const toInfer = batch.filter((_, i) => need[i]);
+        let results: CamResult[] = [];
+        let perFrameMs = 0;
+        if (toInfer.length > 0) {
+          const t0 = performance.now();
+          results = await model.infer(
+            toInfer.map((f) => f.pixels),
+            { topK },
+          );
+          perFrameMs = (performance.now() - t0) / toInfer.length;
+        }
+        let j = 0;
+        return batch.map((f, i) => {
+          if (need[i]) {
+            last = results[j++];
+            f.ms.infer = perFrameMs;
+          } else {
+            f.ms.infer = 0;
+          }
+          return { ...f, result: last!, inferred: need[i] };
+        });
+      }),
+      mergeMap((frames) => from(frames)),
+    );
+  };
+}
+
+/** What `chooseBatchFrames` measured. */
+export interface BatchChoice {
+  batchFrames: number;
+  /** Milliseconds per frame at each batch size tried. */
+  msPerFrame: Record<number, number>;
+}
+
+/**
+ * Picks the batch size for offline runs by timing the engine on `frame`: each candidate once untimed
+ * (kernel compilation, allocation), then `rounds` timed calls each, interleaved so outside load hits them
+ * alike. A larger batch is chosen only when it saves at least `minGain` (default 15%) per frame: on CPUs
+ * batching often gains nothing and only adds latency and memory.
+ */
+export async function chooseBatchFrames(
+  model: CamModel,
+  frame: Frame,
+  options: { candidates?: readonly number[]; rounds?: number; minGain?: number; topK?: number } = {},
+): Promise<BatchChoice> {
+  const candidates = [...(options.candidates ?? [1, 4])].sort((a, b) => a - b);
+  const rounds = options.rounds ?? 1;
+  const minGain = options.minGain ?? 0.15;
+  const topK = Math.min(options.topK ?? 5, model.info.numClasses);
+  const batches = new Map(candidates.map((n) => [n, Array.from({ length: n }, () => frame)]));
+  for (const n of candidates) await model.infer(batches.get(n)!, { topK });
+  const total = new Map(candidates.map((n) => [n, 0]));
+  for (let r = 0; r < rounds; r++) {
+    for (const n of candidates) {
+      const t0 = performance.now();
+      await model.infer(batches.get(n)!, { topK });
+      total.set(n, total.get(n)! + (performance.now() - t0));
+    }
+  }
+  const msPerFrame: Record<number, number> = {};
+  for (const n of candidates) msPerFrame[n] = total.get(n)! / rounds / n;
+  let best = candidates[0];
+  for (const n of candidates.slice(1)) {
+    if (msPerFrame[n] < msPerFrame[best] * (1 - minGain)) best = n;
+  }
+  return { batchFrames: best, msPerFrame };
+}

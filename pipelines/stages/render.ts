@@ -1,0 +1,241 @@
+/**
+ * `renderOverlays`: the per-frame overlay, drawn small in JS and composited at full resolution by ffmpeg.
+ *
+ * Each frame becomes ONE packed RGBA image holding two layers one above the other:
+ *   rows [0, annHeight)                      the annotation layer (top-k panel, box, box label) at a reduced
+ *                                            resolution (`overlayMaxSide`), transparent elsewhere;
+ *   rows [annHeight, annHeight + heatHeight) the coloured heat map on its small grid (colourizeMap).
+ * The compositor (`compositeFilter`, used by sinks/mp4.ts) crops the two apart, scales each to the full
+ * frame size and overlays heat, then annotations, onto the original video, which ffmpeg decodes itself.
+ * So no full-resolution pixel passes through JS: per frame JS colours a ~100x60 grid and paints a few
+ * thousand annotation pixels.
+ */
+import { concatMap, type OperatorFunction } from 'rxjs';
+import { ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
+import { formatRational, type Rational } from '../ffmpeg/index.ts';
+import { colourizeMap, type AlphaMode } from '../render/index.ts';
+import type { StageTimings } from './frame.ts';
+import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
+import { TextSprites } from './internal/sprites.ts';
+import { frameGeometry } from './localize.ts';
+import type { SmoothedCams } from './smooth.ts';
+
+export interface VideoOverlayConfig {
+  /** Default `turbo`. */
+  colormap?: ColormapName;
+  /** Opacity of the heat layer, in [0, 1]. Default 0.5. */
+  alpha?: number;
+  /** `constant` (default): even opacity; `value`: opacity grows with the map value (cold areas untouched). */
+  alphaMode?: AlphaMode;
+  /** Heat grid pixels per map cell along each axis, integer in [1, 64]; ffmpeg enlarges the rest. Default 8. */
+  samplesPerCell?: number;
+  /** Longest side of the annotation layer, pixels, integer in [64, 4096] (capped at the frame's). Default 640. */
+  overlayMaxSide?: number;
+  /** Draw the top-k list and the box label. Default true. */
+  labels?: boolean;
+  /** Draw the displayed class's box. Default true. */
+  box?: boolean;
+  /** Pango font family list. Default `DejaVu Sans, Verdana, sans-serif`. */
+  fontFamily?: string;
+}
+
+export const DEFAULT_VIDEO_OVERLAY_CONFIG: Readonly<Required<VideoOverlayConfig>> = Object.freeze({
+  colormap: 'turbo',
+  alpha: 0.5,
+  alphaMode: 'constant',
+  samplesPerCell: 8,
+  overlayMaxSide: 640,
+  labels: true,
+  box: true,
+  fontFamily: 'DejaVu Sans, Verdana, sans-serif',
+});
+
+export function resolveVideoOverlayConfig(config: VideoOverlayConfig = {}): Required<VideoOverlayConfig> {
+  const c: Required<VideoOverlayConfig> = { ...DEFAULT_VIDEO_OVERLAY_CONFIG };
+  for (const key of Object.keys(DEFAULT_VIDEO_OVERLAY_CONFIG) as Array<keyof VideoOverlayConfig>) {
+    if (config[key] !== undefined) (c as Record<string, unknown>)[key] = config[key];
+  }
+  if (!(COLORMAP_NAMES as readonly string[]).includes(c.colormap)) {
+    throw new ConfigError(`colormap must be one of ${COLORMAP_NAMES.join(', ')}; got ${JSON.stringify(c.colormap)}`);
+  }
+  if (typeof c.alpha !== 'number' || !(c.alpha >= 0 && c.alpha <= 1)) throw new ConfigError(`alpha must be a number in [0, 1], got ${String(c.alpha)}`);
+  if (c.alphaMode !== 'constant' && c.alphaMode !== 'value') throw new ConfigError(`alphaMode must be constant or value, got ${JSON.stringify(c.alphaMode)}`);
+  if (!Number.isInteger(c.samplesPerCell) || c.samplesPerCell < 1 || c.samplesPerCell > 64) {
+    throw new ConfigError(`samplesPerCell must be an integer in [1, 64], got ${String(c.samplesPerCell)}`);
+  }
+  if (!Number.isInteger(c.overlayMaxSide) || c.overlayMaxSide < 64 || c.overlayMaxSide > 4096) {
+    throw new ConfigError(`overlayMaxSide must be an integer number of pixels in [64, 4096], got ${String(c.overlayMaxSide)}`);
+  }
+  if (typeof c.labels !== 'boolean') throw new ConfigError(`labels must be true or false, got ${String(c.labels)}`);
+  if (typeof c.box !== 'boolean') throw new ConfigError(`box must be true or false, got ${String(c.box)}`);
+  if (typeof c.fontFamily !== 'string' || !/^[\w ,.'-]{1,200}$/.test(c.fontFamily)) {
+    throw new ConfigError(`fontFamily must be a list of font names, got ${JSON.stringify(c.fontFamily)}`);
+  }
+  return c;
+}
+
+/** Sizes of the packed overlay frame and where the map sits over the video. */
+export interface OverlayLayout {
+  /** Full frame (display) size of the video, pixels. */
+  frameWidth: number;
+  frameHeight: number;
+  /** The annotation layer's size (the frame scaled to `overlayMaxSide`). */
+  annWidth: number;
+  annHeight: number;
+  /** The heat grid's size. */
+  heatWidth: number;
+  heatHeight: number;
+  /** The packed frame written to ffmpeg: `max(annWidth, heatWidth) x (annHeight + heatHeight)` RGBA. */
+  width: number;
+  height: number;
+  geometry: FrameGeometry;
+}
+
+/** The layout for a video of `frameWidth x frameHeight` and a model with `mapSize` maps. */
+export function overlayLayout(
+  frameWidth: number,
+  frameHeight: number,
+  mapSize: readonly [number, number],
+  preprocess: Preprocess,
+  config: VideoOverlayConfig = {},
+): OverlayLayout {
+  const c = resolveVideoOverlayConfig(config);
+  const geometry = frameGeometry(frameWidth, frameHeight, preprocess);
+  const s = Math.min(1, c.overlayMaxSide / Math.max(frameWidth, frameHeight));
+  const annWidth = Math.max(2, Math.round(frameWidth * s));
+  const annHeight = Math.max(2, Math.round(frameHeight * s));
+  // colourizeMap decides its grid from the geometry; a blank map tells its size once.
+  const probe = colourizeMap(new Float32Array(mapSize[0] * mapSize[1]), mapSize, geometry, { samplesPerCell: c.samplesPerCell });
+  return {
+    frameWidth,
+    frameHeight,
+    annWidth,
+    annHeight,
+    heatWidth: probe.width,
+    heatHeight: probe.height,
+    width: Math.max(annWidth, probe.width),
+    height: annHeight + probe.height,
+    geometry,
+  };
+}
+
+/**
+ * The ffmpeg filter graph compositing the packed overlay stream (input 0, raw RGBA from the pipe) over the
+ * original video (input 1), ending in `[vout]`. Both streams are retimed to frame numbers in a 1/rate time
+ * base (`settb`, `setpts=N`), so the n-th overlay lands exactly on the n-th decoded frame whatever the
+ * container's timestamps (start offsets, edit lists, rounding), and the output has one frame per input
+ * frame at the input's rate (`shortest=1`: a run cut short by `maxFrames` ends there too). Odd sizes are padded by one black row or column (H.264 4:2:0 needs even).
+ *
+ * Equivalent `-filter_complex` (1280x720 at 30/1, annotations 640x360, heat 128x72):
+ *   [0:v]settb=1/(30/1),setpts=N,split=2[p0][p1];
+ *   [p0]crop=640:360:0:0,scale=1280:720:flags=bilinear,format=yuva420p[ann];
+ *   [p1]crop=128:72:0:360,scale=1280:720:flags=bilinear,format=yuva420p[heat];
+ *   [1:v:0]settb=1/(30/1),setpts=N[base];
+ *   [base][heat]overlay=format=yuv420:shortest=1[under];[under][ann]overlay=format=yuv420:shortest=1,pad=ceil(iw/2)*2:ceil(ih/2)*2[vout]
+ */
+export function compositeFilter(layout: OverlayLayout, rate: Rational): string {
+  const r = formatRational(rate);
+  const { frameWidth: W, frameHeight: H } = layout;
+  return [
+    `[0:v]settb=1/(${r}),setpts=N,split=2[p0][p1]`,
+    `[p0]crop=${layout.annWidth}:${layout.annHeight}:0:0,scale=${W}:${H}:flags=bilinear,format=yuva420p[ann]`,
+    `[p1]crop=${layout.heatWidth}:${layout.heatHeight}:0:${layout.annHeight},scale=${W}:${H}:flags=bilinear,format=yuva420p[heat]`,
+    `[1:v:0]settb=1/(${r}),setpts=N[base]`,
+    `[base][heat]overlay=format=yuv420:shortest=1[under]`,
+    `[under][ann]overlay=format=yuv420:shortest=1,pad=ceil(iw/2)*2:ceil(ih/2)*2[vout]`,
+  ].join(';');
+}
+
+/** What `renderOverlays` needs of a frame record. */
+export interface RenderInput {
+  cams: SmoothedCams;
+  /** One per `cams.ids` entry, frame pixels. */
+  boxes: ReadonlyArray<Box | null>;
+  ms?: StageTimings;
+}
+
+const PANEL: Rgba = [0, 0, 0, 153];
+const HALO: Rgba = [0, 0, 0, 153];
+const BOX: Rgba = [255, 255, 255, 255];
+const TAG: Rgba = [255, 255, 255, 217];
+
+/**
+ * Adds `overlay`: the packed RGBA frame of `layout` (a new buffer per frame: the encoder holds it until
+ * ffmpeg has read it). The heat layer shows `cams.normalized`'s first map (the displayed class); the
+ * annotation layer lists the classes with their smoothed probabilities and outlines the displayed class's
+ * box. Lossless, ordered, one output per input; asynchronous only when a new label string must be
+ * rendered (a cache miss).
+ */
+export function renderOverlays<T extends RenderInput>(
+  layout: OverlayLayout,
+  labels: readonly string[],
+  config: VideoOverlayConfig = {},
+  onWarning?: (message: string) => void,
+): OperatorFunction<T, T & { overlay: Uint8Array }> {
+  const c = resolveVideoOverlayConfig(config);
+  const short = Math.min(layout.annWidth, layout.annHeight);
+  const fontPx = Math.max(10, Math.round(short / 24));
+  const lineWidth = Math.max(1, Math.round(short / 200));
+  const sx = layout.annWidth / layout.frameWidth;
+  const sy = layout.annHeight / layout.frameHeight;
+  const heatOptions = { colormap: c.colormap, alpha: c.alpha, alphaMode: c.alphaMode, samplesPerCell: c.samplesPerCell };
+  const labelOf = (id: number): string => labels[id] ?? `class_${id}`;
+
+  return (source) => {
+    const sprites = new TextSprites(c.fontFamily, fontPx, 512, onWarning);
+    return source.pipe(
+      concatMap(async (frame) => {
+        const t0 = performance.now();
+        const { cams } = frame;
+        const cells = cams.mapSize[0] * cams.mapSize[1];
+        const out = new Uint8Array(layout.width * layout.height * 4);
+        const canvas: Canvas = { data: out, width: layout.width, height: layout.annHeight };
+
+        const heat = colourizeMap(cams.normalized.subarray(0, cells), cams.mapSize, layout.geometry, heatOptions);
+        const rowBytes = heat.width * 4;
+        for (let y = 0; y < heat.height; y++) {
+          out.set(heat.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((layout.annHeight + y) * layout.width) * 4);
+        }
+
+        const lines = c.labels ? Array.from(cams.ids, (id, i) => `${i + 1}. ${labelOf(id)}  ${cams.probabilities[i].toFixed(2)}`) : [];
+        const box = c.box ? frame.boxes[0] : null;
+        const tag = box && c.labels ? labelOf(cams.ids[0]) : '';
+        const [lineSprites, tagSprite] = await Promise.all([
+          Promise.all(lines.map((l) => sprites.get(l))),
+          tag ? sprites.get(tag, '#000000') : Promise.resolve(null),
+        ]);
+
+        if (box) {
+          const x1 = box[0] * sx;
+          const y1 = box[1] * sy;
+          const x2 = box[2] * sx;
+          const y2 = box[3] * sy;
+          strokeRect(canvas, x1, y1, x2, y2, lineWidth + 2, HALO);
+          strokeRect(canvas, x1, y1, x2, y2, lineWidth, BOX);
+          if (tagSprite) {
+            const pad = Math.round(fontPx * 0.3);
+            const th = tagSprite.height + 2 * pad;
+            const tw = tagSprite.width + 2 * pad;
+            // Above the box when there is room, else just inside its top edge.
+            const ty = y1 - th - lineWidth >= 0 ? y1 - th - lineWidth : y1 + lineWidth;
+            const tx = Math.max(0, Math.min(x1, layout.annWidth - tw));
+            fillRect(canvas, tx, ty, tw, th, TAG);
+            blit(canvas, tagSprite, tx + pad, ty + pad);
+          }
+        }
+        const drawn = lineSprites.filter((s) => s !== null);
+        if (drawn.length > 0) {
+          const pad = Math.round(fontPx * 0.4);
+          const lh = Math.round(fontPx * 1.35);
+          const pw = Math.max(...drawn.map((s) => s!.width)) + 2 * pad;
+          fillRect(canvas, 0, 0, pw, lineSprites.length * lh + 2 * pad, PANEL);
+          lineSprites.forEach((s, i) => {
+            if (s) blit(canvas, s, pad, pad + i * lh + Math.max(0, lh - s.height) / 2);
+          });
+        }
+        if (frame.ms) frame.ms.render = performance.now() - t0;
+        return { ...frame, overlay: out };
+      }),
+    );
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Token checks for HTTP requests and WebSocket upgrades. The token may come as `?token=`, an
+ * `Authorization: Bearer` header, or the `camstream_token` cookie the server sets on the first page load
+ * (a browser's WebSocket cannot send headers, and the page's scripts and assets carry no query string).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export const TOKEN_COOKIE = 'camstream_token';
+
+/**
+ * Constant-time comparison. Both sides are hashed first, so neither the length nor a common prefix of the
+ * secret shows in the time taken.
+ */
+export function tokensEqual(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The token a request presents, from the query, the Authorization header, or the cookie. */
+export function presentedToken(req: IncomingMessage): string | undefined {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const q = url.searchParams.get('token');
+  if (q) return q;
+  const auth = req.headers.authorization;
+  if (auth && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  const cookie = req.headers.cookie;
+  if (cookie) {
+    for (const part of cookie.split(';')) {
+      const [name, ...rest] = part.trim().split('=');
+      if (name === TOKEN_COOKIE) return decodeURIComponent(rest.join('='));
+    }
+  }
+  return undefined;
+}
+
+/** True when no token is configured, or the request presents the right one. */
+export function authorized(req: IncomingMessage, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const given = presentedToken(req);
+  return given !== undefined && tokensEqual(given, token);
+}
