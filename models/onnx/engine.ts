@@ -40,10 +40,11 @@ import type {
 } from '../types.ts';
 import { discoverOnnxHead, discoverOnnxInput } from './discover.ts';
 import { CAM_IO, extendOnnxModel } from './extend.ts';
+import { checkFrames, checkLinearHead, defaultLabels, resolveRequest } from '../internal/engine-common.ts';
+
+export { DEFAULT_TOP_K } from '../internal/engine-common.ts';
 import { GraphView, parseOnnxModel } from './graph.ts';
 
-/** Maps per frame when `InferOptions` says neither `topK` nor `classes`. */
-export const DEFAULT_TOP_K = 5;
 
 /** Execution providers camstream can ask ONNX Runtime for. */
 export const ONNX_PROVIDERS = Object.freeze(['cpu', 'cuda', 'tensorrt', 'webgpu'] as const);
@@ -132,47 +133,11 @@ interface Head {
   labels: string[];
 }
 
-function defaultLabels(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `class_${i}`);
-}
-
 /** `[rows, cols]` row-major -> `[cols, rows]`. */
 function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
   const dst = new Float32Array(src.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
   return dst;
-}
-
-function checkFrames(frames: readonly Frame[]): void {
-  if (!Array.isArray(frames) || frames.length === 0) throw new InputError('infer needs at least one frame, got an empty batch');
-  frames.forEach((f, i) => {
-    if (!f || !(f.data instanceof Uint8Array)) throw new InputError(`frame ${i}: data must be a Uint8Array of packed RGB bytes`);
-    if (!Number.isInteger(f.width) || !Number.isInteger(f.height) || f.width < 1 || f.height < 1) {
-      throw new InputError(`frame ${i}: size must be two positive integers, got ${f.width}x${f.height}`);
-    }
-    const want = f.width * f.height * 3;
-    if (f.data.length !== want) {
-      throw new InputError(`frame ${i}: ${f.data.length} bytes, expected ${want} (${f.width}x${f.height} RGB, 3 bytes per pixel)`);
-    }
-  });
-}
-
-/** The `cam_request` row for these options: class ids, or -1 per top-k slot. */
-function requestRow(options: InferOptions, numClasses: number): number[] {
-  if (options.classes !== undefined) {
-    if (!Array.isArray(options.classes) || options.classes.length === 0) {
-      throw new InputError(`classes must be a non-empty list of class indices, got ${JSON.stringify(options.classes)}`);
-    }
-    options.classes.forEach((c, i) => {
-      if (!Number.isInteger(c) || c < 0 || c >= numClasses) {
-        throw new InputError(`classes[${i}] = ${c} is not a class index of this model (0 to ${numClasses - 1})`);
-      }
-    });
-    return [...options.classes];
-  }
-  const topK = options.topK ?? DEFAULT_TOP_K;
-  if (!Number.isInteger(topK) || topK < 1) throw new InputError(`topK must be a positive integer, got ${topK}`);
-  return new Array<number>(Math.min(topK, numClasses)).fill(-1);
 }
 
 /** Groups frame indices by frame size (first-seen order), each group cut into runs of at most `max`. */
@@ -222,7 +187,9 @@ class OnnxCamModel implements CamModel {
     this.assertUsable();
     checkFrames(frames);
     const numClasses = this.h.bias.length;
-    const row = requestRow(options, numClasses);
+    const request = resolveRequest(options, numClasses);
+    // The `cam_request` row: class ids, or -1 per top-k slot (see extend.ts).
+    const row = request.classes ?? new Array<number>(request.k).fill(-1);
     const wantFeatures = options.features === true;
     const fetches: string[] = [CAM_IO.ids, CAM_IO.scores, CAM_IO.probs, CAM_IO.maps];
     if (wantFeatures) fetches.push(CAM_IO.gap);
@@ -301,23 +268,7 @@ class OnnxCamModel implements CamModel {
   withHead(head: LinearHead): CamModel {
     this.assertUsable();
     const [, , k] = this.core.featureShape;
-    if (head === null || typeof head !== 'object' || !(head.weights instanceof Float32Array) || !(head.bias instanceof Float32Array)) {
-      throw new ConfigError('withHead: weights and bias must be Float32Arrays');
-    }
-    const c = head.bias.length;
-    if (c < 1) throw new ConfigError('withHead: bias is empty; need one value per class');
-    if (head.weights.length !== k * c) {
-      throw new ConfigError(
-        `withHead: weights have ${head.weights.length} values; need ${k} x ${c} = ${k * c} (row-major [k, numClasses], k = ${k} feature channels)`,
-      );
-    }
-    const badW = head.weights.findIndex((v) => !Number.isFinite(v));
-    if (badW >= 0) throw new ConfigError(`withHead: weights[${badW}] is ${head.weights[badW]}, not finite`);
-    const badB = head.bias.findIndex((v) => !Number.isFinite(v));
-    if (badB >= 0) throw new ConfigError(`withHead: bias[${badB}] is ${head.bias[badB]}, not finite`);
-    if (head.labels !== undefined && (!Array.isArray(head.labels) || head.labels.length !== c)) {
-      throw new ConfigError(`withHead: ${Array.isArray(head.labels) ? head.labels.length : 'no list of'} labels for ${c} classes`);
-    }
+    const { numClasses: c, labels } = checkLinearHead(head, k);
     const { head: _kind, numClasses: _c, labels: _labels, ...rest } = this.info;
     return new OnnxCamModel(
       this.core,
@@ -325,7 +276,7 @@ class OnnxCamModel implements CamModel {
         kind: 'custom-head',
         weightsT: transpose(head.weights, k, c),
         bias: head.bias.slice(),
-        labels: head.labels ? [...head.labels] : defaultLabels(c),
+        labels,
       },
       rest,
       false,

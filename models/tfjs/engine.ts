@@ -31,9 +31,10 @@ import { ensureTfjsBackend, initTfjsBackend, type TfjsBackendName } from './back
 import { discoverGraphHead, type GraphNodeJson } from './discover-graph.ts';
 import { discoverLayersHead, type DiscoveredHead } from './discover-layers.ts';
 import { readModelFolder } from './io.ts';
+import { checkFrames, checkLinearHead, defaultLabels, resolveRequest } from '../internal/engine-common.ts';
 
-/** Default number of classes with maps per frame. */
-export const DEFAULT_TOP_K = 5;
+export { DEFAULT_TOP_K } from '../internal/engine-common.ts';
+
 
 /** The network up to the features (and the model's own logits), shared by a model and its `withHead`s. */
 interface Backbone {
@@ -121,10 +122,6 @@ interface Head {
   labels: string[];
 }
 
-function defaultLabels(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `class_${i}`);
-}
-
 /** Preprocessing for one batch (see models/preprocess.ts for the definition). Call inside tf.tidy. */
 function toModelInput(frames: readonly Frame[], pre: Preprocess): tf.Tensor4D {
   const [inH, inW] = pre.inputSize;
@@ -168,22 +165,6 @@ function toModelInput(frames: readonly Frame[], pre: Preprocess): tf.Tensor4D {
   return x;
 }
 
-function checkFrames(frames: readonly Frame[]): void {
-  if (!Array.isArray(frames) || frames.length === 0) throw new InputError('infer needs at least one frame, got an empty batch');
-  frames.forEach((f, i) => {
-    if (f === null || typeof f !== 'object' || !(f.data instanceof Uint8Array)) {
-      throw new InputError(`frame ${i}: data must be a Uint8Array of packed RGB bytes`);
-    }
-    if (!Number.isInteger(f.width) || f.width < 1 || !Number.isInteger(f.height) || f.height < 1) {
-      throw new InputError(`frame ${i}: size must be two positive integers, got ${f.width}x${f.height}`);
-    }
-    const want = f.width * f.height * 3;
-    if (f.data.length !== want) {
-      throw new InputError(`frame ${i}: ${f.data.length} bytes, expected ${want} (${f.width}x${f.height} RGB, 3 bytes per pixel)`);
-    }
-  });
-}
-
 class TfjsCamModel implements CamModel {
   readonly info: CamModelInfo;
   private disposed = false;
@@ -213,23 +194,7 @@ class TfjsCamModel implements CamModel {
     this.assertUsable();
     checkFrames(frames);
     const numClasses = this.h.wT.shape[0];
-    let classes: number[] | undefined;
-    if (options.classes !== undefined) {
-      if (!Array.isArray(options.classes) || options.classes.length === 0) {
-        throw new InputError(`classes must be a non-empty list of class indices, got ${JSON.stringify(options.classes)}`);
-      }
-      options.classes.forEach((c, i) => {
-        if (!Number.isInteger(c) || c < 0 || c >= numClasses) {
-          throw new InputError(`classes[${i}] = ${c} is not a class index of this model (0 to ${numClasses - 1})`);
-        }
-      });
-      classes = [...options.classes];
-    }
-    const topK = options.topK ?? DEFAULT_TOP_K;
-    if (classes === undefined && (!Number.isInteger(topK) || topK < 1)) {
-      throw new InputError(`topK must be a positive integer, got ${topK}`);
-    }
-    const k = classes ? classes.length : Math.min(topK, numClasses);
+    const { classes, k } = resolveRequest(options, numClasses);
     const wantFeatures = options.features === true;
     await ensureTfjsBackend(this.core.backend);
     this.assertUsable();
@@ -315,27 +280,13 @@ class TfjsCamModel implements CamModel {
   withHead(head: LinearHead): CamModel {
     this.assertUsable();
     const [, , k] = this.core.featureShape;
-    if (head === null || typeof head !== 'object' || !(head.weights instanceof Float32Array) || !(head.bias instanceof Float32Array)) {
-      throw new ConfigError('withHead: weights and bias must be Float32Arrays');
-    }
-    const c = head.bias.length;
-    if (c < 1) throw new ConfigError('withHead: bias is empty; need one value per class');
-    if (head.weights.length !== k * c) {
-      throw new ConfigError(`withHead: weights have ${head.weights.length} values; need ${k} x ${c} = ${k * c} (row-major [k, numClasses], k = ${k} feature channels)`);
-    }
-    const badAt = head.weights.findIndex((v) => !Number.isFinite(v));
-    if (badAt >= 0) throw new ConfigError(`withHead: weights[${badAt}] is ${head.weights[badAt]}, not finite`);
-    const badB = head.bias.findIndex((v) => !Number.isFinite(v));
-    if (badB >= 0) throw new ConfigError(`withHead: bias[${badB}] is ${head.bias[badB]}, not finite`);
-    if (head.labels !== undefined && (!Array.isArray(head.labels) || head.labels.length !== c)) {
-      throw new ConfigError(`withHead: ${Array.isArray(head.labels) ? head.labels.length : 'no list of'} labels for ${c} classes`);
-    }
+    const { numClasses: c, labels } = checkLinearHead(head, k);
     const h: Head = {
       kind: 'custom-head',
       wT: tf.tidy(() => tf.transpose(tf.tensor2d(head.weights, [k, c]))),
       b: tf.tensor1d(head.bias),
       logits: 'features',
-      labels: head.labels ? [...head.labels] : defaultLabels(c),
+      labels,
     };
     const { head: _h, numClasses: _n, labels: _l, ...rest } = this.info;
     return new TfjsCamModel(this.core, h, rest, false);
