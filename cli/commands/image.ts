@@ -19,7 +19,7 @@ export function imageCommand(): Command {
   const command = new Command('image')
     .summary('class activation maps and boxes for still images')
     .description(
-      'Runs each image through the model once, computes the class activation maps of the top classes and a box\n' +
+      'Runs each image through the model once, computes the class activation maps of the top classes and a box ' +
         'per class (in original pixels), and writes an overlay per image with --out, a JSON array with --json.',
     )
     .argument('<files...>', 'image files (JPEG, PNG, WebP, GIF, TIFF, AVIF)')

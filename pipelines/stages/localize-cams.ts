@@ -1,9 +1,15 @@
 /**
  * `localizeCams`: boxes from the smoothed maps, as a stage (the box rules themselves live in localize.ts
  * and models/boxes.ts). Boxes are taken from the smoothed raw maps, so they are as steady as the display.
+ *
+ * Cost: the box rules upsample each map over a grid of model-input pixels (224x224 = 50k cells per class)
+ * before thresholding and labelling components, a few milliseconds per frame for five classes, on the JS
+ * thread that also feeds the encoder. For video the grid is capped at `gridMaxSide` cells per side: the
+ * upsampled map is smooth at that scale (a 7x7 or 14x14 map), so the box edges move by under one grid
+ * cell (frame size / gridMaxSide pixels), and the work drops fourfold at the default.
  */
 import { map, type OperatorFunction } from 'rxjs';
-import type { Box, FrameGeometry, Preprocess } from '../../models/index.ts';
+import { ConfigError, type Box, type FrameGeometry, type Preprocess } from '../../models/index.ts';
 import type { StageTimings } from './frame.ts';
 import { frameGeometry, localize, resolveLocalizeConfig, type LocalizeConfig } from './localize.ts';
 import type { SmoothedCams } from './smooth.ts';
@@ -17,20 +23,46 @@ export interface LocalizeInput {
   ms?: StageTimings;
 }
 
+export interface LocalizeCamsConfig extends LocalizeConfig {
+  /** Longest side of the grid boxes are found on, cells, integer in [16, 4096]. Default 112. */
+  gridMaxSide?: number;
+}
+
+/**
+ * The geometry with its model-input grid scaled down to at most `maxSide` cells per side (same frame,
+ * same content placement): the box functions then work on the smaller grid and still answer in frame
+ * pixels.
+ */
+export function coarseGeometry(geometry: FrameGeometry, maxSide: number): FrameGeometry {
+  const s = Math.min(1, maxSide / Math.max(geometry.inputWidth, geometry.inputHeight));
+  if (s === 1) return geometry;
+  const c = geometry.content;
+  return {
+    ...geometry,
+    inputWidth: geometry.inputWidth * s,
+    inputHeight: geometry.inputHeight * s,
+    content: c ? { x: c.x * s, y: c.y * s, width: c.width * s, height: c.height * s } : undefined,
+  };
+}
+
 /**
  * Adds `boxes`: one per class of `cams.ids` (frame pixels `[x1, y1, x2, y2]`), null where the map holds no
  * positive evidence or past `maxBoxes`. Lossless, synchronous, one output per input.
  */
 export function localizeCams<T extends LocalizeInput>(
   preprocess: Preprocess,
-  config: LocalizeConfig = {},
+  config: LocalizeCamsConfig = {},
 ): OperatorFunction<T, T & { boxes: Array<Box | null> }> {
   const resolved = resolveLocalizeConfig(config);
+  const gridMaxSide = config.gridMaxSide ?? 112;
+  if (!Number.isInteger(gridMaxSide) || gridMaxSide < 16 || gridMaxSide > 4096) {
+    throw new ConfigError(`gridMaxSide must be an integer in [16, 4096], got ${String(gridMaxSide)}`);
+  }
   let cached: { key: string; geometry: FrameGeometry } | undefined;
   return map((frame) => {
     const t0 = performance.now();
     const key = `${frame.width}x${frame.height}`;
-    if (cached?.key !== key) cached = { key, geometry: frameGeometry(frame.width, frame.height, preprocess) };
+    if (cached?.key !== key) cached = { key, geometry: coarseGeometry(frameGeometry(frame.width, frame.height, preprocess), gridMaxSide) };
     const boxes = localize(frame.cams, cached.geometry, resolved);
     if (frame.ms) frame.ms.localize = performance.now() - t0;
     return { ...frame, boxes };
