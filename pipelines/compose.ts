@@ -12,7 +12,7 @@
  *
  * all under the offline policy (queueOffline: lossless, at most `maxQueueFrames` frames in flight).
  */
-import type { Observable } from 'rxjs';
+import { tap, type Observable } from 'rxjs';
 import type { CamModel, Preprocess } from '../models/index.ts';
 import type { DecodeHandle, EncodeResult, FfmpegTools, InputScheme, MediaInfo, VideoEncoder } from './ffmpeg/index.ts';
 import { writeJsonLines } from './sinks/jsonl.ts';
@@ -109,6 +109,35 @@ export function frameLine(frame: LocalizedFrame, labels: readonly string[]): Fra
   };
 }
 
+/**
+ * Counts frames between the engine and the end of the pipeline; `whenIdle()` resolves once none is left.
+ * Used to keep an engine that blocks the JS thread from starting while earlier frames still wait to be
+ * written to the encoder (see InferStageConfig.beforeInfer).
+ */
+export function downstreamGate(): { enter: () => void; leave: () => void; whenIdle: () => Promise<void> } {
+  let inFlight = 0;
+  let waiters: Array<() => void> = [];
+  return {
+    enter: () => {
+      inFlight++;
+    },
+    leave: () => {
+      inFlight--;
+      if (inFlight === 0) {
+        const w = waiters;
+        waiters = [];
+        for (const resolve of w) resolve();
+      }
+    },
+    whenIdle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+  };
+}
+
+/** True for engines whose forward pass runs synchronously on the JS thread (tfjs; ORT runs on its own threads). */
+export function blocksJsThread(model: CamModel): boolean {
+  return model.info.engine === 'tfjs';
+}
+
 /** The overlay layout of a run (sizes of the packed frames; the map's place over the video). */
 export function layoutFor(model: CamModel, probe: MediaInfo, overlay: VideoOverlayConfig): OverlayLayout {
   const [mh, mw] = model.info.featureShape;
@@ -131,6 +160,7 @@ export function composeVideoPipeline(
   const layout = layoutFor(model, probe, config.overlay);
   const withJson = (frames: Observable<RenderedFrame>): Observable<RenderedFrame> =>
     config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels), hooks.onJsonFinish));
+  const blocking = blocksJsThread(model);
   return queueOffline(
     (credits$) =>
       readVideo$(config.input, {
@@ -146,10 +176,13 @@ export function composeVideoPipeline(
         onStart: hooks.onDecodeStart,
         onDiagnostic: hooks.onWarning,
       }),
-    (frames) =>
-      withJson(
+    (frames) => {
+      // Per subscription (the stages are applied once per run).
+      const gate = blocking ? downstreamGate() : undefined;
+      return withJson(
         frames.pipe(
-          inferCams(model, { topK: config.topK, batchFrames: config.batchFrames, everyFrames: config.everyFrames }),
+          inferCams(model, { topK: config.topK, batchFrames: config.batchFrames, everyFrames: config.everyFrames, beforeInfer: gate?.whenIdle }),
+          tap(() => gate?.enter()),
           smoothCams(config.smooth, hooks.onSmoothStats),
           localizeCams(info.preprocess, config.localize),
           renderOverlays(layout, info.labels, config.overlay, hooks.onWarning),
@@ -171,7 +204,8 @@ export function composeVideoPipeline(
             onAbort: hooks.onEncodeAbort,
           }),
         ),
-      ),
+      ).pipe(tap(() => gate?.leave()));
+    },
     { maxQueueFrames: config.maxQueueFrames },
   );
 }

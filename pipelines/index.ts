@@ -47,7 +47,7 @@ export {
   type LocalizeConfig,
   type ResolvedLocalizeConfig,
 } from './stages/localize.ts';
-export { localizeCams, type LocalizeInput } from './stages/localize-cams.ts';
+export { coarseGeometry, localizeCams, type LocalizeCamsConfig, type LocalizeInput } from './stages/localize-cams.ts';
 export {
   compositeFilter,
   DEFAULT_VIDEO_OVERLAY_CONFIG,

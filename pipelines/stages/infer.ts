@@ -21,16 +21,24 @@ export interface InferStageConfig {
    * >= 1. Default 1 (every frame).
    */
   everyFrames?: number;
+  /**
+   * Awaited before each engine call. An engine that computes on the JS thread (tfjs: wasm, cpu) blocks
+   * every pipe while it runs, so the offline pipeline passes a wait for the earlier frames to leave the
+   * pipeline: the encoder then holds whole frames to work on while the engine computes the next ones.
+   * Default none.
+   */
+  beforeInfer?: () => Promise<void> | void;
 }
 
-export const DEFAULT_INFER_STAGE_CONFIG: Readonly<Required<InferStageConfig>> = Object.freeze({
+export const DEFAULT_INFER_STAGE_CONFIG: Readonly<Required<Omit<InferStageConfig, 'beforeInfer'>>> = Object.freeze({
   topK: 5,
   batchFrames: 1,
   everyFrames: 1,
 });
 
-export function resolveInferStageConfig(config: InferStageConfig, numClasses: number): Required<InferStageConfig> {
-  const c = { ...DEFAULT_INFER_STAGE_CONFIG, ...stripUndefined(config) };
+export function resolveInferStageConfig(config: InferStageConfig, numClasses: number): Required<Omit<InferStageConfig, 'beforeInfer'>> {
+  const { beforeInfer: _ignored, ...rest } = config;
+  const c = { ...DEFAULT_INFER_STAGE_CONFIG, ...stripUndefined(rest) };
   if (!Number.isInteger(c.topK) || c.topK < 1 || c.topK > numClasses) {
     throw new ConfigError(`topK must be an integer in [1, ${numClasses}] (the model's classes), got ${String(c.topK)}`);
   }
@@ -84,6 +92,7 @@ export function inferCams<T extends InferInput>(
         let results: CamResult[] = [];
         let perFrameMs = 0;
         if (toInfer.length > 0) {
+          await config.beforeInfer?.();
           const t0 = performance.now();
           results = await model.infer(
             toInfer.map((f) => f.pixels),

@@ -36,12 +36,17 @@ export interface LocalizeCamsConfig extends LocalizeConfig {
 export function coarseGeometry(geometry: FrameGeometry, maxSide: number): FrameGeometry {
   const s = Math.min(1, maxSide / Math.max(geometry.inputWidth, geometry.inputHeight));
   if (s === 1) return geometry;
+  // Whole cells per side (the box functions count grid cells); each axis keeps its own exact ratio.
+  const inputWidth = Math.max(1, Math.round(geometry.inputWidth * s));
+  const inputHeight = Math.max(1, Math.round(geometry.inputHeight * s));
+  const sx = inputWidth / geometry.inputWidth;
+  const sy = inputHeight / geometry.inputHeight;
   const c = geometry.content;
   return {
     ...geometry,
-    inputWidth: geometry.inputWidth * s,
-    inputHeight: geometry.inputHeight * s,
-    content: c ? { x: c.x * s, y: c.y * s, width: c.width * s, height: c.height * s } : undefined,
+    inputWidth,
+    inputHeight,
+    content: c ? { x: c.x * sx, y: c.y * sy, width: c.width * sx, height: c.height * sy } : undefined,
   };
 }
 
