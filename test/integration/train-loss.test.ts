@@ -8,13 +8,15 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { learningRateAt, trainGapNet, type TrainConfig } from '../../models/train/index.ts';
 
+// Small scenes without clutter, noise, blur or perspective, so that a few hundred steps of a small network
+// show the fall (the full task needs ~400 steps just to leave the initial ln(10) plateau).
 const SMALL: TrainConfig = {
   seed: 3,
-  steps: 300,
-  batchSize: 16,
+  steps: 400,
+  batchSize: 32,
   learningRate: 0.01,
-  net: { inputSize: 32, widths: [8, 16, 16], strides: [2, 2, 1] },
-  scene: { clutter: [0, 1], digitScale: [0.5, 0.8] },
+  net: { inputSize: 32, widths: [16, 32, 32], strides: [2, 2, 1] },
+  scene: { clutter: [0, 0], noise: [0, 0], blurProbability: 0, perspective: 0, digitScale: [0.6, 0.85] },
 };
 
 const mean = (a: Float32Array): number => a.reduce((s, v) => s + v, 0) / a.length;
@@ -26,14 +28,14 @@ describe('GAP network training on wasm', () => {
   });
   afterAll(() => tf.disposeVariables());
 
-  it('lowers the loss clearly within 300 steps, without leaking tensors', async () => {
+  it('lowers the loss clearly within 400 steps, without leaking tensors', async () => {
     const before = tf.memory().numTensors;
     const steps: number[] = [];
     const result = await trainGapNet(SMALL, { onProgress: (p) => steps.push(p.step) });
     expect(result.backend).toBe('wasm');
-    expect(steps).toHaveLength(300);
+    expect(steps).toHaveLength(400);
     const first = mean(result.losses.subarray(0, 50));
-    const last = mean(result.losses.subarray(250));
+    const last = mean(result.losses.subarray(350));
     expect(first).toBeGreaterThan(1.9); // about ln(10) at the start: 10 balanced classes
     expect(last).toBeLessThan(0.6 * first);
     // Only the model's weights stay allocated after training.

@@ -41,7 +41,7 @@ async function convGrads(backend: string, c: ConvCase): Promise<[Float32Array, F
   const f = tf.tensor4d(values(size(c.filter), 1.3), c.filter);
   const yShape = tf.tidy(() => tf.conv2d(x, f, c.stride, c.pad).shape);
   const w = tf.tensor(values(size(yShape), 2.7), yShape);
-  const [gx, gf] = tf.grads((a: tf.Tensor4D, b: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(a, b, c.stride, c.pad), w)))([x, f]);
+  const [gx, gf] = tf.grads((...[a, b]: tf.Tensor[]) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), w)))([x, f]);
   const out: [Float32Array, Float32Array] = [(await gx.data()) as Float32Array, (await gf.data()) as Float32Array];
   tf.dispose([x, f, w, gx, gf]);
   return out;
@@ -85,8 +85,8 @@ describe('wasm gradient kernels', () => {
       const x = tf.tensor4d(values(2 * 10 * 10 * 3, 0.5), [2, 10, 10, 3]);
       const f = tf.tensor4d(values(3 * 3 * 3 * 4, 0.9), [3, 3, 3, 4]);
       const b = tf.tensor1d(values(4, 0.2));
-      const g = tf.grads((a: tf.Tensor4D, k: tf.Tensor4D, bias: tf.Tensor1D) =>
-        tf.sum(tf.square(tf.fused.conv2d({ x: a, filter: k, bias, strides: 2, pad: 'same', activation: 'relu' }))),
+      const g = tf.grads((...[a, k, bias]: tf.Tensor[]) =>
+        tf.sum(tf.square(tf.fused.conv2d({ x: a as tf.Tensor4D, filter: k as tf.Tensor4D, bias, strides: 2, pad: 'same', activation: 'relu' }))),
       )([x, f, b]);
       const out = await Promise.all(g.map(async (t) => (await t.data()) as Float32Array));
       tf.dispose([x, f, b, ...g]);

@@ -1,0 +1,95 @@
+/**
+ * The model folder the trainer writes loads through camstream's own loader and gives the trained model's
+ * answers; the shipped embedded model matches its manifest and still scores on fresh scenes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { load } from '../../models/index.ts';
+import {
+  DEFAULT_EVAL_SEED,
+  GAP_NET_PREPROCESS,
+  generateScene,
+  trainGapNet,
+  writeZooFolder,
+  ZOO_FILES,
+  ZOO_MODEL_DIR,
+  type ZooManifest,
+} from '../../models/train/index.ts';
+import { evaluate, generatedSamples } from '../../pipelines/eval/index.ts';
+
+let root: string;
+beforeAll(async () => {
+  await tf.setBackend('wasm');
+  root = await mkdtemp(join(tmpdir(), 'camstream-zoo-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+
+describe('model folder writer', () => {
+  it('writes a folder that loads with the gap-dense head and answers as the trained model does', async () => {
+    const result = await trainGapNet({ seed: 4, steps: 3, batchSize: 8, net: { inputSize: 32, widths: [8, 8, 8], strides: [2, 2, 1] } });
+    const folder = join(root, 'tiny');
+    const manifest = await writeZooFolder(result.model, folder, { result, command: 'camstream train --steps 3' });
+    expect((await readdir(folder)).sort()).toEqual([...ZOO_FILES, 'manifest.json'].sort());
+    for (const f of ZOO_FILES) expect(manifest.files[f]).toBe(await sha256(join(folder, f)));
+    expect(manifest.featureShape).toEqual([8, 8, 8]);
+    expect(manifest.training).toMatchObject({ seed: 4, steps: 3, batchSize: 8, command: 'camstream train --steps 3' });
+    expect((await readdir(root)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    const model = await load(folder, { backend: 'wasm' });
+    try {
+      expect(model.info.head).toBe('gap-dense');
+      expect(model.info.featureShape).toEqual([8, 8, 8]);
+      expect(model.info.labels[7]).toBe('seven');
+      expect(model.info.preprocess).toMatchObject({ inputSize: [32, 32], scale: GAP_NET_PREPROCESS.scale, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+      const scene = generateScene(12, 0, { size: 32 });
+      const [r] = await model.infer([{ data: scene.rgb, width: 32, height: 32 }], { topK: 10 });
+      const expected = tf.tidy(() => {
+        const x = tf.div(tf.sub(tf.mul(tf.tensor4d(scene.rgb, [1, 32, 32, 3], 'float32'), 1 / 255), 0.5), 0.25);
+        return (result.model.predict(x) as tf.Tensor).dataSync();
+      });
+      for (let i = 0; i < 10; i++) expect(r.probabilities[i]).toBeCloseTo(expected[r.ids[i]], 4);
+    } finally {
+      await model.dispose();
+      result.model.dispose();
+    }
+  });
+});
+
+const shipped = existsSync(join(ZOO_MODEL_DIR, 'manifest.json'));
+
+describe.skipIf(!shipped)('the shipped embedded model', () => {
+  it('matches its manifest: files, hashes, classes, input size, under 5 MB', async () => {
+    const manifest = JSON.parse(await readFile(join(ZOO_MODEL_DIR, 'manifest.json'), 'utf8')) as ZooManifest;
+    let bytes = 0;
+    for (const f of ZOO_FILES) {
+      expect(manifest.files[f]).toBe(await sha256(join(ZOO_MODEL_DIR, f)));
+      bytes += (await readFile(join(ZOO_MODEL_DIR, f))).length;
+    }
+    expect(bytes).toBeLessThan(5 * 1024 * 1024);
+    expect(manifest.classes).toHaveLength(10);
+    expect(manifest.featureShape[0]).toBeGreaterThanOrEqual(14);
+    expect(manifest.training.seed).not.toBe(DEFAULT_EVAL_SEED);
+  });
+
+  it('classifies and localizes fresh scenes from the evaluation stream', async () => {
+    const model = await load(ZOO_MODEL_DIR, { backend: 'wasm' });
+    try {
+      const report = await evaluate(model, generatedSamples(DEFAULT_EVAL_SEED, 200, { size: model.info.preprocess.inputSize[0] }));
+      // The full 5000-scene figures are in MODEL_CARD.md; 200 scenes leave room for sampling noise.
+      expect(report.accuracy).toBeGreaterThan(0.93);
+      expect(report.paper!.top1Loc).toBeGreaterThan(0.7);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
