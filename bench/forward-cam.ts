@@ -16,7 +16,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { EngineName } from '../models/types.ts';
+import type { EngineName } from '../models/index.ts';
 import { type CaseResult, type CaseSpec, runCase } from './internal/case.ts';
 import { DEFAULT_PLAN, type MeasurePlan, QUICK_PLAN } from './internal/measure.ts';
 import { BENCH_MODELS, type BenchModelName, type PreparedModel, prepareModel } from './internal/models.ts';

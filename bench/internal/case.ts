@@ -12,9 +12,8 @@
  *   at load would gain (tfjs-layers runs each BatchNormalization as its own pass; ORT folds by itself).
  */
 import { readFile } from 'node:fs/promises';
-import { load } from '../../models/load/index.ts';
-import { createRandom } from '../../models/builders/random.ts';
-import type { CamModel, EngineName, Frame } from '../../models/types.ts';
+import { load, type CamModel, type EngineName, type Frame } from '../../models/index.ts';
+import { createRandom } from '../../models/builders/index.ts';
 import { BENCH_PREPROCESS, type BenchModelName } from './models.ts';
 import { type MeasurePlan, type Operation, type Timing, measureInterleaved, peakRssMiB, timed } from './measure.ts';
 

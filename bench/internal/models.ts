@@ -7,13 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { countParameters } from '../../models/builders/calibrated-writer.ts';
-import { mobileNetV2Spec } from '../../models/builders/mobilenetv2.ts';
-import { resnet50Spec } from '../../models/builders/resnet50.ts';
-import type { NetSpec } from '../../models/builders/spec.ts';
-import { writeLayersModel } from '../../models/builders/to-layers.ts';
-import { toOnnxModel } from '../../models/builders/to-onnx.ts';
-import type { ModelFileConfig } from '../../models/types.ts';
+import { countParameters, mobileNetV2Spec, resnet50Spec, type NetSpec, writeLayersModel, toOnnxModel } from '../../models/builders/index.ts';
+import type { ModelFileConfig } from '../../models/index.ts';
 import { timed } from './measure.ts';
 
 export const BENCH_MODELS = ['resnet50', 'mobilenetv2'] as const;

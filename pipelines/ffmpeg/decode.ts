@@ -18,8 +18,10 @@
  * its write and stops decoding. Lossless: every decoded frame is delivered.
  */
 import { Observable, Subject, type Subscription } from 'rxjs';
-import { ConfigError } from '../../models/errors.ts';
-import type { Frame } from '../../models/types.ts';
+import {
+  ConfigError,
+  type Frame,
+} from '../../models/index.ts';
 import { FfmpegError } from './errors.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { resolveInput, type InputScheme, type ResolvedInput } from './input.ts';

@@ -8,8 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import { ConfigError, InputError } from '../../models/errors.ts';
-import type { Frame } from '../../models/types.ts';
+import {
+  ConfigError,
+  InputError,
+  type Frame,
+} from '../../models/index.ts';
 import { BYTES_PER_PIXEL, type PixFmt } from './decode.ts';
 import { FfmpegError } from './errors.ts';
 import { resolveInput, type InputScheme } from './input.ts';

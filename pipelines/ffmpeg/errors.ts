@@ -1,4 +1,4 @@
-import { CamstreamError } from '../../models/errors.ts';
+import { CamstreamError } from '../../models/index.ts';
 
 /** What an `FfmpegError` knows about the run that failed. Every field is optional: a missing binary has no exit. */
 export interface FfmpegFailure {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 
 /**
  * Cuts a byte stream of raw frames (ffmpeg `-f rawvideo`) into frames of exactly `frameBytes` bytes.

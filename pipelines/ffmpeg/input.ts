@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 
 /** Schemes an input may use. Default: all of them. */
 export type InputScheme = 'file' | 'http' | 'https' | 'rtsp';

@@ -8,7 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 import { FfmpegError } from './errors.ts';
 import { runFfmpeg, type ToolKind } from './spawn.ts';
 

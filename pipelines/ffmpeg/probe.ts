@@ -2,7 +2,7 @@
  * `probeMedia`: what a video is (size, rate, duration, frame count, codecs, audio, rotation), from
  * ffprobe's JSON when an ffprobe exists, else from the stream lines `ffmpeg -i` prints.
  */
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 import { FfmpegError } from './errors.ts';
 import { resolveInput, type InputScheme, type ResolvedInput } from './input.ts';
 import { locateFfmpeg, type FfmpegTools } from './locate.ts';

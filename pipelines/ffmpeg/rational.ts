@@ -1,4 +1,4 @@
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 
 /** An exact frame rate or time base, `num / den`. */
 export interface Rational {

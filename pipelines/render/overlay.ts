@@ -11,11 +11,22 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import sharp, { type OverlayOptions, type Sharp } from 'sharp';
-import { ConfigError, InputError } from '../../models/errors.ts';
-import type { Frame } from '../../models/types.ts';
-import { checkMap, resampleMap, type MapSize } from '../../models/maps.ts';
-import { colormapLut, COLORMAP_NAMES, type ColormapName } from '../../models/colormaps.ts';
-import { checkGeometry, contentRect, frameGrid, type Box, type FrameGeometry } from '../../models/boxes.ts';
+import {
+  ConfigError,
+  InputError,
+  checkMap,
+  resampleMap,
+  colormapLut,
+  COLORMAP_NAMES,
+  checkGeometry,
+  contentRect,
+  frameGrid,
+  type Frame,
+  type MapSize,
+  type ColormapName,
+  type Box,
+  type FrameGeometry,
+} from '../../models/index.ts';
 
 /** How the heat layer is made transparent: evenly, or in proportion to the map value (cold areas untouched). */
 export type AlphaMode = 'constant' | 'value';

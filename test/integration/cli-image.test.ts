@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iou, type Box } from '../../models/index.ts';
-import { createRandom } from '../../models/builders/random.ts';
-import { toOnnxModel } from '../../models/builders/to-onnx.ts';
-import type { NetSpec } from '../../models/builders/spec.ts';
+import { createRandom, toOnnxModel, type NetSpec } from '../../models/builders/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { DARKNET_TINY, fixture, fixturesPresent } from '../helpers/fixtures.ts';
 

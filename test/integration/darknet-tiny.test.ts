@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CamModel, Frame } from '../../models/types.ts';
+import type { CamModel, Frame } from '../../models/index.ts';
 import { initTfjsBackend, loadTfjsModel } from '../../models/tfjs/index.ts';
 import { DARKNET_TINY, fixture, fixturesPresent } from '../helpers/fixtures.ts';
 

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, InputError } from '../../models/errors.ts';
+import { ConfigError, InputError } from '../../models/index.ts';
 import { DIGIT_LABELS, generateScene, resolveSceneConfig } from '../../models/train/index.ts';
 import {
   parseActionsTxt,

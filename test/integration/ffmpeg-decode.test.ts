@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, lastValueFrom, take, tap, toArray, type Subscription } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 import {
   activeFfmpegPids,
   decodeFrames,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concat, from, lastValueFrom, map, throwError, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../models/errors.ts';
+import { InputError } from '../../models/index.ts';
 import {
   activeFfmpegPids,
   decodeFrames$,

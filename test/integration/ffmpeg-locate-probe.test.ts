@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../models/errors.ts';
+import { ConfigError } from '../../models/index.ts';
 import {
   decodeFrames$,
   FfmpegError,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { ConfigError, ModelLoadError } from '../../models/errors.ts';
+import { ConfigError, ModelLoadError } from '../../models/index.ts';
 import {
   type CacheManifest,
   type ProgressEvent,
@@ -19,7 +19,7 @@ import {
   cacheEntryPath,
   load,
   resolveSource,
-} from '../../models/load/index.ts';
+} from '../../models/index.ts';
 import { DARKNET_TINY, ROOT, fixturesPresent } from '../helpers/fixtures.ts';
 import { type StaticServer, startStaticServer } from '../helpers/http-server.ts';
 

@@ -5,9 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { smallClassConvNet, smallGapDenseNet } from '../../models/builders/random.ts';
-import { writeLayersModel } from '../../models/builders/to-layers.ts';
-import { toOnnxModel } from '../../models/builders/to-onnx.ts';
+import { smallClassConvNet, smallGapDenseNet, writeLayersModel, toOnnxModel } from '../../models/builders/index.ts';
 import { runFfmpeg, type FfmpegTools } from '../../pipelines/ffmpeg/index.ts';
 
 /** Runs ffmpeg to make `dir/name` (arguments after `-y`, before the output). */

@@ -4,13 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConfigError } from '../../../models/errors.ts';
-import { countParameters } from '../../../models/builders/calibrated-writer.ts';
-import { mobileNetV2Spec } from '../../../models/builders/mobilenetv2.ts';
-import { createRandom } from '../../../models/builders/random.ts';
-import { resnet50Spec } from '../../../models/builders/resnet50.ts';
-import type { NetNode, NetSpec } from '../../../models/builders/spec.ts';
-import { toLayersModel } from '../../../models/builders/to-layers.ts';
-import { toOnnxModel } from '../../../models/builders/to-onnx.ts';
+import { countParameters, mobileNetV2Spec, createRandom, resnet50Spec, type NetNode, type NetSpec, toLayersModel, toOnnxModel } from '../../../models/builders/index.ts';
 
 // Small inputs keep the forward passes to about a second on the cpu backend; the topology is the same
 // at any size (only the feature map shrinks: 64 / 32 = 2x2).

@@ -7,10 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { randomFrames, smallClassConvNet, smallGapDenseNet } from '../../../models/builders/random.ts';
-import type { NetSpec } from '../../../models/builders/spec.ts';
-import { writeLayersModel } from '../../../models/builders/to-layers.ts';
-import { toOnnxModel } from '../../../models/builders/to-onnx.ts';
+import { randomFrames, smallClassConvNet, smallGapDenseNet, type NetSpec, writeLayersModel, toOnnxModel } from '../../../models/builders/index.ts';
 import { loadOnnxModel } from '../../../models/onnx/index.ts';
 import { loadTfjsModel } from '../../../models/tfjs/index.ts';
 import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/types.ts';

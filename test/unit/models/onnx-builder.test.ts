@@ -7,10 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRandom } from '../../../models/builders/random.ts';
-import type { NetNode, NetSpec } from '../../../models/builders/spec.ts';
-import { toLayersModel } from '../../../models/builders/to-layers.ts';
-import { toOnnxModel, type ToOnnxOptions } from '../../../models/builders/to-onnx.ts';
+import { createRandom, type NetNode, type NetSpec, toLayersModel, toOnnxModel, type ToOnnxOptions } from '../../../models/builders/index.ts';
 import { GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
 import { runPlain } from './onnx-helpers.ts';
 

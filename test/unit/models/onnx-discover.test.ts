@@ -5,9 +5,7 @@
  * checked through the engine: the CAM identity against the unchanged model.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { toOnnxModel } from '../../../models/builders/to-onnx.ts';
-import { randomFrames, smallClassConvNet, smallGapDenseNet, createRandom } from '../../../models/builders/random.ts';
-import type { NetSpec } from '../../../models/builders/spec.ts';
+import { toOnnxModel, randomFrames, smallClassConvNet, smallGapDenseNet, createRandom, type NetSpec } from '../../../models/builders/index.ts';
 import { ConfigError, ModelLoadError, NoGapHeadError } from '../../../models/errors.ts';
 import {
   attribute,

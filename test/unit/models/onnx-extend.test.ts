@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { toOnnxModel } from '../../../models/builders/to-onnx.ts';
-import { randomFrames, smallGapDenseNet } from '../../../models/builders/random.ts';
+import { toOnnxModel, randomFrames, smallGapDenseNet } from '../../../models/builders/index.ts';
 import { ModelLoadError } from '../../../models/errors.ts';
 import { CAM_IO, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
 import { resolvePreprocess } from '../../../models/preprocess.ts';

@@ -2,10 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRandom, mulberry32, smallClassConvNet, smallGapDenseNet } from '../../../models/builders/random.ts';
-import type { NetSpec } from '../../../models/builders/spec.ts';
-import { toLayersModel, writeLayersModel } from '../../../models/builders/to-layers.ts';
-import { toTfGraphArtifacts, writeTfGraphModel } from '../../../models/builders/to-tf-graph.ts';
+import { createRandom, mulberry32, smallClassConvNet, smallGapDenseNet, type NetSpec, toLayersModel, writeLayersModel, toTfGraphArtifacts, writeTfGraphModel } from '../../../models/builders/index.ts';
 import { folderLoadHandler, initTfjsBackend, readModelFolder } from '../../../models/tfjs/index.ts';
 import { tempFolders } from './tfjs-helpers.ts';
 

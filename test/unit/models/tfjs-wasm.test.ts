@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFrames, smallClassConvNet, smallGapDenseNet } from '../../../models/builders/random.ts';
-import { toLayersModel, writeLayersModel } from '../../../models/builders/to-layers.ts';
-import { writeTfGraphModel } from '../../../models/builders/to-tf-graph.ts';
+import { randomFrames, smallClassConvNet, smallGapDenseNet, toLayersModel, writeLayersModel, writeTfGraphModel } from '../../../models/builders/index.ts';
 import { availableTfjsBackends, initTfjsBackend, loadTfjsModel } from '../../../models/tfjs/index.ts';
 import { camIdentityError, tempFolders, tfjsSource, topIndices } from './tfjs-helpers.ts';
 
