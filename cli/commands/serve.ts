@@ -10,7 +10,7 @@ interface ServeCliOptions extends ModelCliOptions {
   token?: string;
   mediaRoot?: string;
   top: number;
-  smoothing: number;
+  smooth: number;
   urlSources: boolean;
   deviceSources: boolean;
 }
@@ -25,9 +25,9 @@ export function serveCommand(): Command {
   const command = new Command('serve')
     .summary('live class activation maps in the browser: webcam, files, streams')
     .description(
-      'Serves the web client and a WebSocket endpoint. Viewers send their webcam frames or pick a server-side\n' +
-        'source (a video under --media-root, an RTSP/HTTP URL, a v4l2 camera); the server runs the model on the\n' +
-        'latest frame (dropping frames while busy) and sends maps, labels and boxes back. Listens on loopback\n' +
+      'Serves the web client and a WebSocket endpoint. Viewers send their webcam frames or pick a server-side ' +
+        'source (a video under --media-root, an RTSP/HTTP URL, a v4l2 camera); the server runs the model on the ' +
+        'latest frame (dropping frames while busy) and sends maps, labels and boxes back. Listens on loopback ' +
         'unless --host says otherwise, which then requires --token (or CAMSTREAM_TOKEN).',
     )
     .option('--host <addr>', 'interface to listen on', '127.0.0.1')
@@ -35,7 +35,7 @@ export function serveCommand(): Command {
     .option('--token <secret>', 'required on every request (?token=, Bearer header or cookie); default CAMSTREAM_TOKEN')
     .option('--media-root <dir>', 'folder whose videos viewers may open (paths confined to it)')
     .option('-k, --top <k>', 'classes with maps per frame, to start with', parsePositiveInt('--top'), 5)
-    .option('--smoothing <w>', 'EMA weight of the past, 0 = off', parseNumberIn('--smoothing', 0, 0.99), 0.7)
+    .option('--smooth <a>', 'EMA weight of the past in [0, 1), to start with; 0 turns smoothing off', parseNumberIn('--smooth', 0, 0.99), 0.7)
     .option('--no-url-sources', 'refuse RTSP/HTTP URL sources')
     .option('--no-device-sources', 'refuse v4l2 camera sources');
   addModelOptions(command);
@@ -54,7 +54,7 @@ export function serveCommand(): Command {
         mediaRoot: options.mediaRoot,
         urlSources: options.urlSources,
         deviceSources: options.deviceSources,
-        settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smoothing },
+        settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth },
         log: (line) => process.stderr.write(`camstream: ${line}\n`),
       });
     } catch (err) {

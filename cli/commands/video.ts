@@ -35,9 +35,9 @@ export function videoCommand(): Command {
   const command = new Command('video')
     .summary('annotate a video: heat map, box and labels per frame (MP4 + JSONL)')
     .description(
-      'Decodes every frame, computes the class activation maps of the top classes, smooths them over time\n' +
-        '(EMA of raw maps, stable brightness scale, hysteresis on the shown class, reset on scene cuts) and\n' +
-        'writes an H.264 MP4 with the same frame count, rate and duration as the input (audio copied), a JSONL\n' +
+      'Decodes every frame, computes the class activation maps of the top classes, smooths them over time ' +
+        '(EMA of raw maps, stable brightness scale, hysteresis on the shown class, reset on scene cuts) and ' +
+        'writes an H.264 MP4 with the same frame count, rate and duration as the input (audio copied), a JSONL ' +
         'line per frame with --json, and <out>.manifest.json describing the run. Ctrl-C stops cleanly (exit 130).',
     )
     .argument('<input>', 'video file, or http(s):// or rtsp:// URL')

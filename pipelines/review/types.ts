@@ -1,4 +1,5 @@
 /** Shapes shared by the review feature's parts (import, analysis, store, reports, server). */
+import type { Preprocess } from '../../models/index.ts';
 
 /** A file the import skipped (or a problem it worked around), with the reason. */
 export interface ImportIssue {
@@ -65,5 +66,13 @@ export interface ReviewSummary {
     trainAccuracy: number;
     featureDims: number;
   };
-  model: { source: string; key: string; engine: string; backend: string; mapSize: [number, number] };
+  model: {
+    source: string;
+    key: string;
+    engine: string;
+    backend: string;
+    mapSize: [number, number];
+    /** The backbone's preprocessing: where a map sits over an image (see `frameGeometry`). */
+    preprocess: Preprocess;
+  };
 }
