@@ -20,3 +20,5 @@ export { ModelLock } from './internal/model-lock.ts';
 export { confineMediaPath, listMedia, MediaPathError } from './internal/media.ts';
 export { tokensEqual } from './internal/auth.ts';
 export { adaptWebSocket } from './internal/ws-adapter.ts';
+export { ReviewRoutes, REVIEW_API, REVIEW_PAGE, type ReviewRoutesOptions } from './internal/review-routes.ts';
+export type { DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewMapWire, ReviewRowWire } from './internal/review-protocol.ts';

@@ -13,6 +13,7 @@ import { activeFfmpegPids } from '../pipelines/index.ts';
 import { resolveServerConfig, type ServerConfig } from './config.ts';
 import { authorized, presentedToken, TOKEN_COOKIE } from './internal/auth.ts';
 import { Hub, type HubStats } from './internal/hub.ts';
+import { ReviewRoutes } from './internal/review-routes.ts';
 import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './internal/static.ts';
 import { adaptWebSocket } from './internal/ws-adapter.ts';
 
@@ -25,6 +26,8 @@ export const WS_PATH = '/ws';
 export interface StartServerOptions extends ServerConfig {
   /** The model every source uses. The caller owns it: `dispose()` does not dispose it. */
   model: CamModel;
+  /** Serve the review UI at /review and its API at /api/review over this store file (`<home>/review.db`). */
+  review?: { dbPath: string };
 }
 
 export interface LiveServer {
@@ -56,7 +59,7 @@ function sameOrigin(req: IncomingMessage): boolean {
 
 /** Starts listening; resolves once the port is bound. Errors: ConfigError (bad config, a missing media root). */
 export async function startServer(options: StartServerOptions): Promise<LiveServer> {
-  const { model, ...rest } = options;
+  const { model, review, ...rest } = options;
   const config = resolveServerConfig(rest);
   let mediaRoot: string | undefined;
   if (config.mediaRoot !== undefined) {
@@ -77,8 +80,10 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
       ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(presentedToken(req) ?? '')}; HttpOnly; SameSite=Strict; Path=/` }
       : {};
 
+  const reviewRoutes = review ? new ReviewRoutes({ dbPath: review.dbPath, clientDir }) : undefined;
   const http = createServer((req, res) => {
     if (!authorized(req, config.token)) return sendText(res, 401, 'unauthorized: open the URL camstream serve printed (it carries ?token=)');
+    if (reviewRoutes?.handles(req)) return void reviewRoutes.handle(req, res, cookieHeader(req));
     void serveStatic(clientDir, req, res, cookieHeader(req)).catch(() => sendText(res, 500, 'internal error'));
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxPayload, perMessageDeflate: false });
@@ -122,6 +127,7 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
       disposing ??= (async () => {
         const pids = hub.stats().sources.map((s) => s.pid).filter((p): p is number => p !== undefined);
         hub.dispose();
+        reviewRoutes?.dispose();
         for (const ws of wss.clients) ws.terminate();
         wss.close();
         await new Promise<void>((r) => {

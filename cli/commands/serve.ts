@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { ConfigError } from '../../models/index.ts';
 import { shutdownFfmpeg } from '../../pipelines/index.ts';
 import { resolveServerConfig, startServer } from '../../server/index.ts';
+import { reviewDbPath } from '../../pipelines/review/index.ts';
+import { reviewHome } from './review.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface ServeCliOptions extends ModelCliOptions {
@@ -13,6 +15,7 @@ interface ServeCliOptions extends ModelCliOptions {
   smooth: number;
   urlSources: boolean;
   deviceSources: boolean;
+  home?: string;
 }
 
 function parsePort(value: string): number {
@@ -37,7 +40,8 @@ export function serveCommand(): Command {
     .option('-k, --top <k>', 'classes with maps per frame, to start with', parsePositiveInt('--top'), 5)
     .option('--smooth <a>', 'EMA weight of the past in [0, 1), to start with; 0 turns smoothing off', parseNumberIn('--smooth', 0, 0.99), 0.7)
     .option('--no-url-sources', 'refuse RTSP/HTTP URL sources')
-    .option('--no-device-sources', 'refuse v4l2 camera sources');
+    .option('--no-device-sources', 'refuse v4l2 camera sources')
+    .option('--home <dir>', 'camstream home whose review.db the /review page shows (default: CAMSTREAM_HOME or ~/.camstream)');
   addModelOptions(command);
   return command.action(async (options: ServeCliOptions) => {
     const token = options.token ?? (process.env.CAMSTREAM_TOKEN || undefined);
@@ -54,6 +58,7 @@ export function serveCommand(): Command {
         mediaRoot: options.mediaRoot,
         urlSources: options.urlSources,
         deviceSources: options.deviceSources,
+        review: { dbPath: reviewDbPath(reviewHome(options.home)) },
         settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth },
         log: (line) => process.stderr.write(`camstream: ${line}\n`),
       });

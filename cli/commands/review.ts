@@ -1,0 +1,165 @@
+/**
+ * `camstream review`: action-localization review in the Stanford 40 style (paper sec. 4).
+ *   review import <dir> --model <backbone>   GAP features -> linear classifier -> CAMs -> metrics, into the store
+ *   review report <dataset> [--json]          the metric table
+ *   review export <dataset> --format F --out FILE
+ *   review list                               datasets in the store
+ * The store is `<home>/review.db`; home is --home, else CAMSTREAM_HOME, else ~/.camstream. Browse with
+ * `camstream serve` at /review.
+ */
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DATASET_LAYOUTS, type DatasetLayout } from '../../pipelines/datasets/index.ts';
+import {
+  EXPORT_FORMATS,
+  formatReportTable,
+  importForReview,
+  reportJson,
+  ReviewStore,
+  reviewDbPath,
+  writeExport,
+  type ExportFormat,
+} from '../../pipelines/review/index.ts';
+import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+
+/** The camstream home: --home, else CAMSTREAM_HOME, else ~/.camstream. */
+export function reviewHome(option: string | undefined): string {
+  return resolve(option ?? (process.env.CAMSTREAM_HOME || join(homedir(), '.camstream')));
+}
+
+function withStore<T>(home: string | undefined, fn: (store: ReviewStore) => Promise<T> | T): Promise<T> {
+  const store = ReviewStore.open(reviewDbPath(reviewHome(home)));
+  return Promise.resolve()
+    .then(() => fn(store))
+    .finally(() => store.close());
+}
+
+const homeOption = (): Option => new Option('--home <dir>', 'camstream home holding review.db (default: CAMSTREAM_HOME or ~/.camstream)');
+
+interface ImportCliOptions extends ModelCliOptions {
+  layout?: DatasetLayout;
+  name?: string;
+  home?: string;
+  top: number;
+  batch: number;
+  seed: number;
+}
+
+function importCommand(): Command {
+  const command = new Command('import')
+    .summary('import a dataset, train a linear classifier on GAP features, localize its CAMs')
+    .description(
+      'Reads a Stanford 40 Actions layout (JPEGImages/, XMLAnnotations/, ImageSplits/) or one folder per class,\n' +
+        'computes each image\'s GAP feature vector with the backbone (cached in the store), trains a softmax\n' +
+        'classifier on the train split (regularization picked on a validation split), draws every image\'s CAMs\n' +
+        'from its weights and measures them against the annotated boxes. Bad files are reported and skipped.',
+    )
+    .argument('<dir>', 'dataset folder')
+    .addOption(new Option('--layout <layout>', 'dataset layout (default: detected)').choices([...DATASET_LAYOUTS]))
+    .option('--name <name>', 'dataset name in the store (default: the folder name)')
+    .addOption(homeOption())
+    .option('-k, --top <k>', 'classes whose maps are kept per image, besides the true class', parsePositiveInt('--top'), 3)
+    .option('--batch <n>', 'images per inference batch', parsePositiveInt('--batch'), 8)
+    .option('--seed <n>', 'seed of the splits', parsePositiveInt('--seed'), 7);
+  addModelOptions(command);
+  return command.action(async (dir: string, options: ImportCliOptions) => {
+    const model = await openModel(options);
+    const bar =
+      !options.quiet && process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'review {phase} |{bar}| {value}/{total} images | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+        : undefined;
+    let phase = '';
+    try {
+      const result = await withStore(options.home, (store) =>
+        importForReview(
+          store,
+          model,
+          dir,
+          { layout: options.layout, name: options.name, modelSpec: options.model, topK: options.top, batchSize: options.batch, seed: options.seed },
+          {
+            onProgress: (p, done, total) => {
+              if (!bar) return;
+              if (p !== phase) {
+                if (phase) bar.stop();
+                phase = p;
+                bar.start(total, 0, { phase: p });
+              }
+              bar.update(done, { phase: p });
+            },
+            onIssue: (issue) => {
+              if (bar) bar.stop();
+              if (!options.quiet) process.stderr.write(`camstream: ${issue.severity === 'skipped' ? 'skipped' : 'warning'}: ${issue.path}: ${issue.reason}\n`);
+              if (bar && phase) bar.start(bar.getTotal(), bar.getProgress() * bar.getTotal(), { phase });
+            },
+          },
+        ),
+      );
+      bar?.stop();
+      const s = result.summary;
+      process.stdout.write(
+        `imported ${s.totalImages} images as '${result.name}' (${result.issues.filter((i) => i.severity === 'skipped').length} skipped; ` +
+          `features: ${result.featuresComputed} computed, ${result.featuresCached} cached)\n`,
+      );
+      process.stdout.write(formatReportTable(s));
+    } finally {
+      bar?.stop();
+      await model.dispose();
+    }
+  });
+}
+
+function reportCommand(): Command {
+  return new Command('report')
+    .summary('print the metric table of an imported dataset')
+    .argument('<dataset>', 'dataset name')
+    .option('--json', 'print a JSON object (fractions in [0, 1]) instead of the table')
+    .addOption(homeOption())
+    .action(async (name: string, options: { json?: boolean; home?: string }) => {
+      await withStore(options.home, (store) => {
+        const summary = reportJson(store, name);
+        process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatReportTable(summary));
+      });
+    });
+}
+
+function exportCommand(): Command {
+  return new Command('export')
+    .summary('export an imported dataset as CSV, JSON or a static HTML report')
+    .argument('<dataset>', 'dataset name')
+    .addOption(new Option('--format <format>', 'export format').choices([...EXPORT_FORMATS]).makeOptionMandatory())
+    .requiredOption('-o, --out <file>', 'output file (written atomically)')
+    .addOption(homeOption())
+    .action(async (name: string, options: { format: ExportFormat; out: string; home?: string }) => {
+      await withStore(options.home, (store) => writeExport(store, name, options.format, resolve(options.out)));
+      process.stderr.write(`camstream: wrote ${resolve(options.out)}\n`);
+    });
+}
+
+function listCommand(): Command {
+  return new Command('list')
+    .summary('list the datasets in the store')
+    .addOption(homeOption())
+    .action(async (options: { home?: string }) => {
+      await withStore(options.home, (store) => {
+        const all = store.listDatasets();
+        if (all.length === 0) process.stdout.write(`no datasets in ${store.path}\n`);
+        for (const d of all) {
+          const s = d.summary;
+          process.stdout.write(`${d.name}\t${d.layout}\t${d.classes.length} classes\t${s ? `${s.totalImages} images, accuracy ${(s.accuracy * 100).toFixed(1)}%` : 'not analysed'}\t${d.root}\n`);
+        }
+      });
+    });
+}
+
+/** `camstream review ...`. */
+export function reviewCommand(): Command {
+  const command = new Command('review')
+    .summary('Stanford 40 style action-localization review: import, report, export (browse at /review of serve)')
+    .addCommand(importCommand())
+    .addCommand(reportCommand())
+    .addCommand(exportCommand())
+    .addCommand(listCommand());
+  return command;
+}
