@@ -51,9 +51,9 @@ function importCommand(): Command {
   const command = new Command('import')
     .summary('import a dataset, train a linear classifier on GAP features, localize its CAMs')
     .description(
-      'Reads a Stanford 40 Actions layout (JPEGImages/, XMLAnnotations/, ImageSplits/) or one folder per class,\n' +
-        'computes each image\'s GAP feature vector with the backbone (cached in the store), trains a softmax\n' +
-        'classifier on the train split (regularization picked on a validation split), draws every image\'s CAMs\n' +
+      'Reads a Stanford 40 Actions layout (JPEGImages/, XMLAnnotations/, ImageSplits/) or one folder per class, ' +
+        'computes each image\'s GAP feature vector with the backbone (cached in the store), trains a softmax ' +
+        'classifier on the train split (regularization picked on a validation split), draws every image\'s CAMs ' +
         'from its weights and measures them against the annotated boxes. Bad files are reported and skipped.',
     )
     .argument('<dir>', 'dataset folder')
