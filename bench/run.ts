@@ -1,27 +1,366 @@
 /**
- * `npm run bench`: every bench in turn. Options: `--quick` (each bench's short plan) and `--json PREFIX`
- * (each bench writes `PREFIX.<bench>.json`). A bench's own options go to it when run alone, e.g.
- * `node bin/run-ts.js bench/forward-cam.ts --models resnet50`. The soak (bench/live-soak.ts) is long and runs
- * on its own.
+ * `npm run bench`: the whole performance picture in one run, one table, one JSON file.
+ *
+ *   npm run bench -- [--quick] [--json FILE] [--threads N] [--spin on|off] [--no-peer] [--no-live] [--keep DIR]
+ *
+ * Defaults: ORT gets every core (`--threads`, default all) with spin-waiting off (`--spin off`), and the
+ * pipeline runs its ffmpeg children at nice 10 (annotateVideo's default): the fastest end-to-end setting
+ * measured on the 2-core development machine (bench/README.md).
+ *
+ * 1. Clips: a 720p H.264 clip generated with ffmpeg's testsrc2 (quick 2 s, full 10 s at 30 fps) and the
+ *    fixture ../shared/fixtures/video/opencv_vtest.avi (768x576 Xvid) when present.
+ * 2. Models: the embedded one (models/zoo, else the Darknet fixture) and ResNet-50- and MobileNetV2-shaped
+ *    random-weight networks built by the project at 224x224, written as TF.js layers folders and .onnx.
+ * 3. Video cases (bench/internal/video-case.ts, each in a child process): forward vs infer (CAM share),
+ *    decode-only, model-only and end-to-end to an annotated MP4 with per-stage ms per frame, peak RSS,
+ *    tensor count, for every engine/backend present (onnx/cpu, tfjs/wasm, tfjs/cpu, tfjs/tensorflow if
+ *    installed).
+ * 4. The PyTorch peer (bench/peers/torch_cam.py, /usr/bin/python3 with Debian's python3-torch and
+ *    python3-torchvision; bench/setup.sh installs them) on the same 720p clip with the same ffmpeg binary,
+ *    threads and encoder settings, right after camstream's ResNet-50 ONNX case.
+ * 5. Live latency (bench/live-latency.ts): `camstream serve` fed 30 fps over a WebSocket, p50/p95.
+ *
+ * The individual benches stay runnable alone (bench/README.md). Numbers, never assertions.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runForwardCamBench } from './forward-cam.ts';
-import { runVideoE2eBench } from './video-e2e.ts';
-import { runLiveLatencyBench } from './live-latency.ts';
+import { createRequire } from 'node:module';
+import { locateFfmpeg, runFfmpeg } from '../pipelines/index.ts';
+import { defaultModelDir } from '../cli/model.ts';
+import { DEFAULT_PLAN, QUICK_PLAN } from './internal/measure.ts';
+import { prepareModel, type PreparedModel } from './internal/models.ts';
+import { probeGflops } from './internal/probe.ts';
+import type { VideoCaseResult, VideoCaseSpec } from './internal/video-case.ts';
+import { runLiveLatencyBench, type LatencyRow } from './live-latency.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
+const VTEST = join(FIXTURES, 'video', 'opencv_vtest.avi');
+const DARKNET = join(FIXTURES, 'models', 'darknet_tiny_ml5');
+const PEER = join(ROOT, 'bench', 'peers', 'torch_cam.py');
+const PYTHON = '/usr/bin/python3';
+
+export interface PeerResult {
+  peer: string;
+  torch: string;
+  torchvision: string;
+  threads: number;
+  mode: string;
+  frames: number;
+  width: number;
+  height: number;
+  fps: number;
+  msPerFrame: Record<string, number>;
+}
+
+export interface BenchReport {
+  bench: 'camstream';
+  date: string;
+  quick: boolean;
+  machine: { cpus: number; cpuModel: string; memGiB: number; node: string; avx512: boolean; gpu: string };
+  settings: { threads: number; spinWait: boolean; preset: string; crf: number; decodeThreads: number; encodeThreads: number };
+  probeGflops: [number, number];
+  loadAvg: { start: number[]; end: number[] };
+  /** Headline figures, ResNet-50 ONNX Runtime on the 720p MP4. */
+  e2eFps: number;
+  modelOnlyFps: number;
+  peerE2eFps: number | null;
+  /** e2eFps / modelOnlyFps. */
+  e2eOverModel: number;
+  /** e2eFps / peerE2eFps. */
+  overPeer: number | null;
+  /** (infer at model size - plain forward) / plain forward, ResNet-50 ONNX Runtime: preprocessing + CAM + top-k. */
+  camShare: number;
+  cases: Array<VideoCaseResult | { spec: VideoCaseSpec; error: string }>;
+  peer: PeerResult | { error: string } | null;
+  live: LatencyRow[];
+  targets: Record<string, { target: string; measured: string; met: boolean }>;
+}
+
+function cpuFlags(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
+  }
+}
+const require = createRequire(import.meta.url);
+
+function installed(pkg: string): boolean {
+  try {
+    require.resolve(`${pkg}/package.json`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a command; resolves with its stdout (stderr goes to ours), rejects on a non-zero exit. */
+function run(cmd: string, args: string[], opts: { quietStderr?: boolean; env?: Record<string, string> } = {}): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', opts.quietStderr ? 'pipe' : 'inherit'], env: { ...process.env, ...opts.env } });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolveRun(out) : reject(new Error(`${cmd} exited ${code}${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`))));
+  });
+}
+
+async function runVideoCaseChild(spec: VideoCaseSpec, dir: string, i: number): Promise<VideoCaseResult | { spec: VideoCaseSpec; error: string }> {
+  const specFile = join(dir, `video-case-${i}.json`);
+  const outFile = join(dir, `video-result-${i}.json`);
+  await writeFile(specFile, JSON.stringify(spec));
+  try {
+    await run(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'bench', 'internal', 'video-case.ts'), specFile, outFile], { quietStderr: true });
+    return JSON.parse(await readFile(outFile, 'utf8')) as VideoCaseResult;
+  } catch (err) {
+    return { spec, error: (err as Error).message.split('\n')[0].slice(0, 300) };
+  }
+}
+
+/** torch + torchvision importable by /usr/bin/python3; runs bench/setup.sh once (as root) when not. */
+async function peerReady(log: (s: string) => void): Promise<string | undefined> {
+  const check = (): Promise<string> => run(PYTHON, ['-c', 'import torch, torchvision'], { quietStderr: true });
+  try {
+    await check();
+    return undefined;
+  } catch {
+    if (process.getuid?.() !== 0) return 'torch/torchvision missing for /usr/bin/python3: run `sh bench/setup.sh` (apt-get install python3-torch python3-torchvision)';
+    log('peer: installing python3-torch and python3-torchvision (bench/setup.sh) ...');
+    try {
+      await run('sh', [join(ROOT, 'bench', 'setup.sh')], { quietStderr: true });
+      await check();
+      return undefined;
+    } catch (err) {
+      return `bench/setup.sh failed: ${(err as Error).message}`;
+    }
+  }
+}
+
+const fmt = (v: number | undefined | null, d = 1): string => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toFixed(d));
+const isOk = (c: BenchReport['cases'][number]): c is VideoCaseResult => !('error' in c);
+
+/** The one table: a row per video case, the peer, and the live rows. */
+export function renderBench(r: BenchReport): string {
+  const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
+    'model-only fps', 'end-to-end fps', 'e2e / model', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const c of r.cases) {
+    const s = c.spec;
+    const name = `${s.label} ${s.engine}/${s.backend}${s.workers && s.workers > 1 ? ` x${s.workers} workers` : ''}`;
+    if (!isOk(c)) {
+      lines.push(`| ${name} | ${s.clipLabel} | ${s.threads} | | failed: ${c.error} |${' |'.repeat(head.length - 5)}`);
+      continue;
+    }
+    const fc = c.forwardCam;
+    const st = c.stages;
+    const mo = Math.max(...c.modelOnlyFps);
+    const e2e = Math.max(...c.e2eFps);
+    lines.push(`| ${[
+      name, `${s.clipLabel} (${c.frames} fr)`, c.threads, c.batchFrames, fmt(c.decodeMsPerFrame, 2),
+      fc ? fmt(fc.inferModel.medianMs - fc.forward.medianMs, 2) : '–', fc ? fmt(fc.forward.medianMs, 1) : '–', fc ? `${fmt(100 * fc.camShare)}%` : '–',
+      fmt(st.infer.meanMs), fmt(st.smooth.meanMs, 2), fmt(st.localize.meanMs, 2), fmt(st.render.meanMs, 2), fmt(st.encode.meanMs), '–',
+      `${fmt(mo)} (${c.modelOnlyFps.map((v) => fmt(v)).join('/')})`, `${fmt(e2e)} (${c.e2eFps.map((v) => fmt(v)).join('/')})`, `${fmt((100 * e2e) / mo, 0)}%`,
+      '–', fmt(c.peakRssMiB, 0), c.tensors ? `${c.tensors.beforeLoad}→${c.tensors.afterRuns}→${c.tensors.afterDispose}` : 'n/a (ORT)', `${fmt(c.loadAvg[0])}-${fmt(c.loadAvg[1])}`,
+    ].join(' | ')} |`);
+  }
+  if (r.peer && !('error' in r.peer)) {
+    const p = r.peer;
+    const m = p.msPerFrame;
+    lines.push(`| PyTorch peer ${p.torch} (${p.mode}) resnet50 | 720p (${p.frames} fr) | ${p.threads} | 1 | ${fmt(m.decode, 2)} | ${fmt(m.preprocess + m.cam, 2)} | ${fmt(m.forward)} | ${fmt((100 * m.cam) / m.forward)}% (CAM only) | ` +
+      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | |`);
+  } else if (r.peer) {
+    lines.push(`| PyTorch peer | 720p | | | not run: ${r.peer.error} |${' |'.repeat(head.length - 5)}`);
+  }
+  for (const l of r.live) {
+    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
+  }
+  const t = Object.entries(r.targets).map(([k, v]) => `- ${k}: target ${v.target}, measured ${v.measured} — ${v.met ? 'met' : 'missed'}`);
+  return [
+    `## camstream bench (${r.quick ? 'quick' : 'full'}) — ${r.machine.cpus} cores ${r.machine.cpuModel}${r.machine.avx512 ? ' (AVX-512)' : ''}, ${fmt(r.machine.memGiB, 0)} GiB, Node ${r.machine.node}; GPU: ${r.machine.gpu}`,
+    `ORT threads ${r.settings.threads}, spin-wait ${r.settings.spinWait ? 'on' : 'off'}; ffmpeg decode threads ${r.settings.decodeThreads}, encode threads ${r.settings.encodeThreads} (0 = auto), x264 ${r.settings.preset} crf ${r.settings.crf}; ` +
+      `sgemm probe ${r.probeGflops.map((g) => fmt(g, 0)).join(' -> ')} GFLOP/s per core; load average ${r.loadAvg.start.map((v) => fmt(v, 2)).join('/')} at start, ${r.loadAvg.end.map((v) => fmt(v, 2)).join('/')} at end (1/5/15 min)`,
+    '',
+    ...lines,
+    '',
+    'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians); ' +
+      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). tensors = tfjs numTensors before load → after the runs → after dispose.',
+    '',
+    `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 1)}% of the forward pass.`,
+    ...t,
+    '',
+  ].join('\n');
+}
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    spin: { type: 'string', default: 'off' },
+    'no-peer': { type: 'boolean', default: false },
+    'no-live': { type: 'boolean', default: false },
+    keep: { type: 'string' },
+  },
   strict: true,
 });
-
-function argsFor(bench: string): string[] {
-  return [...(values.quick ? ['--quick'] : []), ...(values.json ? ['--json', `${values.json}.${bench}.json`] : [])];
+const quick = values.quick;
+const threads = Number(values.threads);
+if (!Number.isInteger(threads) || threads < 1) {
+  process.stderr.write(`bench: --threads must be a positive integer, got ${values.threads}\n`);
+  process.exit(2);
 }
+if (values.spin !== 'on' && values.spin !== 'off') {
+  process.stderr.write(`bench: --spin must be on or off, got ${values.spin}\n`);
+  process.exit(2);
+}
+const spinWait = values.spin === 'on';
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const settings = { threads, spinWait, preset: 'veryfast', crf: 23, decodeThreads: 1, encodeThreads: 0 };
+const dir = values.keep ? resolve(values.keep) : await mkdtemp(join(tmpdir(), 'camstream-bench-'));
+const loadStart = loadavg();
+try {
+  const tools = await locateFfmpeg();
+  const seconds = quick ? 3 : 10;
+  const clip = join(dir, 'clip-720p.mp4');
+  // ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=30:duration=10 -c:v libx264 -preset veryfast -pix_fmt yuv420p clip-720p.mp4
+  await runFfmpeg({
+    binary: tools.ffmpeg.path,
+    args: ['-y', '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=30:duration=${seconds}`, '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', clip],
+    timeoutMs: 300_000,
+  });
+  const frames720 = seconds * 30;
+  const gflops0 = await probeGflops();
+  log(`bench: ${quick ? 'quick' : 'full'} run in ${dir}; sgemm probe ${gflops0.toFixed(0)} GFLOP/s; load average ${loadStart[0].toFixed(2)}`);
+  log('bench: building the random-weight models ...');
+  const prepared: Record<string, PreparedModel> = {
+    resnet50: await prepareModel('resnet50', dir, [224, 224]),
+    mobilenetv2: await prepareModel('mobilenetv2', dir, [224, 224]),
+  };
+  const zoo = defaultModelDir();
+  const embedded = zoo ?? DARKNET;
+  const embeddedLabel = zoo ? 'embedded (zoo)' : 'embedded (Darknet fixture)';
+  const plan = quick ? { warmup: 1, minRuns: 3, maxRuns: 5, budgetMs: 1500 } : DEFAULT_PLAN;
+  const base = { threads, spinWait, decodeThreads: settings.decodeThreads, encodeThreads: settings.encodeThreads, preset: settings.preset, crf: settings.crf, outDir: dir, rounds: quick ? 1 : 2 };
+  const c720 = { clip, clipLabel: '720p mp4', maxFrames: frames720 };
+  const vtest = existsSync(VTEST) ? { clip: VTEST, clipLabel: 'vtest.avi 768x576', maxFrames: quick ? 60 : 300 } : undefined;
+  const specs: VideoCaseSpec[] = [
+    { ...base, ...c720, label: 'resnet50 (random)', model: 'resnet50', engine: 'onnx', backend: 'cpu', path: prepared.resnet50.onnxPath, forwardPlan: plan },
+    { ...base, ...c720, label: 'mobilenetv2 (random)', model: 'mobilenetv2', engine: 'onnx', backend: 'cpu', path: prepared.mobilenetv2.onnxPath, forwardPlan: plan },
+    { ...base, ...c720, label: embeddedLabel, model: 'embedded', engine: 'tfjs', backend: 'wasm', path: embedded },
+    { ...base, ...c720, label: 'mobilenetv2 (random)', model: 'mobilenetv2', engine: 'tfjs', backend: 'wasm', path: prepared.mobilenetv2.tfjsPath, forwardPlan: plan },
+    ...(quick ? [] : [
+      { ...base, ...c720, label: 'mobilenetv2 (random), 2-worker pool', model: 'mobilenetv2' as const, engine: 'tfjs' as const, backend: 'wasm', path: prepared.mobilenetv2.tfjsPath, workers: 2 },
+      { ...base, ...c720, maxFrames: 60, label: 'resnet50 (random)', model: 'resnet50' as const, engine: 'tfjs' as const, backend: 'wasm', path: prepared.resnet50.tfjsPath, forwardPlan: QUICK_PLAN },
+      { ...base, ...c720, maxFrames: 60, label: 'mobilenetv2 (random)', model: 'mobilenetv2' as const, engine: 'tfjs' as const, backend: 'cpu', path: prepared.mobilenetv2.tfjsPath, forwardPlan: QUICK_PLAN },
+      { ...base, ...c720, label: embeddedLabel, model: 'embedded' as const, engine: 'tfjs' as const, backend: 'cpu', path: embedded },
+    ]),
+    ...(installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu')
+      ? [{ ...base, ...c720, label: 'resnet50 (random)', model: 'resnet50' as const, engine: 'tfjs' as const, backend: 'tensorflow', path: prepared.resnet50.tfjsPath, forwardPlan: plan }]
+      : []),
+    ...(vtest
+      ? [
+          { ...base, ...vtest, label: 'resnet50 (random)', model: 'resnet50' as const, engine: 'onnx' as const, backend: 'cpu', path: prepared.resnet50.onnxPath },
+          { ...base, ...vtest, label: embeddedLabel, model: 'embedded' as const, engine: 'tfjs' as const, backend: 'wasm', path: embedded },
+        ]
+      : []),
+  ];
 
-console.log('## forward + CAM per engine (bench/forward-cam.ts)\n');
-await runForwardCamBench(argsFor('forward-cam'));
-console.log('\n## video to annotated MP4, end to end vs model only (bench/video-e2e.ts)\n');
-await runVideoE2eBench(argsFor('video-e2e'));
-console.log('\n## live latency, frame capture to map on the client (bench/live-latency.ts)\n');
-await runLiveLatencyBench(argsFor('live-latency'));
+  const cases: BenchReport['cases'] = [];
+  let peer: BenchReport['peer'] = null;
+  for (const [i, spec] of specs.entries()) {
+    log(`bench: ${spec.label} ${spec.engine}/${spec.backend} on ${spec.clipLabel} ...`);
+    const r = await runVideoCaseChild(spec, dir, i);
+    cases.push(r);
+    log(isOk(r) ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps` : `  failed: ${r.error}`);
+    if (i === 0 && !values['no-peer']) {
+      // The peer right after camstream's headline case: same clip, ffmpeg binary, threads and x264 settings.
+      const missing = await peerReady(log);
+      if (missing) {
+        peer = { error: missing };
+      } else {
+        log('bench: PyTorch peer (bench/peers/torch_cam.py) on the 720p clip ...');
+        try {
+          const out = await run(PYTHON, [PEER, '--ffmpeg', tools.ffmpeg.path, '--input', clip, '--out', join(dir, 'peer.mp4'), '--threads', String(threads),
+            '--preset', settings.preset, '--crf', String(settings.crf), '--encode-threads', String(settings.encodeThreads), '--max-frames', String(frames720)], {
+            quietStderr: true,
+            // OpenMP threads sleep when idle, as camstream's ORT threads do with spinWait off: with outside
+            // load, spinning OpenMP threads slowed the peer up to 9x in a trial run.
+            env: spinWait ? {} : { OMP_WAIT_POLICY: 'PASSIVE' },
+          });
+          peer = JSON.parse(out.trim().split('\n').at(-1)!) as PeerResult;
+          log(`  peer ${peer.fps.toFixed(1)} fps`);
+        } catch (err) {
+          peer = { error: (err as Error).message.slice(0, 300) };
+        }
+      }
+    }
+  }
+  let live: LatencyRow[] = [];
+  if (!values['no-live']) {
+    log('bench: live latency ...');
+    const orig = process.stdout.write.bind(process.stdout);
+    // The live bench prints its own table; this run prints the combined one.
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      live = await runLiveLatencyBench([...(quick ? ['--quick', '--live-models', 'resnet50'] : []), '--threads', String(threads)]);
+    } finally {
+      process.stdout.write = orig;
+    }
+  }
+  const gflops1 = await probeGflops();
+  const head = cases[0];
+  const headOk = isOk(head) ? head : undefined;
+  const e2eFps = headOk ? Math.max(...headOk.e2eFps) : Number.NaN;
+  const modelOnlyFps = headOk ? Math.max(...headOk.modelOnlyFps) : Number.NaN;
+  const peerE2eFps = peer && !('error' in peer) ? peer.fps : null;
+  const camShare = headOk?.forwardCam?.camShare ?? Number.NaN;
+  const report: BenchReport = {
+    bench: 'camstream',
+    date: new Date().toISOString(),
+    quick,
+    machine: {
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memGiB: totalmem() / 2 ** 30,
+      node: process.version,
+      avx512: /\bavx512f\b/.test(cpuFlags()),
+      gpu: 'none used (CPU only)',
+    },
+    settings,
+    probeGflops: [gflops0, gflops1],
+    loadAvg: { start: loadStart, end: loadavg() },
+    e2eFps,
+    modelOnlyFps,
+    peerE2eFps,
+    e2eOverModel: e2eFps / modelOnlyFps,
+    overPeer: peerE2eFps === null ? null : e2eFps / peerE2eFps,
+    camShare,
+    cases,
+    peer,
+    live,
+    targets: {
+      'ResNet-50 720p end-to-end fps': { target: '>= 25', measured: fmt(e2eFps), met: e2eFps >= 25 },
+      'end-to-end vs PyTorch peer': { target: '>= 2x', measured: peerE2eFps === null ? '–' : `${fmt(e2eFps / peerE2eFps, 2)}x`, met: peerE2eFps !== null && e2eFps / peerE2eFps >= 2 },
+      'end-to-end / model-only': { target: '>= 85%', measured: `${fmt((100 * e2eFps) / modelOnlyFps, 0)}%`, met: e2eFps / modelOnlyFps >= 0.85 },
+      'CAM share of the forward pass': { target: '<= 3%', measured: `${fmt(100 * camShare)}%`, met: camShare <= 0.03 },
+    },
+  };
+  process.stdout.write(renderBench(report));
+  if (values.json) {
+    await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
+    log(`bench: wrote ${values.json}`);
+  }
+} finally {
+  if (!values.keep) await rm(dir, { recursive: true, force: true });
+}
+// ORT may keep thread pools alive; everything is written.
+process.exit(0);

@@ -120,7 +120,7 @@ async function encodeOnly(clip: string, probe: MediaInfo, model: CamModel, tools
   return (n * 1000) / (performance.now() - t0);
 }
 
-async function openBenchModel(name: VideoModelName, dir: string, ortThreads: number): Promise<{ model: CamModel; source: string; label: string }> {
+async function openBenchModel(name: VideoModelName, dir: string, ortThreads: number, spinWait: boolean): Promise<{ model: CamModel; source: string; label: string }> {
   if (name === 'embedded') {
     const zoo = defaultModelDir();
     const source = zoo ?? DARKNET;
@@ -128,7 +128,7 @@ async function openBenchModel(name: VideoModelName, dir: string, ortThreads: num
   }
   const prepared = await prepareModel('resnet50', dir, [224, 224]);
   return {
-    model: await load(prepared.onnxPath, { engine: 'onnx', threads: ortThreads, config: BENCH_PREPROCESS }),
+    model: await load(prepared.onnxPath, { engine: 'onnx', threads: ortThreads, spinWait, config: BENCH_PREPROCESS }),
     source: prepared.onnxPath,
     label: 'resnet50 (random weights, ONNX)',
   };
@@ -148,6 +148,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
       'encode-threads': { type: 'string', default: String(DEFAULT_VIDEO_CONFIG.encodeThreads) },
       preset: { type: 'string', default: DEFAULT_VIDEO_CONFIG.preset },
       batch: { type: 'string', default: 'auto' },
+      spin: { type: 'string', default: 'on' },
       dir: { type: 'string' },
     },
     strict: true,
@@ -189,7 +190,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
     const rows: VideoE2eRow[] = [];
     for (const name of models) {
       log(`${name}: loading ...`);
-      const { model, source, label } = await openBenchModel(name, dir, settings.ortThreads);
+      const { model, source, label } = await openBenchModel(name, dir, settings.ortThreads, values.spin !== 'off');
       try {
         const load0 = loadavg()[0];
         const [h, w] = model.info.preprocess.inputSize;

@@ -15,6 +15,8 @@ export interface ModelCliOptions {
   threads?: number;
   labels?: string;
   quiet?: boolean;
+  /** ONNX Runtime: let idle intra-op threads spin (default true); commands sharing cores with ffmpeg pass false. */
+  spinWait?: boolean;
 }
 
 const ZOO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'models', 'zoo');
@@ -53,6 +55,7 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
       engine: options.engine,
       backend: options.backend,
       threads: options.threads,
+      spinWait: options.spinWait,
       cacheDir: process.env.CAMSTREAM_CACHE || undefined,
       config: options.labels ? { labels: resolve(options.labels) } : undefined,
       onProgress: progress?.onProgress,

@@ -119,6 +119,12 @@ export interface LoadOptions {
   backend?: string;
   /** Intra-op threads; default and maximum: the free cores. */
   threads?: number;
+  /**
+   * ONNX Runtime only: let idle intra-op threads spin-wait for the next operator (`true`, ORT's default)
+   * or sleep (`false`). Spinning is fastest on otherwise idle cores; beside other busy processes (the video
+   * pipeline's ffmpeg encoder) it burns the cores they need. Default true. Ignored by tfjs.
+   */
+  spinWait?: boolean;
   /** Cache folder for URL models; default `~/.cache/camstream` (the CLI reads CAMSTREAM_CACHE). */
   cacheDir?: string;
   /** Download progress (bytes so far, total bytes or undefined when unknown). */

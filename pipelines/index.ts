@@ -24,6 +24,7 @@ export {
   type InferInput,
   type InferStageConfig,
 } from './stages/infer.ts';
+export { DEFAULT_INFER_POOL_CONFIG, InferPool, openInferPool, type InferPoolConfig } from './stages/infer-pool.ts';
 export {
   CamSmoother,
   DEFAULT_SMOOTH_CONFIG,

@@ -29,6 +29,8 @@ export interface CaseSpec {
   inputSize: [number, number];
   /** Intra-op threads asked for (ORT; tfjs backends decide their own). */
   threads: number;
+  /** ORT only: spin-waiting pool threads (both sessions alike). Default true (ORT's default). */
+  spinWait?: boolean;
   /** Frame size `[width, height]` of the resizing case. */
   frameSize: [number, number];
   topK: number;
@@ -100,6 +102,7 @@ async function plainOnnx(spec: CaseSpec): Promise<PlainForward> {
     intraOpNumThreads: spec.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spec.spinWait === false ? '0' : '1' } } },
   });
   const [h, w] = spec.inputSize;
   // Already "preprocessed": unit-normal floats, NCHW as the ONNX builder lays the input out.
@@ -148,7 +151,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   try {
     if (spec.engine === 'tfjs' && spec.foldedPath) folded = await plainTfjs(spec, spec.foldedPath);
     const camLoad = await timed(() =>
-      load(spec.path, { engine: spec.engine, backend: spec.backend, threads: spec.threads, config: BENCH_PREPROCESS }),
+      load(spec.path, { engine: spec.engine, backend: spec.backend, threads: spec.threads, spinWait: spec.spinWait, config: BENCH_PREPROCESS }),
     );
     cam = camLoad.value;
     const model = cam;

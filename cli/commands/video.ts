@@ -4,7 +4,6 @@
  * frame) and a run manifest beside the output. Offline policy: every frame, bounded queue.
  */
 import { Command, Option } from 'commander';
-import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
 import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
@@ -62,10 +61,10 @@ export function videoCommand(): Command {
   addModelOptions(command);
   return command.action(async (input: string, options: VideoCliOptions) => {
     if (!Number.isInteger(options.crf)) throw new ConfigError(`--crf must be a whole number in [0, 51], got '${options.crf}'`);
-    // Thread budget: ffmpeg decodes, composites and encodes beside the engine, so the engine gets one
-    // core fewer than the machine has unless --threads says otherwise (an oversubscribed ONNX Runtime pool
-    // waits for its slowest thread at every operator).
-    const model = await openModel({ ...options, threads: options.threads ?? Math.max(1, availableParallelism() - 1) });
+    // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see
+    // VideoConfig.ffmpegNice). ONNX Runtime gets every core but does not spin-wait, so its idle threads
+    // leave the cores to ffmpeg: measured best end to end (bench/ort-threads.ts, bench/README.md).
+    const model = await openModel({ ...options, spinWait: false });
     const controller = new AbortController();
     const onSignal = (): void => controller.abort();
     process.once('SIGINT', onSignal);

@@ -11,7 +11,10 @@
  * `info.backend` reports `cpu`.
  *
  * Threads: `intraOpNumThreads` = min(asked, free cores), default all free cores
- * (`os.availableParallelism()`); one inter-op thread; graph optimization level `all`.
+ * (`os.availableParallelism()`); one inter-op thread; graph optimization level `all`. `spinWait: false`
+ * (LoadOptions) sets ORT's `session.intra_op.allow_spinning` to 0: idle pool threads sleep instead of
+ * spinning, which costs a little alone but leaves the cores to ffmpeg in the video pipeline
+ * (bench/ort-threads.ts measures both).
  *
  * Ownership: no tensor crosses the boundary (results are plain typed arrays the caller owns). The loaded
  * model owns the one session; `withHead` models share it (their W and b are fed at each run) and own
@@ -303,6 +306,7 @@ async function createSession(
   provider: OnnxProvider,
   threads: number,
   where: string,
+  spinWait: boolean,
 ): Promise<{ session: ort.InferenceSession; provider: OnnxProvider }> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: providerChain(provider),
@@ -310,6 +314,8 @@ async function createSession(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // ORT's session config keys are strings ('1' = spin, ORT's default).
+    extra: { session: { intra_op: { allow_spinning: spinWait ? '1' : '0' } } },
   };
   try {
     return { session: await ort.InferenceSession.create(bytes, options), provider };
@@ -317,7 +323,7 @@ async function createSession(
     const message = (err as Error).message;
     if (provider === 'webgpu') {
       process.emitWarning(`camstream: WebGPU is not usable here (${message.split('\n')[0]}); running ${where} on cpu`);
-      return createSession(bytes, 'cpu', threads, where);
+      return createSession(bytes, 'cpu', threads, where, spinWait);
     }
     if (provider !== 'cpu') {
       throw new ConfigError(`ONNX Runtime execution provider '${provider}' failed to start for ${where}: ${message}`);
@@ -340,6 +346,10 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   }
   const provider = resolveProvider(options.backend);
   const threads = resolveThreads(options.threads);
+  if (options.spinWait !== undefined && typeof options.spinWait !== 'boolean') {
+    throw new ConfigError(`spinWait must be true or false, got ${String(options.spinWait)}`);
+  }
+  const spinWait = options.spinWait ?? true;
   // LoadOptions.config wins over camstream.json (ResolvedSource usually has them merged already).
   const fileConfig = { ...source.fileConfig, ...options.config };
 
@@ -359,7 +369,7 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   const pre = resolvePreprocess(fileConfig, { inputSize: input.inputSize, layout: input.layout });
   const found = discoverOnnxHead(view, fileConfig, where);
   const extended = extendOnnxModel(view, input, found, pre);
-  const created = await createSession(extended, provider, threads, where);
+  const created = await createSession(extended, provider, threads, where, spinWait);
   const session = created.session;
 
   // One run on a black frame at the model size: checks that the rewritten graph runs and reads the

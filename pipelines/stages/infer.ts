@@ -4,7 +4,7 @@
  * previous one returns while later stages (render, encode) work on the frames already out: inference,
  * rendering and ffmpeg overlap.
  */
-import { bufferCount, concatMap, from, mergeMap, type OperatorFunction } from 'rxjs';
+import { bufferCount, concatMap, from, map, mergeMap, type OperatorFunction } from 'rxjs';
 import { ConfigError, type CamModel, type CamResult, type Frame } from '../../models/index.ts';
 import type { StageTimings } from './frame.ts';
 
@@ -68,52 +68,89 @@ export interface InferInput {
  * are grouped into batches of `batchFrames` (the last batch may be shorter). With `everyFrames` N > 1,
  * only frames whose index is a multiple of N go to the engine; the others carry the latest result and
  * `inferred: false`. Lossless, ordered, one `infer()` in flight at a time. An engine error errors the
- * stream. `ms.infer` gets the batch's wall time split over its inferred frames.
+ * stream. `ms.infer` gets the batch's wall time split over its inferred frames. A model with a
+ * `parallelism` above 1 (an InferPool, infer-pool.ts) gets that many batches in flight, output still in order.
  */
 export function inferCams<T extends InferInput>(
   model: CamModel,
   config: InferStageConfig = {},
 ): OperatorFunction<T, T & { result: CamResult; inferred: boolean }> {
   const { topK, batchFrames, everyFrames } = resolveInferStageConfig(config, model.info.numClasses);
+  const parallel = parallelismOf(model);
   return (source) => {
-    // Per subscription: the last result, for the frames `everyFrames` skips.
+    // Per subscription: whether a frame has been sent to the engine yet (decided in order, as batches
+    // arrive) and the last result (assigned in order, as batches finish), for the frames `everyFrames` skips.
+    let planned = false;
     let last: CamResult | undefined;
+    interface Started {
+      batch: T[];
+      need: boolean[];
+      done: Promise<{ results: CamResult[]; perFrameMs: number }>;
+    }
+    const plan = (batch: T[]): { need: boolean[]; toInfer: T[] } => {
+      const need = batch.map((f) => {
+        const n = f.index % everyFrames === 0 || !planned;
+        planned ||= n;
+        return n;
+      });
+      return { need, toInfer: batch.filter((_, i) => need[i]) };
+    };
+    const run = async (toInfer: T[]): Promise<{ results: CamResult[]; perFrameMs: number }> => {
+      if (toInfer.length === 0) return { results: [], perFrameMs: 0 };
+      const t0 = performance.now();
+      const results = await model.infer(
+        toInfer.map((f) => f.pixels),
+        { topK },
+      );
+      return { results, perFrameMs: (performance.now() - t0) / toInfer.length };
+    };
+    const finish = async ({ batch, need, done }: Started): Promise<Array<T & { result: CamResult; inferred: boolean }>> => {
+      const { results, perFrameMs } = await done;
+      let j = 0;
+      return batch.map((f, i) => {
+        if (need[i]) {
+          last = results[j++];
+          f.ms.infer = perFrameMs;
+        } else {
+          f.ms.infer = 0;
+        }
+        return { ...f, result: last!, inferred: need[i] };
+      });
+    };
+    if (parallel <= 1) {
+      // One call at a time: the next batch starts once the previous one returned (after `beforeInfer`).
+      return source.pipe(
+        bufferCount(batchFrames),
+        concatMap(async (batch) => {
+          const { need, toInfer } = plan(batch);
+          if (toInfer.length > 0) await config.beforeInfer?.();
+          return finish({ batch, need, done: run(toInfer) });
+        }),
+        mergeMap((frames) => from(frames)),
+      );
+    }
+    // A pool (InferPool): each batch starts as soon as it is complete (the pool queues beyond its workers,
+    // and the offline queue bounds the frames in flight); results are awaited in arrival order. The engine
+    // does not block this thread, so `beforeInfer` does not apply.
     return source.pipe(
       bufferCount(batchFrames),
-      concatMap(async (batch) => {
-        const need: boolean[] = [];
-        let haveEarlier = last !== undefined;
-        for (const f of batch) {
-          const n = f.index % everyFrames === 0 || !haveEarlier;
-          need.push(n);
-          haveEarlier ||= n;
-        }
-        const toInfer = batch.filter((_, i) => need[i]);
-        let results: CamResult[] = [];
-        let perFrameMs = 0;
-        if (toInfer.length > 0) {
-          await config.beforeInfer?.();
-          const t0 = performance.now();
-          results = await model.infer(
-            toInfer.map((f) => f.pixels),
-            { topK },
-          );
-          perFrameMs = (performance.now() - t0) / toInfer.length;
-        }
-        let j = 0;
-        return batch.map((f, i) => {
-          if (need[i]) {
-            last = results[j++];
-            f.ms.infer = perFrameMs;
-          } else {
-            f.ms.infer = 0;
-          }
-          return { ...f, result: last!, inferred: need[i] };
-        });
+      map((batch): Started => {
+        const { need, toInfer } = plan(batch);
+        const done = run(toInfer);
+        // Awaited in order by `finish`; until then a failure must not count as unhandled.
+        done.catch(() => undefined);
+        return { batch, need, done };
       }),
+      concatMap(finish),
       mergeMap((frames) => from(frames)),
     );
   };
+}
+
+/** `infer()` calls a model runs at once: an InferPool's `parallelism`, otherwise 1. */
+function parallelismOf(model: CamModel): number {
+  const p = (model as { parallelism?: unknown }).parallelism;
+  return typeof p === 'number' && Number.isInteger(p) && p > 1 ? p : 1;
 }
 
 /** What `chooseBatchFrames` measured. */

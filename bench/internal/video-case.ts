@@ -1,0 +1,187 @@
+/**
+ * One video case of `npm run bench` (engine x backend x model x clip), run in a child process of its own
+ * so that its peak RSS and its tensor count are its own:
+ *
+ *   node bin/run-ts.js bench/internal/video-case.ts SPEC.json RESULT.json
+ *
+ * In order: forward vs infer (bench/internal/case.ts, interleaved; bench models only), decode-only
+ * (ffmpeg decode + scale to model size into JS), then `rounds` of (model-only over the decoded frames,
+ * end-to-end `annotateVideo` to an MP4), then model-only once more. Numbers, never assertions.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { lastValueFrom, toArray } from 'rxjs';
+import { load, type CamModel, type EngineName, type Frame } from '../../models/index.ts';
+import { annotateVideo, chooseBatchFrames, locateFfmpeg, openInferPool, probeMedia, readVideo$, type InferPool, type StageReport } from '../../pipelines/index.ts';
+import { runCase, type CaseResult } from './case.ts';
+import type { MeasurePlan } from './measure.ts';
+import { peakRssMiB } from './measure.ts';
+import { BENCH_PREPROCESS, type BenchModelName } from './models.ts';
+
+export interface VideoCaseSpec {
+  /** Row label, e.g. `resnet50 (random, ONNX)`. */
+  label: string;
+  /** `embedded` (zoo or Darknet fixture, engine by format) or a bench model. */
+  model: 'embedded' | BenchModelName;
+  engine: EngineName;
+  backend: string;
+  /** Model file or folder. */
+  path: string;
+  clip: string;
+  clipLabel: string;
+  /** Frames of the clip used (decode-only, model-only and end-to-end alike). */
+  maxFrames: number;
+  threads: number;
+  spinWait: boolean;
+  decodeThreads: number;
+  encodeThreads: number;
+  preset: string;
+  crf: number;
+  rounds: number;
+  /** tfjs: run the model in an InferPool of this many worker threads (one wasm instance each). Default 1 (this thread). */
+  workers?: number;
+  /** Plan of the forward-vs-infer timing; none skips it. */
+  forwardPlan?: MeasurePlan;
+  outDir: string;
+}
+
+export interface VideoCaseResult {
+  spec: VideoCaseSpec;
+  backend: string;
+  threads: number;
+  workers: number;
+  batchFrames: number;
+  frames: number;
+  clipSize: [number, number];
+  /** Forward vs camstream's infer (CAM share), when measured. */
+  forwardCam?: CaseResult;
+  decodeMsPerFrame: number;
+  modelOnlyFps: number[];
+  e2eFps: number[];
+  /** Stage means (ms per frame) of the fastest end-to-end run. */
+  stages: StageReport;
+  peakRssMiB: number;
+  /** tfjs: tensors alive before load, after the runs (model loaded) and after dispose. ORT: none (no tensor crosses). */
+  tensors?: { beforeLoad: number; afterRuns: number; afterDispose: number };
+  loadAvg: [number, number];
+}
+
+async function tensorCount(engine: EngineName): Promise<number | undefined> {
+  if (engine !== 'tfjs') return undefined;
+  const tf = await import('@tensorflow/tfjs-core');
+  return tf.memory().numTensors;
+}
+
+async function modelOnly(model: CamModel, frames: Frame[], batch: number): Promise<number> {
+  const t0 = performance.now();
+  const calls: Array<Promise<unknown>> = [];
+  // A pool runs `parallelism` calls at once; keep that many in flight, as inferCams does.
+  const inFlight = (model as { parallelism?: number }).parallelism ?? 1;
+  for (let i = 0; i < frames.length; i += batch) {
+    calls.push(model.infer(frames.slice(i, i + batch), { topK: 5 }));
+    if (calls.length >= inFlight) await calls.shift();
+  }
+  await Promise.all(calls);
+  return (frames.length * 1000) / (performance.now() - t0);
+}
+
+export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult> {
+  const load0 = loadavg()[0];
+  let forwardCam: CaseResult | undefined;
+  if (spec.forwardPlan && spec.model !== 'embedded') {
+    forwardCam = await runCase({
+      engine: spec.engine,
+      backend: spec.backend,
+      model: spec.model,
+      path: spec.path,
+      inputSize: [224, 224],
+      threads: spec.threads,
+      spinWait: spec.spinWait,
+      frameSize: [640, 480],
+      topK: 5,
+      plan: spec.forwardPlan,
+    });
+  }
+  const before = await tensorCount(spec.engine);
+  const loadOptions = {
+    engine: spec.engine,
+    backend: spec.backend,
+    threads: spec.threads,
+    spinWait: spec.spinWait,
+    ...(spec.model === 'embedded' ? {} : { config: BENCH_PREPROCESS }),
+  };
+  const pool: InferPool | undefined = (spec.workers ?? 1) > 1 ? await openInferPool(spec.path, { workers: spec.workers, load: loadOptions }) : undefined;
+  const model: CamModel = pool ?? (await load(spec.path, loadOptions));
+  let afterRuns: number | undefined;
+  try {
+    const tools = await locateFfmpeg();
+    const probe = await probeMedia(spec.clip, { tools, countFrames: 'always' });
+    const [h, w] = model.info.preprocess.inputSize;
+    const batch = (await chooseBatchFrames(model, { data: new Uint8Array(h * w * 3).fill(128), width: w, height: h })).batchFrames;
+    const t0 = performance.now();
+    const decoded = (
+      await lastValueFrom(
+        readVideo$(spec.clip, { probe, preprocess: model.info.preprocess, tools, threads: spec.decodeThreads, maxFrames: spec.maxFrames }).pipe(toArray()),
+      )
+    ).map((f) => f.pixels);
+    const decodeMsPerFrame = (performance.now() - t0) / decoded.length;
+    await model.infer(decoded.slice(0, batch), { topK: 5 });
+    const modelOnlyFps: number[] = [];
+    const e2eFps: number[] = [];
+    let best: Awaited<ReturnType<typeof annotateVideo>> | undefined;
+    for (let round = 0; round < spec.rounds; round++) {
+      modelOnlyFps.push(await modelOnly(model, decoded, batch));
+      const r = await annotateVideo(model, spec.clip, {
+        out: join(spec.outDir, `${spec.model}-${spec.engine}-${spec.backend}-${round}.mp4`),
+        manifest: false,
+        tools,
+        batchFrames: batch,
+        maxFrames: spec.maxFrames,
+        decodeThreads: spec.decodeThreads,
+        encodeThreads: spec.encodeThreads,
+        preset: spec.preset,
+        crf: spec.crf,
+      });
+      e2eFps.push(r.fps);
+      if (!best || r.fps > best.fps) best = r;
+    }
+    modelOnlyFps.push(await modelOnly(model, decoded, batch));
+    afterRuns = pool ? (await pool.tensorCounts()).reduce((a, b) => a + b, 0) : await tensorCount(spec.engine);
+    return {
+      spec,
+      backend: model.info.backend,
+      threads: model.info.threads,
+      workers: pool?.parallelism ?? 1,
+      batchFrames: batch,
+      frames: best!.frames,
+      clipSize: [probe.displayWidth, probe.displayHeight],
+      forwardCam,
+      decodeMsPerFrame,
+      modelOnlyFps,
+      e2eFps,
+      stages: best!.stages,
+      peakRssMiB: peakRssMiB(),
+      loadAvg: [load0, loadavg()[0]],
+      ...(before !== undefined ? { tensors: { beforeLoad: before, afterRuns: afterRuns!, afterDispose: Number.NaN } } : {}),
+    };
+  } finally {
+    await model.dispose();
+  }
+}
+
+const [specFile, outFile] = process.argv.slice(2);
+if (specFile && outFile && process.argv[1]?.endsWith('video-case.ts')) {
+  const spec = JSON.parse(await readFile(specFile, 'utf8')) as VideoCaseSpec;
+  try {
+    const result = await runVideoCase(spec);
+    const after = await tensorCount(spec.engine);
+    if (result.tensors && after !== undefined) result.tensors.afterDispose = after;
+    await writeFile(outFile, JSON.stringify(result));
+    // ORT may keep its thread pool alive after release; the result is written.
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`video-case ${spec.label}: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
