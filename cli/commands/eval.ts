@@ -42,8 +42,8 @@ export function evalCommand(): Command {
   const command = new Command('eval')
     .summary('classification and localization accuracy of a model (paper and released-code box rules)')
     .description(
-      'Scores a model on freshly generated scenes (--dataset generated) or on a dataset folder (Stanford 40\n' +
-        'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class\n' +
+      'Scores a model on freshly generated scenes (--dataset generated) or on a dataset folder (Stanford 40 ' +
+        'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class ' +
         'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s.',
     )
     .option('-d, --dataset <dir|generated>', 'dataset folder, or "generated" for fresh scenes', 'generated')

@@ -31,8 +31,8 @@ export function generateCommand(): Command {
   return new Command('generate')
     .summary('write generated cluttered digit scenes as an image dataset')
     .description(
-      'Draws seeded cluttered scenes (one digit each, with its box) and writes them as JPEGs in the Stanford 40\n' +
-        'layout (JPEGImages/, XMLAnnotations/, ImageSplits/) or one folder per class. The folder appears only\n' +
+      'Draws seeded cluttered scenes (one digit each, with its box) and writes them as JPEGs in the Stanford 40 ' +
+        'layout (JPEGImages/, XMLAnnotations/, ImageSplits/) or one folder per class. The folder appears only ' +
         'when complete (written under a temporary name, then renamed).',
     )
     .addOption(new Option('--layout <layout>', 'dataset layout').choices([...DATASET_LAYOUTS]).default('stanford40'))

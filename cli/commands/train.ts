@@ -35,8 +35,8 @@ export function trainCommand(): Command {
   return new Command('train')
     .summary('train the embedded GAP model from scratch on generated scenes')
     .description(
-      'Trains the digits GAP network on freshly generated cluttered scenes (seeded, no downloads) and writes\n' +
-        'the model folder: model.json, weights, labels.txt, camstream.json and manifest.json. With no options\n' +
+      'Trains the digits GAP network on freshly generated cluttered scenes (seeded, no downloads) and writes ' +
+        'the model folder: model.json, weights, labels.txt, camstream.json and manifest.json. With no options ' +
         'it rebuilds the shipped model in models/zoo/. Uses tfjs-node when installed, else the wasm backend.',
     )
     .option('-o, --out <dir>', 'model folder to write (replaced atomically)', ZOO_MODEL_DIR)

@@ -24,6 +24,16 @@ export interface GapNetConfig {
    * on wasm), so a 56x56 input gives 14x14 maps, and two convs at that resolution.
    */
   strides?: readonly number[];
+  /**
+   * Kernel side per conv layer, same length as `widths`. Default: 4 for stride-2 layers, 3 for the rest
+   * ([4, 4, 3, 3] for the default strides). The stride-2 layers use
+   * 4x4 kernels because TF's 'same' padding then pads one pixel on each side and the window of output
+   * cell i is centred exactly on input position 2i + 1, which is where half-pixel-centre upsampling of the
+   * map puts it. A 3x3 kernel pads only the bottom/right and centres each cell half a pixel further down
+   * and right, an error that doubles at the next stride-2 layer (measured on the first trained model:
+   * CAM boxes 1.5-2.5 px up and left of the digits).
+   */
+  kernels?: readonly number[];
   /** Output classes. Default 10 (the digits). */
   numClasses?: number;
   /** Seed for the weight initializers. Default 1. */
@@ -33,7 +43,7 @@ export interface GapNetConfig {
   batchNorm?: boolean;
 }
 
-export const DEFAULT_GAP_NET_CONFIG: Readonly<Required<GapNetConfig>> = Object.freeze({
+export const DEFAULT_GAP_NET_CONFIG: Readonly<Required<Omit<GapNetConfig, 'kernels'>>> = Object.freeze({
   inputSize: 56,
   widths: Object.freeze([16, 32, 64, 64]) as readonly number[],
   strides: Object.freeze([2, 2, 1, 1]) as readonly number[],
@@ -56,6 +66,7 @@ export const GAP_NET_PREPROCESS = Object.freeze({
 export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetConfig> {
   const merged = { ...DEFAULT_GAP_NET_CONFIG, ...config };
   const { inputSize, widths, strides, numClasses, seed, batchNorm } = merged;
+  const kernels = config.kernels ?? strides.map((s) => (s === 2 ? 4 : 3));
   if (!Number.isInteger(inputSize) || inputSize < 16 || inputSize > 512) {
     throw new ConfigError(`inputSize must be an integer in [16, 512], got ${inputSize}`);
   }
@@ -64,6 +75,9 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
   }
   if (strides.length !== widths.length || strides.some((s) => s !== 1 && s !== 2)) {
     throw new ConfigError(`strides must hold ${widths.length} values of 1 or 2 (one per width), got [${strides.join(', ')}]`);
+  }
+  if (kernels.length !== widths.length || kernels.some((k) => !Number.isInteger(k) || k < 1 || k > 7)) {
+    throw new ConfigError(`kernels must hold ${widths.length} integers in [1, 7] (one per width), got [${kernels.join(', ')}]`);
   }
   const ratio = strides.reduce((a, b) => a * b, 1);
   if (inputSize % ratio !== 0) {
@@ -75,7 +89,7 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
   if (!Number.isInteger(seed)) {
     throw new ConfigError(`seed must be an integer, got ${seed}`);
   }
-  return { inputSize, widths: [...widths], strides: [...strides], numClasses, seed, batchNorm: batchNorm === true };
+  return { inputSize, widths: [...widths], strides: [...strides], kernels: [...kernels], numClasses, seed, batchNorm: batchNorm === true };
 }
 
 /** Name of the last conv layer (the features the CAM is made of) in models built here. */
@@ -89,7 +103,7 @@ export const CLASSIFIER_LAYER = 'predictions';
  * owns the returned model (dispose it).
  */
 export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
-  const { inputSize, widths, strides, numClasses, seed, batchNorm } = resolveGapNetConfig(config);
+  const { inputSize, widths, strides, kernels, numClasses, seed, batchNorm } = resolveGapNetConfig(config);
   const input = tfl.input({ shape: [inputSize, inputSize, 3], name: 'image' });
   let x: tfl.SymbolicTensor = input;
   widths.forEach((filters, i) => {
@@ -98,7 +112,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
     x = tfl.layers
       .conv2d({
         filters,
-        kernelSize: 3,
+        kernelSize: kernels[i],
         strides: strides[i],
         padding: 'same',
         activation: batchNorm ? 'linear' : 'relu',

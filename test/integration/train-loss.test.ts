@@ -15,7 +15,7 @@ const SMALL: TrainConfig = {
   steps: 400,
   batchSize: 32,
   learningRate: 0.01,
-  net: { inputSize: 32, widths: [16, 32, 32], strides: [2, 2, 1] },
+  net: { inputSize: 32, widths: [16, 32, 32], strides: [2, 2, 1], kernels: [3, 3, 3] },
   scene: { clutter: [0, 0], noise: [0, 0], blurProbability: 0, perspective: 0, digitScale: [0.6, 0.85] },
 };
 

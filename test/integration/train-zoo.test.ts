@@ -86,8 +86,8 @@ describe.skipIf(!shipped)('the shipped embedded model', () => {
     try {
       const report = await evaluate(model, generatedSamples(DEFAULT_EVAL_SEED, 200, { size: model.info.preprocess.inputSize[0] }));
       // The full 5000-scene figures are in MODEL_CARD.md; 200 scenes leave room for sampling noise.
-      expect(report.accuracy).toBeGreaterThan(0.93);
-      expect(report.paper!.top1Loc).toBeGreaterThan(0.7);
+      expect(report.accuracy).toBeGreaterThan(0.95);
+      expect(report.paper!.top1Loc).toBeGreaterThan(0.6); // 69.2% on 5000 scenes
     } finally {
       await model.dispose();
     }
