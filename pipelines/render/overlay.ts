@@ -384,11 +384,14 @@ function annotationSvg(
 ): string | null {
   const boxes = input.boxes ?? [];
   const text = withText && config.labels;
-  const top = text ? (input.topLabels ?? []) : [];
-  if (boxes.length === 0 && top.length === 0) return null;
+  // The top-k panel takes at most about a third of the frame's height: small frames list fewer classes.
+  const allTop = text ? (input.topLabels ?? []) : [];
+  if (boxes.length === 0 && allTop.length === 0) return null;
   const short = Math.min(width, height);
   const lw = config.lineWidth || Math.max(2, Math.round(short / 150));
-  const fs = config.fontSize || Math.max(11, Math.round(short / 28));
+  // Automatic size: 1/28 of the shorter side, at least 8 px so small frames stay legible.
+  const fs = config.fontSize || Math.max(8, Math.round(short / 28));
+  const top = allTop.slice(0, Math.max(1, Math.floor((height / 3 - fs) / Math.round(fs * 1.3))));
   // DejaVu Sans averages ~0.6 em per character; the label backgrounds are sized from that estimate.
   const textWidth = (s: string) => Math.ceil(s.length * fs * 0.6) + fs;
   const font = `font-family="${escapeXml(config.fontFamily)}" font-size="${fs}"`;
