@@ -10,18 +10,9 @@ import {
   upsampleBilinear,
 } from '../../../models/maps.ts';
 import { applyColormap, colormapLut, COLORMAP_NAMES } from '../../../models/colormaps.ts';
+// The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
+import { mulberry32 as rng } from '../../../models/builders/index.ts';
 
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomMap(n: number, seed: number): Float32Array {
   const r = rng(seed);

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FrameAssembler } from '../../../pipelines/ffmpeg/index.ts';
+// The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
+import { mulberry32 as rng } from '../../../models/builders/index.ts';
 
-/** mulberry32: a small seeded PRNG so every run cuts the stream the same way. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(next: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);
