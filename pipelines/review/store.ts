@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InputError, type Box, type LinearHead } from '../../models/index.ts';
 import { openDatabase, type SqlDatabase } from './internal/sqlite.ts';
+import type { Localization } from './metrics.ts';
 import type { ImportIssue, ReviewSummary } from './types.ts';
 
 export type Split = 'train' | 'val' | 'test';
@@ -63,22 +64,14 @@ export interface TopEntry {
   probability: number;
 }
 
-export interface PredictionInput {
+/** A prediction and the localization of its measured map (fields null when the image has no annotated box). */
+export interface PredictionInput extends Localization {
   imageId: number;
   predicted: number;
   confidence: number;
   top: TopEntry[];
   /** The class whose map is measured against the boxes (the true class). */
   mapClass: number;
-  paperBox: Box | null;
-  officialBox: Box | null;
-  /** Null when the image has no annotated box. */
-  iouPaper: number | null;
-  iouOfficial: number | null;
-  insidePaper: number | null;
-  insideOfficial: number | null;
-  pointing: boolean | null;
-  peak: { x: number; y: number };
 }
 
 export interface StoredMap {

@@ -19,6 +19,7 @@ import {
   type FfmpegTools,
 } from '../../pipelines/ffmpeg/index.ts';
 import { fixture, fixturesPresent } from '../helpers/fixtures.ts';
+import { alive, msUntilGone } from '../helpers/processes.ts';
 
 let dir: string;
 let tools: FfmpegTools;
@@ -33,23 +34,9 @@ async function makeClip(name: string, args: string[]): Promise<string> {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-/** Polls until the pid is gone; returns how long that took (ms), or -1 after `limitMs`. */
-async function waitGone(pid: number, limitMs = 5000): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < limitMs) {
-    if (!alive(pid) && !activeFfmpegPids().includes(pid)) return performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return -1;
+/** ms until the ffmpeg child `pid` has exited and left the wrapper's registry, or -1 after `limitMs`. */
+function waitGone(pid: number, limitMs = 5000): Promise<number> {
+  return msUntilGone(pid, { limitMs, tracked: activeFfmpegPids });
 }
 
 /** Decodes to an array, capturing the handle the run reports. */

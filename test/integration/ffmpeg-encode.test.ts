@@ -17,28 +17,16 @@ import {
   type FfmpegTools,
 } from '../../pipelines/ffmpeg/index.ts';
 import { fixture, fixturesPresent } from '../helpers/fixtures.ts';
+import { alive, waitGone as waitGoneAfter } from '../helpers/processes.ts';
 
 let root: string;
 let dir: string;
 let tools: FfmpegTools;
 let caseNo = 0;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-async function waitGone(pid: number, limitMs = 5000): Promise<boolean> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < limitMs) {
-    if (!alive(pid) && !activeFfmpegPids().includes(pid)) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
+/** Polls until the ffmpeg child `pid` has exited and left the wrapper's registry; false after `limitMs`. */
+function waitGone(pid: number, limitMs = 5000): Promise<boolean> {
+  return waitGoneAfter(pid, { limitMs, tracked: activeFfmpegPids });
 }
 
 /** Seeded pseudo-random frames (an LCG), so a lossless round trip has something to compare. */

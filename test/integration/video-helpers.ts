@@ -2,11 +2,12 @@
  * Helpers for the video pipeline's integration tests: generated clips, small random models written to disk
  * (loaded through `load()` like a user's), and process checks through /proc.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { smallClassConvNet, smallGapDenseNet, writeLayersModel, toOnnxModel } from '../../models/builders/index.ts';
 import { runFfmpeg, type FfmpegTools } from '../../pipelines/ffmpeg/index.ts';
+import { waitGone as waitGoneAfter } from '../helpers/processes.ts';
 
 /** Runs ffmpeg to make `dir/name` (arguments after `-y`, before the output). */
 export async function makeClip(tools: FfmpegTools, dir: string, name: string, args: string[]): Promise<string> {
@@ -33,50 +34,11 @@ export async function writeRandomLayers(dir: string, seed = 2): Promise<string> 
   return folder;
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
+export { alive, childProcesses } from '../helpers/processes.ts';
 
-/** Polls until `pid` is gone; false after `limitMs`. */
-export async function waitGone(pid: number, limitMs = 5000): Promise<boolean> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < limitMs) {
-    if (!alive(pid) || isZombie(pid)) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
-function stat(pid: number): string[] | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid ...": comm may hold spaces, so split after the closing parenthesis.
-    const close = s.lastIndexOf(')');
-    return [s.slice(0, close + 1), ...s.slice(close + 2).split(' ')];
-  } catch {
-    return undefined;
-  }
-}
-
-function isZombie(pid: number): boolean {
-  return stat(pid)?.[1] === 'Z';
-}
-
-/** Live (non-zombie) child processes of `pid`, with their command names, from /proc. */
-export function childProcesses(pid: number): Array<{ pid: number; comm: string }> {
-  const out: Array<{ pid: number; comm: string }> = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = stat(Number(name));
-    if (!s || s[1] === 'Z' || Number(s[2]) !== pid) continue;
-    out.push({ pid: Number(name), comm: s[0].slice(s[0].indexOf('(') + 1, -1) });
-  }
-  return out;
+/** Polls until `pid` is gone (exited or a zombie); false after `limitMs`. */
+export function waitGone(pid: number, limitMs = 5000): Promise<boolean> {
+  return waitGoneAfter(pid, { limitMs });
 }
 
 /** Lines of a JSONL file, parsed. */
