@@ -20,6 +20,7 @@ export {
   type DownloadProgress,
   type ProgressEvent,
 } from './load/index.ts';
+export { TS_WORKER_BOOT } from './internal/worker-boot.ts';
 export { resolvePreprocess, fitGeometry, inputToFrame, type FitGeometry } from './preprocess.ts';
 export {
   upsampleBilinear,

@@ -12,6 +12,7 @@ interface TrainCliOptions {
   batchSize: number;
   seed: number;
   lr: number;
+  replicas: number;
   backend?: string;
   quiet?: boolean;
 }
@@ -44,6 +45,13 @@ export function trainCommand(): Command {
     .option('--batch-size <n>', 'scenes per step', parsePositiveInt('--batch-size'), ZOO_TRAIN_CONFIG.batchSize)
     .option('--seed <n>', 'seed of the weights and of the training scenes', parseNonNegativeInt('--seed'), ZOO_TRAIN_CONFIG.seed)
     .option('--lr <rate>', 'initial Adam learning rate (cosine decay)', parseRate, ZOO_TRAIN_CONFIG.learningRate)
+    .option(
+      '--replicas <n>',
+      'data-parallel copies of the network, each on its own thread, gradients averaged every step ' +
+        '(part of the recipe: another count gives a slightly different model)',
+      parsePositiveInt('--replicas'),
+      ZOO_TRAIN_CONFIG.replicas,
+    )
     .option('--backend <name>', 'tfjs backend: tensorflow, wasm or cpu (default: the fastest available)')
     .option('-q, --quiet', 'no progress output')
     .action(async (options: TrainCliOptions) => {
@@ -63,7 +71,7 @@ export function trainCommand(): Command {
           )
         : undefined;
       if (!options.quiet) {
-        process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes, seed ${options.seed} -> ${out}\n`);
+        process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
       }
       bar?.start(options.steps, 0, { loss: '-', ips: '-' });
       // Without a terminal: one line per 2% of the run, for logs.
@@ -87,7 +95,7 @@ export function trainCommand(): Command {
         const { manifest } = await trainZooModel({
           folder: out,
           command,
-          config: { seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr },
+          config: { ...ZOO_TRAIN_CONFIG, seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr, replicas: options.replicas },
           onProgress,
           signal: stop.signal,
         });

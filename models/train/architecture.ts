@@ -7,7 +7,11 @@
  * Mapping resolution: the paper (sec. 2 and 3.1) finds localization improves when the last conv layer
  * keeps a higher spatial resolution (they remove layers of AlexNet/VGG/GoogLeNet to reach 13x13 or
  * 14x14). Here two stride-2 convs downsample 4x, so the default 56x56 input gives 14x14 maps; the last
- * stages add receptive field at that resolution instead of pooling further.
+ * stages add receptive field at that resolution instead of pooling further. The optional fusion stage
+ * (`fuse`) doubles the mapping resolution without running the whole trunk at it: the 14x14 trunk output
+ * is upsampled to 28x28 and joined with the 28x28 output of the first conv before the feature conv, so a
+ * 4-pixel map cell becomes 2 pixels. Each feature is still a ReLU of a linear function of its inputs and
+ * GAP still feeds one dense layer, so M_c = sum_k w_k^c f_k holds unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -34,6 +38,17 @@ export interface GapNetConfig {
    * CAM boxes 1.5-2.5 px up and left of the digits).
    */
   kernels?: readonly number[];
+  /**
+   * Optional fusion stage that doubles the mapping resolution (an hourglass with one skip connection):
+   * the last trunk output is upsampled 2x (nearest neighbour, which is exact for 2x: map cell i covers
+   * finer cells 2i and 2i+1), concatenated with the last trunk output already at that finer resolution,
+   * and passed through `widths.length` convs of side `kernel` at stride 1, the last of which gives the
+   * features. The trunk keeps its receptive field (what the class evidence needs), the fine skip brings
+   * where the strokes are. Needs a stride-2 layer in the trunk with a layer before it. `batchNorm: false`
+   * gives the fusion convs a bias instead of batch normalization (which costs more at the finer
+   * resolution); default: as the trunk. Default: no fusion stage.
+   */
+  fuse?: { widths: readonly number[]; kernel: number; batchNorm?: boolean } | null;
   /** Output classes. Default 10 (the digits). */
   numClasses?: number;
   /** Seed for the weight initializers. Default 1. */
@@ -50,6 +65,7 @@ export const DEFAULT_GAP_NET_CONFIG: Readonly<Required<Omit<GapNetConfig, 'kerne
   numClasses: 10,
   seed: 1,
   batchNorm: true,
+  fuse: null,
 });
 
 /**
@@ -66,6 +82,7 @@ export const GAP_NET_PREPROCESS = Object.freeze({
 export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetConfig> {
   const merged = { ...DEFAULT_GAP_NET_CONFIG, ...config };
   const { inputSize, widths, strides, numClasses, seed, batchNorm } = merged;
+  const fuse = merged.fuse ?? null;
   const kernels = config.kernels ?? strides.map((s) => (s === 2 ? 4 : 3));
   if (!Number.isInteger(inputSize) || inputSize < 16 || inputSize > 512) {
     throw new ConfigError(`inputSize must be an integer in [16, 512], got ${inputSize}`);
@@ -89,7 +106,39 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
   if (!Number.isInteger(seed)) {
     throw new ConfigError(`seed must be an integer, got ${seed}`);
   }
-  return { inputSize, widths: [...widths], strides: [...strides], kernels: [...kernels], numClasses, seed, batchNorm: batchNorm === true };
+  if (fuse !== null) {
+    if (!Array.isArray(fuse.widths) || fuse.widths.length < 1 || fuse.widths.some((w) => !Number.isInteger(w) || w < 1 || w > 1024)) {
+      throw new ConfigError(`fuse.widths must hold at least 1 integer in [1, 1024], got ${JSON.stringify(fuse.widths)}`);
+    }
+    if (!Number.isInteger(fuse.kernel) || fuse.kernel < 1 || fuse.kernel > 7) {
+      throw new ConfigError(`fuse.kernel must be an integer in [1, 7], got ${String(fuse.kernel)}`);
+    }
+    if (fineLayerIndex(strides) < 0) {
+      throw new ConfigError(`fuse needs a stride-2 trunk layer with a layer before it, got strides [${strides.join(', ')}]`);
+    }
+  }
+  return {
+    inputSize,
+    widths: [...widths],
+    strides: [...strides],
+    kernels: [...kernels],
+    numClasses,
+    seed,
+    batchNorm: batchNorm === true,
+    fuse: fuse === null ? null : { widths: [...fuse.widths], kernel: fuse.kernel, batchNorm: fuse.batchNorm ?? batchNorm === true },
+  };
+}
+
+/** Index of the last trunk layer whose output is twice the trunk's final resolution (before its last stride-2 layer). */
+function fineLayerIndex(strides: readonly number[]): number {
+  const lastStride2 = strides.lastIndexOf(2);
+  return lastStride2 - 1;
+}
+
+/** Input side over map side: the trunk's total stride, halved by a fusion stage. */
+export function mapRatio(net: Required<GapNetConfig>): number {
+  const ratio = net.strides.reduce((a, b) => a * b, 1);
+  return net.fuse ? ratio / 2 : ratio;
 }
 
 /** Name of the last conv layer (the features the CAM is made of) in models built here. */
@@ -103,17 +152,20 @@ export const CLASSIFIER_LAYER = 'predictions';
  * owns the returned model (dispose it).
  */
 export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
-  const { inputSize, widths, strides, kernels, numClasses, seed, batchNorm } = resolveGapNetConfig(config);
+  const { inputSize, widths, strides, kernels, numClasses, seed, batchNorm, fuse } = resolveGapNetConfig(config);
   const input = tfl.input({ shape: [inputSize, inputSize, 3], name: 'image' });
-  let x: tfl.SymbolicTensor = input;
-  widths.forEach((filters, i) => {
-    const last = i === widths.length - 1;
+  const convCount = widths.length + (fuse?.widths.length ?? 0);
+  let index = 0;
+  // conv (+ BN) + ReLU; the last conv of the network is the feature layer.
+  const block = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, stride: number, batchNorm: boolean): tfl.SymbolicTensor => {
+    const i = index++;
+    const last = i === convCount - 1;
     const name = last ? FEATURE_LAYER : `conv${i + 1}`;
-    x = tfl.layers
+    let y = tfl.layers
       .conv2d({
         filters,
-        kernelSize: kernels[i],
-        strides: strides[i],
+        kernelSize,
+        strides: stride,
         padding: 'same',
         activation: batchNorm ? 'linear' : 'relu',
         useBias: !batchNorm,
@@ -122,11 +174,23 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
       })
       .apply(x) as tfl.SymbolicTensor;
     if (batchNorm) {
-      x = tfl.layers.batchNormalization({ momentum: 0.95, name: `bn${i + 1}` }).apply(x) as tfl.SymbolicTensor;
+      y = tfl.layers.batchNormalization({ momentum: 0.95, name: `bn${i + 1}` }).apply(y) as tfl.SymbolicTensor;
       // The ReLU's output is what feeds GAP, so it carries the feature-layer name.
-      x = tfl.layers.activation({ activation: 'relu', name: last ? FEATURE_LAYER : `relu${i + 1}` }).apply(x) as tfl.SymbolicTensor;
+      y = tfl.layers.activation({ activation: 'relu', name: last ? FEATURE_LAYER : `relu${i + 1}` }).apply(y) as tfl.SymbolicTensor;
     }
+    return y;
+  };
+  const trunk: tfl.SymbolicTensor[] = [];
+  let x: tfl.SymbolicTensor = input;
+  widths.forEach((filters, i) => {
+    x = block(x, filters, kernels[i], strides[i], batchNorm);
+    trunk.push(x);
   });
+  if (fuse) {
+    const up = tfl.layers.upSampling2d({ size: [2, 2], interpolation: 'nearest', name: 'upsample' }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.concatenate({ axis: -1, name: 'skip' }).apply([up, trunk[fineLayerIndex(strides)]]) as tfl.SymbolicTensor;
+    for (const filters of fuse.widths) x = block(x, filters, fuse.kernel, 1, fuse.batchNorm !== false);
+  }
   const gap = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tfl.SymbolicTensor;
   const output = tfl.layers
     .dense({

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import {
   CamstreamError,
   ConfigError,
+  TS_WORKER_BOOT,
   type CamModel,
   type CamModelInfo,
   type CamResult,
@@ -46,7 +47,6 @@ interface Slot {
   busy: Job | undefined;
 }
 
-const BOOT = new URL('./internal/infer-worker-boot.mjs', import.meta.url);
 const ENTRY = new URL('./internal/infer-worker.ts', import.meta.url).href;
 
 function toError(m: { code?: string; message?: string }): Error {
@@ -93,7 +93,7 @@ export class InferPool implements CamModel {
       throw new ConfigError(`workers must be an integer in [1, 16], got ${String(workers)}`);
     }
     const { onProgress: _dropped, ...load } = (config.load ?? {}) as LoadOptions;
-    const started = Array.from({ length: workers }, () => new Worker(BOOT, { workerData: { entry: ENTRY, source, options: load } }));
+    const started = Array.from({ length: workers }, () => new Worker(TS_WORKER_BOOT, { workerData: { entry: ENTRY, source, options: load } }));
     const ready = started.map(
       (worker) =>
         new Promise<{ info: CamModelInfo; head: LinearHead }>((resolve, reject) => {

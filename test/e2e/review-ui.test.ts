@@ -86,6 +86,12 @@ describe.skipIf(!existsSync(CHROMIUM) || !fixturesPresent)('the review UI in hea
     await page.locator('review-grid .card').first().waitFor({ timeout: 30_000 });
     await page.locator('select[name=split]').selectOption('all');
     await page.locator('select[name=status]').selectOption('accepted');
+    // The accepted card is already in the unfiltered grid: wait for the filter itself to have applied.
+    await page.waitForFunction(() => {
+      const app = document.querySelector('review-app')!.shadowRoot!;
+      const cards = app.querySelector('review-grid')!.shadowRoot!.querySelectorAll('.card');
+      return cards.length > 0 && [...cards].every((c) => (c as HTMLElement).dataset.status === 'accepted');
+    });
     await page.locator(`review-grid .card[data-key="${key}"][data-status=accepted]`).waitFor({ timeout: 10_000 });
     expect(await page.locator('review-grid .card').count()).toBe(1);
     await page.locator(`review-grid .card[data-key="${key}"]`).click();

@@ -53,6 +53,39 @@ describe('GAP network training on wasm', () => {
     b.model.dispose();
   });
 
+  it('splits a batch over replicas in worker threads: without batchnorm, the same run as one replica', async () => {
+    // Without batchnorm a shard's gradient does not depend on the other shards, so the mean of two
+    // half-batch gradients is the full-batch gradient up to float rounding, and the two runs agree.
+    const plain: TrainConfig = { ...SMALL, steps: 6, net: { ...SMALL.net, batchNorm: false } };
+    const one = await trainGapNet({ ...plain, replicas: 1 });
+    const two = await trainGapNet({ ...plain, replicas: 2 });
+    expect(two.config.replicas).toBe(2);
+    for (let i = 0; i < 6; i++) expect(two.losses[i]).toBeCloseTo(one.losses[i], 4);
+    const [w1, w2] = [one.model.getWeights()[0].dataSync(), two.model.getWeights()[0].dataSync()];
+    let worst = 0;
+    for (let i = 0; i < w1.length; i++) worst = Math.max(worst, Math.abs(w1[i] - w2[i]));
+    expect(worst).toBeLessThan(1e-4);
+    one.model.dispose();
+    two.model.dispose();
+  });
+
+  it('is reproducible with replicas too (batchnorm statistics averaged across them)', async () => {
+    const a = await trainGapNet({ ...SMALL, steps: 4, replicas: 2 });
+    const b = await trainGapNet({ ...SMALL, steps: 4, replicas: 2 });
+    expect(Array.from(a.losses)).toEqual(Array.from(b.losses));
+    // The moving statistics moved off their initial values (0 mean, 1 variance) and are the same in both runs.
+    const stats = (m: typeof a.model): number[] => m.nonTrainableWeights.flatMap((w) => Array.from(w.read().dataSync()));
+    const sa = stats(a.model);
+    expect(sa.some((v) => v !== 0 && v !== 1)).toBe(true);
+    expect(stats(b.model)).toEqual(sa);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('rejects a batch that does not split evenly over the replicas', async () => {
+    await expect(trainGapNet({ ...SMALL, batchSize: 30, replicas: 4 })).rejects.toThrow(/multiple of replicas/);
+  });
+
   it('decays the learning rate along a half cosine to 2% of the start', () => {
     expect(learningRateAt(0, 100, 0.01)).toBeCloseTo(0.01, 10);
     expect(learningRateAt(99, 100, 0.01)).toBeCloseTo(0.0002, 10);
