@@ -38,8 +38,12 @@ export interface OpShare {
 export interface ProfileSummary {
   /** Session wall time per run as the profiler saw it, ms (median). */
   runMs: Timing;
-  /** Sum of kernel times per run, ms, split by origin. */
-  kernelMs: { model: number; added: number };
+  /**
+   * Sum of kernel times per run, ms, split by origin: the model's own nodes, and the added ones (`added`),
+   * which are the preprocessing nodes (`pre`, named `cam/pre/...`) plus the CAM head (`cam`: logits, top-k,
+   * softmax, the maps' MatMul and their gathers).
+   */
+  kernelMs: { model: number; added: number; pre: number; cam: number };
   /** Per operator type, heaviest first. */
   byOp: OpShare[];
   /** The added nodes one by one (preprocessing and CAM), ms per run. */
@@ -48,6 +52,8 @@ export interface ProfileSummary {
 
 /** Added nodes carry the `cam/` prefix (extend.ts names them so); fused nodes keep their first name. */
 const isAdded = (node: string): boolean => node.startsWith('cam/');
+/** Of those, the preprocessing ones (Cast, Resize, [Pad], normalization, Transpose) are `cam/pre/...`. */
+const isPre = (node: string): boolean => node.startsWith('cam/pre/');
 
 function summarizeProfile(events: ProfileEvent[], runs: number): ProfileSummary {
   const runTimes = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.dur / 1000);
@@ -61,6 +67,7 @@ function summarizeProfile(events: ProfileEvent[], runs: number): ProfileSummary 
   const addedNodes = new Map<string, { op: string; us: number }>();
   let modelUs = 0;
   let addedUs = 0;
+  let preUs = 0;
   for (const e of kept) {
     const op = e.args?.op_name ?? '?';
     const node = e.name.slice(0, -'_kernel_time'.length);
@@ -70,6 +77,7 @@ function summarizeProfile(events: ProfileEvent[], runs: number): ProfileSummary 
     byOp.set(op, entry);
     if (isAdded(node)) {
       addedUs += e.dur;
+      if (isPre(node)) preUs += e.dur;
       const a = addedNodes.get(node) ?? { op, us: 0 };
       a.us += e.dur;
       addedNodes.set(node, a);
@@ -80,7 +88,7 @@ function summarizeProfile(events: ProfileEvent[], runs: number): ProfileSummary 
   const n = timed.length;
   return {
     runMs: summarize(timed, runTimes[0] ?? 0),
-    kernelMs: { model: modelUs / 1000 / n, added: addedUs / 1000 / n },
+    kernelMs: { model: modelUs / 1000 / n, added: addedUs / 1000 / n, pre: preUs / 1000 / n, cam: (addedUs - preUs) / 1000 / n },
     byOp: [...byOp.entries()]
       .map(([op, v]) => ({ op, ms: v.us / 1000 / n, nodes: v.count / n }))
       .sort((a, b) => b.ms - a.ms),
@@ -125,7 +133,8 @@ async function profileSession(
 function renderSummary(title: string, s: ProfileSummary, top = 8): string {
   const lines = [
     `### ${title}`,
-    `run ${s.runMs.medianMs.toFixed(2)} ms median (min ${s.runMs.minMs.toFixed(2)}), kernels: model ${s.kernelMs.model.toFixed(2)} ms + added ${s.kernelMs.added.toFixed(3)} ms per run`,
+    `run ${s.runMs.medianMs.toFixed(2)} ms median (min ${s.runMs.minMs.toFixed(2)}), kernels: model ${s.kernelMs.model.toFixed(2)} ms + ` +
+      `added ${s.kernelMs.added.toFixed(3)} ms per run (preprocessing ${s.kernelMs.pre.toFixed(3)}, CAM ${s.kernelMs.cam.toFixed(3)})`,
     '',
     '| op | ms/run | nodes |',
     '|---|---|---|',
@@ -137,33 +146,33 @@ function renderSummary(title: string, s: ProfileSummary, top = 8): string {
   return lines.join('\n');
 }
 
-export async function runOrtProfile(argv: readonly string[]): Promise<{ plain: ProfileSummary; extended: ProfileSummary }> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      model: { type: 'string', default: 'resnet50' },
-      runs: { type: 'string', default: '30' },
-      threads: { type: 'string', default: String(availableParallelism()) },
-      frame: { type: 'string', default: '224x224' },
-      json: { type: 'string' },
-    },
-    strict: true,
-  });
-  const fail = (message: string): never => {
-    process.stderr.write(`profile-ort: ${message}\n`);
-    process.exit(2);
-  };
-  if (!(BENCH_MODELS as readonly string[]).includes(values.model)) fail(`--model must be one of ${BENCH_MODELS.join(', ')}, got ${values.model}`);
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got ${values.runs}`);
-  const threads = Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1) fail(`--threads must be a positive integer, got ${values.threads}`);
-  const frame = /^(\d+)x(\d+)$/.exec(values.frame) ?? fail(`--frame must be WIDTHxHEIGHT, got ${values.frame}`);
-  const [fw, fh] = [Number(frame[1]), Number(frame[2])];
+export interface OrtProfileOptions {
+  model: BenchModelName;
+  runs: number;
+  threads: number;
+  /** Frame fed to the extended graph, [width, height]. */
+  frame: [number, number];
+}
 
+export interface OrtProfile {
+  plain: ProfileSummary;
+  extended: ProfileSummary;
+  /**
+   * The CAM head's kernel time over the model's own kernel time, both from the extended graph's runs:
+   * the share the CAM adds to a forward pass (preprocessing excluded; it replaces work done elsewhere).
+   */
+  camShare: number;
+  /** Preprocessing nodes' kernel time over the model's, the same way. */
+  preShare: number;
+}
+
+/** Profiles the plain bench model and camstream's extended graph of it (see the file comment). */
+export async function profileOrt(options: OrtProfileOptions): Promise<OrtProfile> {
+  const { runs, threads } = options;
+  const [fw, fh] = options.frame;
   const dir = await mkdtemp(join(tmpdir(), 'camstream-profile-'));
   try {
-    const model = await prepareModel(values.model as BenchModelName, dir, [224, 224]);
+    const model = await prepareModel(options.model, dir, [224, 224]);
     const bytes = new Uint8Array(await readFile(model.onnxPath));
     // The same rewrite as the engine's load (models/onnx/engine.ts).
     const view = new GraphView(parseOnnxModel(bytes, model.onnxPath));
@@ -192,22 +201,55 @@ export async function runOrtProfile(argv: readonly string[]): Promise<{ plain: P
 
     const plain = await profileSession(bytes, plainFeeds, undefined, threads, runs, dir, 'plain');
     const ext = await profileSession(extended, camFeeds, fetches, threads, runs, dir, 'extended');
-    const md = [
-      `## ORT profile: ${values.model}, ${threads} thread(s), ${runs} runs, frame ${fw}x${fh}`,
-      '',
-      renderSummary('plain model (float NCHW input)', plain),
-      '',
-      renderSummary('camstream extended graph (uint8 frame in, top-5 CAM out)', ext),
-      '',
-      `Added kernels: ${ext.kernelMs.added.toFixed(3)} ms/run = ${((100 * ext.kernelMs.added) / plain.kernelMs.model).toFixed(2)}% of the plain model's kernel time; ` +
-        `model kernels in the extended graph: ${ext.kernelMs.model.toFixed(2)} ms vs ${plain.kernelMs.model.toFixed(2)} ms plain.`,
-    ].join('\n');
-    process.stdout.write(`${md}\n`);
-    if (values.json) await writeFile(values.json, `${JSON.stringify({ model: values.model, threads, runs, frame: [fw, fh], plain, extended: ext }, null, 2)}\n`);
-    return { plain, extended: ext };
+    return { plain, extended: ext, camShare: ext.kernelMs.cam / ext.kernelMs.model, preShare: ext.kernelMs.pre / ext.kernelMs.model };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+export async function runOrtProfile(argv: readonly string[]): Promise<OrtProfile> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      model: { type: 'string', default: 'resnet50' },
+      runs: { type: 'string', default: '30' },
+      threads: { type: 'string', default: String(availableParallelism()) },
+      frame: { type: 'string', default: '224x224' },
+      json: { type: 'string' },
+    },
+    strict: true,
+  });
+  const fail = (message: string): never => {
+    process.stderr.write(`profile-ort: ${message}\n`);
+    process.exit(2);
+  };
+  if (!(BENCH_MODELS as readonly string[]).includes(values.model)) fail(`--model must be one of ${BENCH_MODELS.join(', ')}, got ${values.model}`);
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got ${values.runs}`);
+  const threads = Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1) fail(`--threads must be a positive integer, got ${values.threads}`);
+  const frame = /^(\d+)x(\d+)$/.exec(values.frame) ?? fail(`--frame must be WIDTHxHEIGHT, got ${values.frame}`);
+  const [fw, fh] = [Number(frame[1]), Number(frame[2])];
+
+  const profile = await profileOrt({ model: values.model as BenchModelName, runs, threads, frame: [fw, fh] });
+  const { plain, extended: ext } = profile;
+  const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+  const md = [
+    `## ORT profile: ${values.model}, ${threads} thread(s), ${runs} runs, frame ${fw}x${fh}`,
+    '',
+    renderSummary('plain model (float NCHW input)', plain),
+    '',
+    renderSummary('camstream extended graph (uint8 frame in, top-5 CAM out)', ext),
+    '',
+    `CAM head: ${ext.kernelMs.cam.toFixed(3)} ms/run = ${pct(profile.camShare)} of the model's kernel time in the same runs; ` +
+      `preprocessing: ${ext.kernelMs.pre.toFixed(3)} ms/run = ${pct(profile.preShare)}. ` +
+      `Model kernels: ${ext.kernelMs.model.toFixed(2)} ms in the extended graph, ${plain.kernelMs.model.toFixed(2)} ms plain.`,
+  ].join('\n');
+  process.stdout.write(`${md}\n`);
+  if (values.json) {
+    await writeFile(values.json, `${JSON.stringify({ model: values.model, threads, runs, frame: [fw, fh], ...profile }, null, 2)}\n`);
+  }
+  return profile;
 }
 
 const isMain = process.argv[1] !== undefined && pathToFileURL(resolve(process.argv[1])).href === import.meta.url;

@@ -37,6 +37,7 @@ import { prepareModel, type PreparedModel } from './internal/models.ts';
 import { probeGflops } from './internal/probe.ts';
 import type { VideoCaseResult, VideoCaseSpec } from './internal/video-case.ts';
 import { runLiveLatencyBench, type LatencyRow } from './live-latency.ts';
+import { profileOrt, type OrtProfile } from './profile-ort.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
@@ -74,8 +75,15 @@ export interface BenchReport {
   e2eOverModel: number;
   /** e2eFps / peerE2eFps. */
   overPeer: number | null;
-  /** (infer at model size - plain forward) / plain forward, ResNet-50 ONNX Runtime: preprocessing + CAM + top-k. */
+  /**
+   * CAM time over forward time, ResNet-50 ONNX Runtime: the CAM head's kernel time (logits, top-k, softmax,
+   * the maps' MatMul) over the model's own kernel time, from ORT's profiler in the same session runs
+   * (bench/profile-ort.ts). The table's per-case "CAM share" is the coarser wall-time difference
+   * (infer at model size - plain forward) / plain forward, which also holds preprocessing and read-back.
+   */
   camShare: number;
+  /** The profile camShare comes from (null when it could not run). */
+  camProfile: { camMs: number; preMs: number; modelMs: number; runs: number } | { error: string } | null;
   cases: Array<VideoCaseResult | { spec: VideoCaseSpec; error: string }>;
   peer: PeerResult | { error: string } | null;
   live: LatencyRow[];
@@ -149,7 +157,7 @@ const isOk = (c: BenchReport['cases'][number]): c is VideoCaseResult => !('error
 
 /** The one table: a row per video case, the peer, and the live rows. */
 export function renderBench(r: BenchReport): string {
-  const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
+  const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'pre+CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
     'model-only fps', 'end-to-end fps', 'e2e / model', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const c of r.cases) {
@@ -190,10 +198,13 @@ export function renderBench(r: BenchReport): string {
     '',
     ...lines,
     '',
-    'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians); ' +
+    'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians), pre+CAM share = that over the forward (wall-time differences of ~45 ms medians: noisy; the headline CAM share below comes from ORT\'s profiler); ' +
       'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). tensors = tfjs numTensors before load → after the runs → after dispose.',
     '',
-    `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 1)}% of the forward pass.`,
+    `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 2)}% of the forward pass` +
+      (r.camProfile && 'camMs' in r.camProfile
+        ? ` (ORT profiler, ${r.camProfile.runs} runs: CAM head ${fmt(r.camProfile.camMs, 3)} ms over ${fmt(r.camProfile.modelMs, 1)} ms of model kernels; the on-graph preprocessing adds ${fmt(r.camProfile.preMs, 3)} ms).`
+        : r.camProfile && 'error' in r.camProfile ? ` (profile failed: ${r.camProfile.error})` : '.'),
     ...t,
     '',
   ].join('\n');
@@ -322,7 +333,20 @@ try {
   const e2eFps = headOk ? Math.max(...headOk.e2eFps) : Number.NaN;
   const modelOnlyFps = headOk ? Math.max(...headOk.modelOnlyFps) : Number.NaN;
   const peerE2eFps = peer && !('error' in peer) ? peer.fps : null;
-  const camShare = headOk?.forwardCam?.camShare ?? Number.NaN;
+  let camProfile: BenchReport['camProfile'] = null;
+  let camShare = Number.NaN;
+  if (headOk) {
+    log('bench: ORT profile of the ResNet-50 extended graph (CAM share) ...');
+    try {
+      const runs = quick ? 20 : 60;
+      const p: OrtProfile = await profileOrt({ model: 'resnet50', runs, threads, frame: [224, 224] });
+      camShare = p.camShare;
+      camProfile = { camMs: p.extended.kernelMs.cam, preMs: p.extended.kernelMs.pre, modelMs: p.extended.kernelMs.model, runs };
+      log(`  CAM head ${p.extended.kernelMs.cam.toFixed(3)} ms = ${(100 * camShare).toFixed(2)}% of ${p.extended.kernelMs.model.toFixed(1)} ms of model kernels`);
+    } catch (err) {
+      camProfile = { error: (err as Error).message.slice(0, 300) };
+    }
+  }
   const report: BenchReport = {
     bench: 'camstream',
     date: new Date().toISOString(),
@@ -344,6 +368,7 @@ try {
     e2eOverModel: e2eFps / modelOnlyFps,
     overPeer: peerE2eFps === null ? null : e2eFps / peerE2eFps,
     camShare,
+    camProfile,
     cases,
     peer,
     live,

@@ -109,7 +109,8 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
   };
   const op = (list: INodeProto[], type: string, inputs: string[], attrs?: Record<string, AttrValue | undefined>, out?: string): string => {
     const output = out ?? fresh(type.toLowerCase());
-    list.push(node(type, inputs, [output], fresh(type), attrs));
+    // Node names say which part a node belongs to (`cam/pre/...` or `cam/...`), so profiles can split them.
+    list.push(node(type, inputs, [output], fresh(list === prep ? `pre/${type}` : type), attrs));
     return output;
   };
   const ints = (values: number[], dims: number[] = [values.length]): string => {

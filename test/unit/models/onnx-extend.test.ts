@@ -111,7 +111,13 @@ describe('extendOnnxModel', () => {
     expect(view.opset).toBe(13);
     // The model's input is now computed from the frames (the last step: scaling by 1/255).
     expect(view.producer('input')).toMatchObject({ opType: 'Mul' });
-    expect(view.producer('input')!.name).toMatch(/^cam\//);
+    expect(view.producer('input')!.name).toMatch(/^cam\/pre\//);
+    // Added nodes name their part (profiles split preprocessing from the CAM head by it); model nodes keep theirs.
+    const names = (ops: string[]) => view.model.graph.node.filter((n) => ops.includes(n.opType ?? '')).map((n) => n.name ?? '');
+    for (const name of names(['Cast', 'Resize'])) expect(name).toMatch(/^cam\/pre\//);
+    for (const name of names(['TopK', 'Softmax', 'MatMul', 'Gemm'])) expect(name).toMatch(/^cam\/(?!pre\/)/);
+    expect(names(['Conv']).length).toBeGreaterThan(0);
+    for (const name of names(['Conv'])) expect(name).not.toMatch(/^cam\//);
   });
 
   it.each([11, 12, 13, 17, 18])('builds a valid session at opset %i', async (opset) => {
