@@ -44,7 +44,8 @@ export function evalCommand(): Command {
     .description(
       'Scores a model on freshly generated scenes (--dataset generated) or on a dataset folder (Stanford 40 ' +
         'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class ' +
-        'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s.',
+        'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s; ' +
+        'then accuracy and top-1 localization per class.',
     )
     .option('-d, --dataset <dir|generated>', 'dataset folder, or "generated" for fresh scenes', 'generated')
     .option('-n, --n <count>', 'number of images (generated: default 5000; folder: default all)', parsePositiveInt('--n'))
@@ -92,6 +93,7 @@ export function evalCommand(): Command {
         seed: generated ? options.seed : undefined,
         engine: model.info.engine,
         backend: model.info.backend,
+        labels,
       };
       process.stdout.write(options.json ? `${JSON.stringify(evalJson(report, context), null, 2)}\n` : formatEvalMarkdown(report, context));
     } finally {

@@ -10,8 +10,10 @@
  * stages add receptive field at that resolution instead of pooling further. The optional fusion stage
  * (`fuse`) doubles the mapping resolution without running the whole trunk at it: the 14x14 trunk output
  * is upsampled to 28x28 and joined with the 28x28 output of the first conv before the feature conv, so a
- * 4-pixel map cell becomes 2 pixels. Each feature is still a ReLU of a linear function of its inputs and
- * GAP still feeds one dense layer, so M_c = sum_k w_k^c f_k holds unchanged.
+ * 4-pixel map cell becomes 2 pixels. In its gate mode (the shipped model's) the finer output instead makes
+ * a sigmoid gate per feature channel and cell, which multiplies the upsampled trunk output: the trunk says
+ * what is there, the gate where the strokes are. Either way GAP feeds one dense layer from the feature
+ * layer, so M_c = sum_k w_k^c f_k and mean(M_c) + b_c = logit_c hold unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -46,9 +48,14 @@ export interface GapNetConfig {
    * features. The trunk keeps its receptive field (what the class evidence needs), the fine skip brings
    * where the strokes are. Needs a stride-2 layer in the trunk with a layer before it. `batchNorm: false`
    * gives the fusion convs a bias instead of batch normalization (which costs more at the finer
-   * resolution); default: as the trunk. Default: no fusion stage.
+   * resolution); default: as the trunk.
+   *
+   * `mode: 'gate'` replaces the concatenation: the finer trunk output alone goes through the fusion convs,
+   * the last of which has a sigmoid instead of a ReLU and as many filters as the last trunk layer, and the
+   * features are the upsampled trunk output times that gate, channel by channel (so they stay >= 0).
+   * Default mode 'concat'. Default: no fusion stage.
    */
-  fuse?: { widths: readonly number[]; kernel: number; batchNorm?: boolean } | null;
+  fuse?: { widths: readonly number[]; kernel: number; batchNorm?: boolean; mode?: 'concat' | 'gate' } | null;
   /** Output classes. Default 10 (the digits). */
   numClasses?: number;
   /** Seed for the weight initializers. Default 1. */
@@ -113,6 +120,12 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
     if (!Number.isInteger(fuse.kernel) || fuse.kernel < 1 || fuse.kernel > 7) {
       throw new ConfigError(`fuse.kernel must be an integer in [1, 7], got ${String(fuse.kernel)}`);
     }
+    if (fuse.mode !== undefined && fuse.mode !== 'concat' && fuse.mode !== 'gate') {
+      throw new ConfigError(`fuse.mode must be 'concat' or 'gate', got ${String(fuse.mode)}`);
+    }
+    if (fuse.mode === 'gate' && fuse.widths[fuse.widths.length - 1] !== widths[widths.length - 1]) {
+      throw new ConfigError(`fuse.widths must end with the trunk's last width (${widths[widths.length - 1]}) in gate mode, got ${JSON.stringify(fuse.widths)}`);
+    }
     if (fineLayerIndex(strides) < 0) {
       throw new ConfigError(`fuse needs a stride-2 trunk layer with a layer before it, got strides [${strides.join(', ')}]`);
     }
@@ -125,7 +138,10 @@ export function resolveGapNetConfig(config: GapNetConfig = {}): Required<GapNetC
     numClasses,
     seed,
     batchNorm: batchNorm === true,
-    fuse: fuse === null ? null : { widths: [...fuse.widths], kernel: fuse.kernel, batchNorm: fuse.batchNorm ?? batchNorm === true },
+    fuse:
+      fuse === null
+        ? null
+        : { widths: [...fuse.widths], kernel: fuse.kernel, batchNorm: fuse.batchNorm ?? batchNorm === true, ...(fuse.mode === 'gate' ? { mode: 'gate' as const } : {}) },
   };
 }
 
@@ -154,10 +170,12 @@ export const CLASSIFIER_LAYER = 'predictions';
 export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
   const { inputSize, widths, strides, kernels, numClasses, seed, batchNorm, fuse } = resolveGapNetConfig(config);
   const input = tfl.input({ shape: [inputSize, inputSize, 3], name: 'image' });
-  const convCount = widths.length + (fuse?.widths.length ?? 0);
+  const gated = fuse?.mode === 'gate';
+  // The last conv names the feature layer, except in gate mode, where the gating product does.
+  const convCount = gated ? Number.POSITIVE_INFINITY : widths.length + (fuse?.widths.length ?? 0);
   let index = 0;
   // conv (+ BN) + ReLU; the last conv of the network is the feature layer.
-  const block = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, stride: number, batchNorm: boolean): tfl.SymbolicTensor => {
+  const block = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, stride: number, batchNorm: boolean, activation = 'relu'): tfl.SymbolicTensor => {
     const i = index++;
     const last = i === convCount - 1;
     const name = last ? FEATURE_LAYER : `conv${i + 1}`;
@@ -167,7 +185,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
         kernelSize,
         strides: stride,
         padding: 'same',
-        activation: batchNorm ? 'linear' : 'relu',
+        activation: batchNorm ? 'linear' : (activation as 'relu'),
         useBias: !batchNorm,
         kernelInitializer: tfl.initializers.heNormal({ seed: seed * 101 + i }),
         name: batchNorm ? `conv${i + 1}` : name,
@@ -176,7 +194,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
     if (batchNorm) {
       y = tfl.layers.batchNormalization({ momentum: 0.95, name: `bn${i + 1}` }).apply(y) as tfl.SymbolicTensor;
       // The ReLU's output is what feeds GAP, so it carries the feature-layer name.
-      y = tfl.layers.activation({ activation: 'relu', name: last ? FEATURE_LAYER : `relu${i + 1}` }).apply(y) as tfl.SymbolicTensor;
+      y = tfl.layers.activation({ activation: activation as 'relu', name: last ? FEATURE_LAYER : `${activation}${i + 1}` }).apply(y) as tfl.SymbolicTensor;
     }
     return y;
   };
@@ -186,7 +204,16 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
     x = block(x, filters, kernels[i], strides[i], batchNorm);
     trunk.push(x);
   });
-  if (fuse) {
+  if (fuse && gated) {
+    // Gate mode: the fine skip, through the fusion convs (the last one a sigmoid), gates the upsampled
+    // trunk output channel by channel; the product is the feature layer.
+    const up = tfl.layers.upSampling2d({ size: [2, 2], interpolation: 'nearest', name: 'upsample' }).apply(x) as tfl.SymbolicTensor;
+    let g = trunk[fineLayerIndex(strides)];
+    fuse.widths.forEach((filters, j) => {
+      g = block(g, filters, fuse.kernel, 1, fuse.batchNorm !== false, j === fuse.widths.length - 1 ? 'sigmoid' : 'relu');
+    });
+    x = tfl.layers.multiply({ name: FEATURE_LAYER }).apply([up, g]) as tfl.SymbolicTensor;
+  } else if (fuse) {
     const up = tfl.layers.upSampling2d({ size: [2, 2], interpolation: 'nearest', name: 'upsample' }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.concatenate({ axis: -1, name: 'skip' }).apply([up, trunk[fineLayerIndex(strides)]]) as tfl.SymbolicTensor;
     for (const filters of fuse.widths) x = block(x, filters, fuse.kernel, 1, fuse.batchNorm !== false);

@@ -61,6 +61,16 @@ export interface LocalizationScores {
   meanIou: number;
 }
 
+/** Figures for the images of one true class (fractions 0-1). */
+export interface ClassScores {
+  /** Model class index. */
+  label: number;
+  n: number;
+  accuracy: number;
+  /** Paper-rule top-1 localization over the class's annotated images; null when none is annotated. */
+  top1Loc: number | null;
+}
+
 export interface EvalReport {
   n: number;
   /** Top-1 classification accuracy, 0-1. */
@@ -71,6 +81,8 @@ export interface EvalReport {
   paper: LocalizationScores | null;
   /** Released-code rule figures; null when the samples carry no boxes. */
   official: LocalizationScores | null;
+  /** Per true class, for the classes that occur, by class index. */
+  perClass: ClassScores[];
   iouThreshold: number;
   paperThreshold: number;
   seconds: number;
@@ -103,6 +115,7 @@ export async function evaluate(
     official: { top1: 0, top5: 0, iouSum: 0, sweep: [] as Array<Box[][]> },
   };
   const truths: Box[][] = [];
+  const classes = new Map<number, { n: number; top1: number; annotated: number; top1Loc: number }>();
 
   const run = async (batch: EvalSample[]): Promise<void> => {
     const results = await model.infer(
@@ -116,8 +129,13 @@ export async function evaluate(
       n++;
       if (rank === 0) top1++;
       if (rank >= 0) top5++;
+      let cls = classes.get(label);
+      if (cls === undefined) classes.set(label, (cls = { n: 0, top1: 0, annotated: 0, top1Loc: 0 }));
+      cls.n++;
+      if (rank === 0) cls.top1++;
       if (sample.boxes === undefined || sample.boxes.length === 0) continue;
       annotated++;
+      cls.annotated++;
       const size = r.mapSize;
       const cells = size[0] * size[1];
       const geometry: FrameGeometry = {
@@ -145,7 +163,10 @@ export async function evaluate(
       rules.official.iouSum += officialIou;
       // Top-1 localization: the top-1 class's own map, which is the true class's map when top-1 is right.
       if (rank === 0) {
-        if (paperIou >= c.iouThreshold) rules.paper.top1++;
+        if (paperIou >= c.iouThreshold) {
+          rules.paper.top1++;
+          cls.top1Loc++;
+        }
         if (officialIou >= c.iouThreshold) rules.official.top1++;
       }
       if (rank >= 0) {
@@ -189,6 +210,9 @@ export async function evaluate(
     top5Accuracy: top5 / n,
     paper: scores('paper'),
     official: scores('official'),
+    perClass: [...classes.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([label, k]) => ({ label, n: k.n, accuracy: k.top1 / k.n, top1Loc: k.annotated === 0 ? null : k.top1Loc / k.annotated })),
     iouThreshold: c.iouThreshold,
     paperThreshold: c.paperThreshold,
     seconds: (performance.now() - started) / 1000,

@@ -7,6 +7,8 @@ export interface EvalContext {
   seed?: number;
   engine: string;
   backend: string;
+  /** Class names by model class index (per-class rows fall back to the index). */
+  labels?: readonly string[];
 }
 
 const pct = (v: number | undefined | null): string => (v === undefined || v === null ? 'n/a' : `${(v * 100).toFixed(2)}%`);
@@ -34,7 +36,19 @@ export function formatEvalMarkdown(report: EvalReport, context: EvalContext): st
     `| metric | paper rule (largest component > ${report.paperThreshold} x max) | released-code rule |`,
     '| --- | --- | --- |',
   ];
-  return [...header, ...rows.map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
+  const name = (label: number): string => context.labels?.[label] ?? String(label);
+  const perClass =
+    report.perClass.length > 1
+      ? [
+          '',
+          'Per true class (top-1 localization by the paper rule):',
+          '',
+          '| class | images | accuracy | top-1 loc. |',
+          '| --- | --- | --- | --- |',
+          ...report.perClass.map((k) => `| ${name(k.label)} | ${k.n} | ${pct(k.accuracy)} | ${pct(k.top1Loc)} |`),
+        ]
+      : [];
+  return [...header, ...rows.map((r) => `| ${r.join(' | ')} |`), ...perClass, ''].join('\n');
 }
 
 /** The JSON object: `n`, `accuracy`, `top1Loc`, `top5Loc`, `maxBoxAcc` (paper rule, fractions 0-1) first. */
@@ -49,6 +63,7 @@ export function evalJson(report: EvalReport, context: EvalContext): Record<strin
     top5Accuracy: report.top5Accuracy,
     meanIou: report.paper?.meanIou ?? null,
     official: report.official,
+    perClass: report.perClass.map((k) => ({ ...k, name: context.labels?.[k.label] ?? null })),
     iouThreshold: report.iouThreshold,
     paperThreshold: report.paperThreshold,
     engine: context.engine,

@@ -4,6 +4,7 @@
  * gradients come from the backends themselves, so they are checked where training runs).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +46,33 @@ describe('GAP network shape', () => {
     model.dispose();
   });
 
+  it('in gate mode multiplies the upsampled trunk by a sigmoid gate made from the finer trunk output', async () => {
+    const model = buildGapNet({ fuse: { widths: [64], kernel: 1, mode: 'gate' } });
+    const features = model.getLayer(FEATURE_LAYER);
+    expect(features.getClassName()).toBe('Multiply');
+    const inbound = (features.inboundNodes[0].inboundLayers as Array<{ name: string }>).map((l) => l.name);
+    expect(inbound).toEqual(['upsample', 'sigmoid5']);
+    expect(features.outputShape).toEqual([null, 28, 28, 64]);
+    // The gate's conv reads conv1's ReLU (the 28x28 trunk output).
+    expect((model.getLayer('conv5').inboundNodes[0].inboundLayers as Array<{ name: string }>).map((l) => l.name)).toEqual(['relu1']);
+    // Numerically: features = nearest-upsampled relu4 times the gate, cell by cell.
+    const probe = tfl.model({ inputs: model.inputs, outputs: ['relu4', 'sigmoid5', FEATURE_LAYER].map((n) => model.getLayer(n).output as tfl.SymbolicTensor) });
+    const x = tf.tensor4d(Float32Array.from({ length: 56 * 56 * 3 }, (_, i) => Math.sin(i * 0.37)), [1, 56, 56, 3]);
+    const [deep, gate, feat] = (probe.predict(x) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+    for (const [y, xx, k] of [[0, 0, 0], [5, 9, 17], [27, 27, 63], [14, 3, 40]]) {
+      const d = deep[((y >> 1) * 14 + (xx >> 1)) * 64 + k];
+      const g = gate[(y * 28 + xx) * 64 + k];
+      expect(g).toBeGreaterThan(0);
+      expect(g).toBeLessThan(1);
+      expect(feat[(y * 28 + xx) * 64 + k]).toBeCloseTo(d * g, 5);
+    }
+    tf.dispose(x);
+    model.dispose();
+  });
+
   it('rejects bad fusion settings naming the field', () => {
+    expect(() => resolveGapNetConfig({ fuse: { widths: [32], kernel: 1, mode: 'gate' } })).toThrow(/trunk's last width \(64\)/);
+    expect(() => resolveGapNetConfig({ fuse: { widths: [64], kernel: 1, mode: 'sum' as 'gate' } })).toThrow(/fuse.mode/);
     expect(() => resolveGapNetConfig({ fuse: { widths: [], kernel: 1 } })).toThrow(/fuse.widths/);
     expect(() => resolveGapNetConfig({ fuse: { widths: [8], kernel: 9 } })).toThrow(/fuse.kernel/);
     expect(() => resolveGapNetConfig({ widths: [8, 8, 8], strides: [2, 1, 1], fuse: { widths: [8], kernel: 1 } })).toThrow(/stride-2 trunk layer/);
@@ -77,10 +104,13 @@ describe('fused network gradients on wasm', () => {
 
   // One image: tfjs-backend-cpu 4.22's ResizeNearestNeighborGrad offsets dy by the image's batch stride, so
   // its gradient is wrong from the second image of a batch on (the test above checks wasm on a batch).
-  it('match the cpu backend within 1e-4 of the largest gradient', async () => {
+  it.each([
+    ['concat', { widths: [6], kernel: 3 }],
+    ['gate', { widths: [5, 8], kernel: 1, mode: 'gate' as const }],
+  ])('match the cpu backend within 1e-4 of the largest gradient (%s)', async (_mode, fuse) => {
     const run = async (backend: string): Promise<Float32Array[]> => {
       await tf.setBackend(backend);
-      const model = buildGapNet({ inputSize: 16, widths: [4, 6, 8], strides: [2, 2, 1], fuse: { widths: [6], kernel: 3 }, seed: 5 });
+      const model = buildGapNet({ inputSize: 16, widths: [4, 6, 8], strides: [2, 2, 1], fuse, seed: 5 });
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       const x = tf.tensor4d(Float32Array.from({ length: 16 * 16 * 3 }, (_, i) => Math.sin(i * 0.41)), [1, 16, 16, 3]);
       const y = tf.oneHot(tf.tensor1d([3], 'int32'), 10);

@@ -102,10 +102,20 @@ describe('evaluate', () => {
     expect(report.official!.top1Loc).toBe(0.25);
     expect(report.official!.top5Loc).toBe(0.5);
     expect(model.extraCalls).toBe(1);
-    const json = evalJson(report, { model: 'm', dataset: 'd', engine: 'tfjs', backend: 'scripted' });
+    expect(report.perClass).toEqual([
+      { label: 3, n: 1, accuracy: 1, top1Loc: 1 },
+      { label: 4, n: 1, accuracy: 1, top1Loc: 0 },
+      { label: 5, n: 1, accuracy: 0, top1Loc: 0 },
+      { label: 9, n: 1, accuracy: 0, top1Loc: 0 },
+    ]);
+    const context = { model: 'm', dataset: 'd', engine: 'tfjs', backend: 'scripted', labels: model.info.labels };
+    const json = evalJson(report, context);
     expect(json).toMatchObject({ n: 4, accuracy: 0.5, top1Loc: 0.25, top5Loc: 0.5, maxBoxAcc: 0.75, backend: 'scripted' });
-    const table = formatEvalMarkdown(report, { model: 'm', dataset: 'd', engine: 'tfjs', backend: 'scripted' });
+    expect((json.perClass as Array<{ name: string }>).map((k) => k.name)).toEqual(['c3', 'c4', 'c5', 'c9']);
+    const table = formatEvalMarkdown(report, context);
     expect(table).toContain('| top-1 localization (IoU >= 0.5) | 25.00% | 25.00% |');
+    expect(table).toContain('| c3 | 1 | 100.00% | 100.00% |');
+    expect(table).toContain('| c4 | 1 | 100.00% | 0.00% |');
   });
 
   it('reports accuracy alone when the samples carry no boxes', async () => {
@@ -115,6 +125,7 @@ describe('evaluate', () => {
     expect(report.accuracy).toBe(1);
     expect(report.paper).toBeNull();
     expect(report.official).toBeNull();
+    expect(report.perClass).toEqual([{ label: 2, n: 1, accuracy: 1, top1Loc: null }]);
   });
 
   it('rejects an empty sample stream and bad settings', async () => {
