@@ -158,7 +158,7 @@ const isOk = (c: BenchReport['cases'][number]): c is VideoCaseResult => !('error
 /** The one table: a row per video case, the peer, and the live rows. */
 export function renderBench(r: BenchReport): string {
   const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'pre+CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
-    'model-only fps', 'end-to-end fps', 'e2e / model', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
+    'model-only fps', 'end-to-end fps', 'e2e / model', 'CPU core-ms / frame (node + other)', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const c of r.cases) {
     const s = c.spec;
@@ -176,6 +176,7 @@ export function renderBench(r: BenchReport): string {
       fc ? fmt(fc.inferModel.medianMs - fc.forward.medianMs, 2) : '–', fc ? fmt(fc.forward.medianMs, 1) : '–', fc ? `${fmt(100 * fc.camShare)}%` : '–',
       fmt(st.infer.meanMs), fmt(st.smooth.meanMs, 2), fmt(st.localize.meanMs, 2), fmt(st.render.meanMs, 2), fmt(st.encode.meanMs), '–',
       `${fmt(mo)} (${c.modelOnlyFps.map((v) => fmt(v)).join('/')})`, `${fmt(e2e)} (${c.e2eFps.map((v) => fmt(v)).join('/')})`, `${fmt((100 * e2e) / mo, 0)}%`,
+      c.cpu ? `${fmt(c.cpu.coreMsPerFrame)} (${fmt(c.cpu.nodeCoreMsPerFrame)} + ${fmt(c.cpu.otherCoreMsPerFrame)}), ${fmt(100 * c.cpu.busy, 0)}% busy` : '–',
       '–', fmt(c.peakRssMiB, 0), c.tensors ? `${c.tensors.beforeLoad}→${c.tensors.afterRuns}→${c.tensors.afterDispose}` : 'n/a (ORT)', `${fmt(c.loadAvg[0])}-${fmt(c.loadAvg[1])}`,
     ].join(' | ')} |`);
   }
@@ -183,12 +184,12 @@ export function renderBench(r: BenchReport): string {
     const p = r.peer;
     const m = p.msPerFrame;
     lines.push(`| PyTorch peer ${p.torch} (${p.mode}) resnet50 | 720p (${p.frames} fr) | ${p.threads} | 1 | ${fmt(m.decode, 2)} | ${fmt(m.preprocess + m.cam, 2)} | ${fmt(m.forward)} | ${fmt((100 * m.cam) / m.forward)}% (CAM only) | ` +
-      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | |`);
+      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | – | |`);
   } else if (r.peer) {
     lines.push(`| PyTorch peer | 720p | | | not run: ${r.peer.error} |${' |'.repeat(head.length - 5)}`);
   }
   for (const l of r.live) {
-    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
+    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
   }
   const t = Object.entries(r.targets).map(([k, v]) => `- ${k}: target ${v.target}, measured ${v.measured} — ${v.met ? 'met' : 'missed'}`);
   return [
@@ -199,7 +200,7 @@ export function renderBench(r: BenchReport): string {
     ...lines,
     '',
     'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians), pre+CAM share = that over the forward (wall-time differences of ~45 ms medians: noisy; the headline CAM share below comes from ORT\'s profiler); ' +
-      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). tensors = tfjs numTensors before load → after the runs → after dispose.',
+      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. tensors = tfjs numTensors before load → after the runs → after dispose.',
     '',
     `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 2)}% of the forward pass` +
       (r.camProfile && 'camMs' in r.camProfile

@@ -5,7 +5,7 @@
  *
  *   node bin/run-ts.js bench/video-e2e.ts [--quick] [--json FILE] [--models embedded,resnet50]
  *     [--seconds 10] [--rounds 2] [--threads N] [--decode-threads 1] [--encode-threads 0] [--preset veryfast]
- *     [--batch auto|N]
+ *     [--batch auto|N] [--workers N]
  *
  * Per model, in this order, in this process:
  *   decode-only   ffmpeg decode + scale to model size into JS (readVideo$, no consumer work): frames/s
@@ -15,7 +15,8 @@
  *   model-only    once more (the machine may be shared: model-only runs bracket every end-to-end run)
  *   encode-only   the compositor alone: constant overlay frames through writeOverlayVideo: frames/s
  * The headline ratio is best end-to-end fps / best model-only fps. Thread budget as `camstream video`:
- * the engine gets cores - 1 intra-op threads (`--threads`), ffmpeg the rest. CAM is computed inside the engine's
+ * the engine gets cores - 1 intra-op threads (`--threads`), ffmpeg the rest. `--workers N` runs ResNet-50 in an
+ * InferPool of N worker threads (one ORT session of `--threads` each, different frames on each). CAM is computed inside the engine's
  * session (ORT) or tidy (tfjs) and is not timed apart here; bench/forward-cam.ts gives its share.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ import {
   DEFAULT_VIDEO_CONFIG,
   layoutFor,
   locateFfmpeg,
+  openInferPool,
   probeMedia,
   readVideo$,
   resolveVideoOverlayConfig,
@@ -76,7 +78,7 @@ export interface VideoE2eReport {
   date: string;
   machine: { cpus: number; cpuModel: string; node: string };
   clip: { width: number; height: number; fps: number; frames: number; codec: string };
-  settings: { decodeThreads: number; encodeThreads: number; preset: string; ortThreads: number };
+  settings: { decodeThreads: number; encodeThreads: number; preset: string; ortThreads: number; workers: number };
   probeGflops: [number, number];
   rows: VideoE2eRow[];
   note: string;
@@ -97,7 +99,14 @@ async function decodeAll(clip: string, probe: MediaInfo, model: CamModel, tools:
 
 async function modelOnly(model: CamModel, frames: Frame[], batch: number): Promise<number> {
   const t0 = performance.now();
-  for (let i = 0; i < frames.length; i += batch) await model.infer(frames.slice(i, i + batch), { topK: 5 });
+  // A pool runs `parallelism` calls at once; keep that many in flight, as inferCams does.
+  const inFlight = (model as { parallelism?: number }).parallelism ?? 1;
+  const calls: Array<Promise<unknown>> = [];
+  for (let i = 0; i < frames.length; i += batch) {
+    calls.push(model.infer(frames.slice(i, i + batch), { topK: 5 }));
+    if (calls.length >= inFlight) await calls.shift();
+  }
+  await Promise.all(calls);
   return (frames.length * 1000) / (performance.now() - t0);
 }
 
@@ -120,17 +129,18 @@ async function encodeOnly(clip: string, probe: MediaInfo, model: CamModel, tools
   return (n * 1000) / (performance.now() - t0);
 }
 
-async function openBenchModel(name: VideoModelName, dir: string, ortThreads: number, spinWait: boolean): Promise<{ model: CamModel; source: string; label: string }> {
+async function openBenchModel(name: VideoModelName, dir: string, ortThreads: number, spinWait: boolean, workers: number): Promise<{ model: CamModel; source: string; label: string }> {
   if (name === 'embedded') {
     const zoo = defaultModelDir();
     const source = zoo ?? DARKNET;
     return { model: await load(source), source, label: zoo ? 'embedded (models/zoo)' : 'darknet-tiny fixture (no zoo model yet)' };
   }
   const prepared = await prepareModel('resnet50', dir, [224, 224]);
+  const options = { engine: 'onnx' as const, threads: ortThreads, spinWait, config: BENCH_PREPROCESS };
   return {
-    model: await load(prepared.onnxPath, { engine: 'onnx', threads: ortThreads, spinWait, config: BENCH_PREPROCESS }),
+    model: workers > 1 ? await openInferPool(prepared.onnxPath, { workers, load: options }) : await load(prepared.onnxPath, options),
     source: prepared.onnxPath,
-    label: 'resnet50 (random weights, ONNX)',
+    label: `resnet50 (random weights, ONNX)${workers > 1 ? `, ${workers}-worker pool` : ''}`,
   };
 }
 
@@ -150,6 +160,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
       batch: { type: 'string', default: 'auto' },
       spin: { type: 'string', default: 'on' },
       dir: { type: 'string' },
+      workers: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -167,6 +178,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
     decodeThreads: int('decode-threads', values['decode-threads'], 0),
     encodeThreads: int('encode-threads', values['encode-threads'], 0),
     preset: values.preset,
+    workers: int('workers', values.workers, 1),
   };
   const batchArg = values.batch === 'auto' ? 'auto' : int('batch', values.batch, 1);
   const rounds = int('rounds', values.rounds ?? (values.quick ? '1' : '2'), 1);
@@ -190,7 +202,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
     const rows: VideoE2eRow[] = [];
     for (const name of models) {
       log(`${name}: loading ...`);
-      const { model, source, label } = await openBenchModel(name, dir, settings.ortThreads, values.spin !== 'off');
+      const { model, source, label } = await openBenchModel(name, dir, settings.ortThreads, values.spin !== 'off', settings.workers);
       try {
         const load0 = loadavg()[0];
         const [h, w] = model.info.preprocess.inputSize;

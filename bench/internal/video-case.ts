@@ -9,7 +9,7 @@
  * end-to-end `annotateVideo` to an MP4), then model-only once more. Numbers, never assertions.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { load, type CamModel, type EngineName, type Frame } from '../../models/index.ts';
@@ -61,10 +61,47 @@ export interface VideoCaseResult {
   e2eFps: number[];
   /** Stage means (ms per frame) of the fastest end-to-end run. */
   stages: StageReport;
+  /** CPU of the fastest end-to-end run: `busy` share of all cores (/proc/stat, Linux), core-ms per frame in all, in this process, and the rest (ffmpeg and anything else running). */
+  cpu?: CpuSplit;
   peakRssMiB: number;
   /** tfjs: tensors alive before load, after the runs (model loaded) and after dispose. ORT: none (no tensor crosses). */
   tensors?: { beforeLoad: number; afterRuns: number; afterDispose: number };
   loadAvg: [number, number];
+}
+
+export interface CpuSplit {
+  busy: number;
+  coreMsPerFrame: number;
+  nodeCoreMsPerFrame: number;
+  otherCoreMsPerFrame: number;
+}
+
+/** Busy and total jiffies over all cores from /proc/stat; undefined where there is none. */
+async function cpuTicks(): Promise<{ busy: number; total: number } | undefined> {
+  try {
+    const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3] - fields[4], total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` (which handles `frames()` frames) and splits the machine's CPU time over it per frame. */
+async function measureCpu<T>(fn: () => Promise<T>, frames: (r: T) => number): Promise<{ result: T; cpu?: CpuSplit }> {
+  const ticks0 = await cpuTicks();
+  const own0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await fn();
+  const wallMs = performance.now() - t0;
+  const own = process.cpuUsage(own0);
+  const ticks1 = await cpuTicks();
+  const n = frames(result);
+  if (!ticks0 || !ticks1 || n === 0 || ticks1.total === ticks0.total) return { result };
+  const busy = (ticks1.busy - ticks0.busy) / (ticks1.total - ticks0.total);
+  const coreMs = busy * availableParallelism() * wallMs;
+  const nodeMs = (own.user + own.system) / 1000;
+  return { result, cpu: { busy, coreMsPerFrame: coreMs / n, nodeCoreMsPerFrame: nodeMs / n, otherCoreMsPerFrame: Math.max(0, coreMs - nodeMs) / n } };
 }
 
 async function tensorCount(engine: EngineName): Promise<number | undefined> {
@@ -130,9 +167,10 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
     const modelOnlyFps: number[] = [];
     const e2eFps: number[] = [];
     let best: Awaited<ReturnType<typeof annotateVideo>> | undefined;
+    let bestCpu: CpuSplit | undefined;
     for (let round = 0; round < spec.rounds; round++) {
       modelOnlyFps.push(await modelOnly(model, decoded, batch));
-      const r = await annotateVideo(model, spec.clip, {
+      const { result: r, cpu } = await measureCpu(() => annotateVideo(model, spec.clip, {
         out: join(spec.outDir, `${spec.model}-${spec.engine}-${spec.backend}-${round}.mp4`),
         manifest: false,
         tools,
@@ -142,9 +180,12 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
         encodeThreads: spec.encodeThreads,
         preset: spec.preset,
         crf: spec.crf,
-      });
+      }), (done) => done.frames);
       e2eFps.push(r.fps);
-      if (!best || r.fps > best.fps) best = r;
+      if (!best || r.fps > best.fps) {
+        best = r;
+        bestCpu = cpu;
+      }
     }
     modelOnlyFps.push(await modelOnly(model, decoded, batch));
     afterRuns = pool ? (await pool.tensorCounts()).reduce((a, b) => a + b, 0) : await tensorCount(spec.engine);
@@ -161,6 +202,7 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
       modelOnlyFps,
       e2eFps,
       stages: best!.stages,
+      ...(bestCpu ? { cpu: bestCpu } : {}),
       peakRssMiB: peakRssMiB(),
       loadAvg: [load0, loadavg()[0]],
       ...(before !== undefined ? { tensors: { beforeLoad: before, afterRuns: afterRuns!, afterDispose: Number.NaN } } : {}),
