@@ -44,6 +44,7 @@ import {
 } from '../pipelines/index.ts';
 import { defaultModelDir } from '../cli/model.ts';
 import { BENCH_PREPROCESS, prepareModel } from './internal/models.ts';
+import { modelOnlyFps } from './internal/measure.ts';
 import { probeGflops } from './internal/probe.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -95,19 +96,6 @@ async function decodeAll(clip: string, probe: MediaInfo, model: CamModel, tools:
     readVideo$(clip, { probe, preprocess: model.info.preprocess, tools, threads }).pipe(toArray()),
   );
   return { frames: frames.map((f) => f.pixels), fps: (frames.length * 1000) / (performance.now() - t0) };
-}
-
-async function modelOnly(model: CamModel, frames: Frame[], batch: number): Promise<number> {
-  const t0 = performance.now();
-  // A pool runs `parallelism` calls at once; keep that many in flight, as inferCams does.
-  const inFlight = (model as { parallelism?: number }).parallelism ?? 1;
-  const calls: Array<Promise<unknown>> = [];
-  for (let i = 0; i < frames.length; i += batch) {
-    calls.push(model.infer(frames.slice(i, i + batch), { topK: 5 }));
-    if (calls.length >= inFlight) await calls.shift();
-  }
-  await Promise.all(calls);
-  return (frames.length * 1000) / (performance.now() - t0);
 }
 
 async function encodeOnly(clip: string, probe: MediaInfo, model: CamModel, tools: FfmpegTools, dir: string, settings: VideoE2eReport['settings']): Promise<number> {
@@ -216,7 +204,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
         const e2eFps: number[] = [];
         let report: Awaited<ReturnType<typeof annotateVideo>> | undefined;
         for (let round = 0; round < rounds; round++) {
-          modelFps.push(await modelOnly(model, decoded.frames, batch));
+          modelFps.push(await modelOnlyFps(model, decoded.frames, batch));
           log(`  model-only ${modelFps.at(-1)!.toFixed(1)} fps`);
           const r = await annotateVideo(model, clip, {
             out: join(dir, `${name}.mp4`),
@@ -231,7 +219,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
           if (!report || r.fps > report.fps) report = r;
           log(`  end-to-end ${r.fps.toFixed(1)} fps`);
         }
-        modelFps.push(await modelOnly(model, decoded.frames, batch));
+        modelFps.push(await modelOnlyFps(model, decoded.frames, batch));
         log(`  model-only ${modelFps.at(-1)!.toFixed(1)} fps`);
         const enc = await encodeOnly(clip, probe, model, tools, dir, settings);
         log(`  encode-only ${enc.toFixed(1)} fps`);

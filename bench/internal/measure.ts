@@ -3,6 +3,7 @@
  * the things compared within one case are measured interleaved (A, B, C, A, B, C, ...) so that a burst of
  * outside load hits all of them alike and their ratios stay meaningful.
  */
+import type { CamModel, Frame } from '../../models/index.ts';
 
 /** How long to measure. */
 export interface MeasurePlan {
@@ -94,4 +95,20 @@ export async function timed<T>(step: () => Promise<T> | T): Promise<{ value: T; 
 export function peakRssMiB(): number {
   // resourceUsage().maxRSS is in KiB on every platform Node supports.
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Model-only throughput: `infer()` (top-5) over `frames` in batches of `batch`, frames per second. A pool
+ * runs `parallelism` calls at once, so that many are kept in flight, as inferCams does.
+ */
+export async function modelOnlyFps(model: CamModel, frames: readonly Frame[], batch: number): Promise<number> {
+  const t0 = performance.now();
+  const inFlight = (model as { parallelism?: number }).parallelism ?? 1;
+  const calls: Array<Promise<unknown>> = [];
+  for (let i = 0; i < frames.length; i += batch) {
+    calls.push(model.infer(frames.slice(i, i + batch), { topK: 5 }));
+    if (calls.length >= inFlight) await calls.shift();
+  }
+  await Promise.all(calls);
+  return (frames.length * 1000) / (performance.now() - t0);
 }

@@ -12,11 +12,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
-import { load, type CamModel, type EngineName, type Frame } from '../../models/index.ts';
+import { load, type CamModel, type EngineName } from '../../models/index.ts';
 import { annotateVideo, chooseBatchFrames, locateFfmpeg, openInferPool, probeMedia, readVideo$, type InferPool, type StageReport } from '../../pipelines/index.ts';
 import { runCase, type CaseResult } from './case.ts';
 import type { MeasurePlan } from './measure.ts';
-import { peakRssMiB } from './measure.ts';
+import { modelOnlyFps as measureModelOnly, peakRssMiB } from './measure.ts';
 import { BENCH_PREPROCESS, type BenchModelName } from './models.ts';
 
 export interface VideoCaseSpec {
@@ -110,19 +110,6 @@ async function tensorCount(engine: EngineName): Promise<number | undefined> {
   return tf.memory().numTensors;
 }
 
-async function modelOnly(model: CamModel, frames: Frame[], batch: number): Promise<number> {
-  const t0 = performance.now();
-  const calls: Array<Promise<unknown>> = [];
-  // A pool runs `parallelism` calls at once; keep that many in flight, as inferCams does.
-  const inFlight = (model as { parallelism?: number }).parallelism ?? 1;
-  for (let i = 0; i < frames.length; i += batch) {
-    calls.push(model.infer(frames.slice(i, i + batch), { topK: 5 }));
-    if (calls.length >= inFlight) await calls.shift();
-  }
-  await Promise.all(calls);
-  return (frames.length * 1000) / (performance.now() - t0);
-}
-
 export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult> {
   const load0 = loadavg()[0];
   let forwardCam: CaseResult | undefined;
@@ -169,7 +156,7 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
     let best: Awaited<ReturnType<typeof annotateVideo>> | undefined;
     let bestCpu: CpuSplit | undefined;
     for (let round = 0; round < spec.rounds; round++) {
-      modelOnlyFps.push(await modelOnly(model, decoded, batch));
+      modelOnlyFps.push(await measureModelOnly(model, decoded, batch));
       const { result: r, cpu } = await measureCpu(() => annotateVideo(model, spec.clip, {
         out: join(spec.outDir, `${spec.model}-${spec.engine}-${spec.backend}-${round}.mp4`),
         manifest: false,
@@ -187,7 +174,7 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
         bestCpu = cpu;
       }
     }
-    modelOnlyFps.push(await modelOnly(model, decoded, batch));
+    modelOnlyFps.push(await measureModelOnly(model, decoded, batch));
     afterRuns = pool ? (await pool.tensorCounts()).reduce((a, b) => a + b, 0) : await tensorCount(spec.engine);
     return {
       spec,

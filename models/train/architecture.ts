@@ -175,7 +175,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
   const convCount = gated ? Number.POSITIVE_INFINITY : widths.length + (fuse?.widths.length ?? 0);
   let index = 0;
   // conv (+ BN) + ReLU; the last conv of the network is the feature layer.
-  const block = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, stride: number, batchNorm: boolean, activation = 'relu'): tfl.SymbolicTensor => {
+  const block = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, stride: number, batchNorm: boolean, activation: 'relu' | 'sigmoid' = 'relu'): tfl.SymbolicTensor => {
     const i = index++;
     const last = i === convCount - 1;
     const name = last ? FEATURE_LAYER : `conv${i + 1}`;
@@ -185,7 +185,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
         kernelSize,
         strides: stride,
         padding: 'same',
-        activation: batchNorm ? 'linear' : (activation as 'relu'),
+        activation: batchNorm ? 'linear' : activation,
         useBias: !batchNorm,
         kernelInitializer: tfl.initializers.heNormal({ seed: seed * 101 + i }),
         name: batchNorm ? `conv${i + 1}` : name,
@@ -194,7 +194,7 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
     if (batchNorm) {
       y = tfl.layers.batchNormalization({ momentum: 0.95, name: `bn${i + 1}` }).apply(y) as tfl.SymbolicTensor;
       // The ReLU's output is what feeds GAP, so it carries the feature-layer name.
-      y = tfl.layers.activation({ activation: activation as 'relu', name: last ? FEATURE_LAYER : `${activation}${i + 1}` }).apply(y) as tfl.SymbolicTensor;
+      y = tfl.layers.activation({ activation, name: last ? FEATURE_LAYER : `${activation}${i + 1}` }).apply(y) as tfl.SymbolicTensor;
     }
     return y;
   };
