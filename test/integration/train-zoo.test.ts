@@ -37,6 +37,7 @@ const sha256 = async (path: string): Promise<string> => createHash('sha256').upd
 describe('model folder writer', () => {
   it('writes a folder that loads with the gap-dense head and answers as the trained model does', async () => {
     // With the fusion stage the shipped recipe uses: 8x8 trunk maps upsampled and gated by 16x16 ones.
+    const before = tf.memory().numTensors;
     const result = await trainGapNet({
       seed: 4,
       steps: 3,
@@ -44,6 +45,8 @@ describe('model folder writer', () => {
       replicas: 2,
       net: { inputSize: 32, widths: [8, 8, 8], strides: [2, 2, 1], fuse: { widths: [8], kernel: 1, mode: 'gate' } },
     });
+    // Only the model's weights stay allocated after training (the gated net, two replicas).
+    expect(tf.memory().numTensors - before).toBe(result.model.weights.length);
     const folder = join(root, 'tiny');
     const manifest = await writeZooFolder(result.model, folder, { result, command: 'camstream train --steps 3' });
     expect((await readdir(folder)).sort()).toEqual([...ZOO_FILES, 'manifest.json'].sort());
@@ -100,5 +103,26 @@ describe.skipIf(!shipped)('the shipped embedded model', () => {
     } finally {
       await model.dispose();
     }
+  });
+
+  it('keeps the tensor count flat over many frames, through infer and evaluate, and frees all on dispose', async () => {
+    await tf.setBackend('wasm');
+    const start = tf.memory().numTensors;
+    const model = await load(ZOO_MODEL_DIR, { backend: 'wasm' });
+    const side = model.info.preprocess.inputSize[0];
+    const frames = [...generatedSamples(DEFAULT_EVAL_SEED + 1, 16, { size: side })].map((s) => s.frame);
+    try {
+      await model.infer(frames.slice(0, 4), { topK: 5 });
+      const loaded = tf.memory().numTensors;
+      for (let i = 0; i < 300; i++) {
+        await model.infer(i % 2 === 0 ? [frames[i % 16]] : frames.slice(0, 4), i % 3 === 0 ? { classes: [i % 10] } : { topK: 5 });
+        if (i % 50 === 0) expect(tf.memory().numTensors).toBe(loaded);
+      }
+      await evaluate(model, generatedSamples(DEFAULT_EVAL_SEED + 2, 100, { size: side }));
+      expect(tf.memory().numTensors).toBe(loaded);
+    } finally {
+      await model.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(start);
   });
 });
