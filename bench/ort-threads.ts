@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { locateFfmpeg } from '../pipelines/index.ts';
-import { createRandom } from '../models/builders/index.ts';
+import { createRandom } from '../lab/builders/index.ts';
 import { prepareModel, type BenchModelName } from './internal/models.ts';
 import { summarize, type Timing } from './internal/measure.ts';
 

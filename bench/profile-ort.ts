@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { createRandom } from '../models/builders/index.ts';
+import { createRandom } from '../lab/builders/index.ts';
 import { CAM_IO, GraphView, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, parseOnnxModel } from '../models/onnx/index.ts';
 import { resolvePreprocess } from '../models/preprocess.ts';
 import { summarize, type Timing } from './internal/measure.ts';

@@ -25,14 +25,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { load, type CamModel, type Frame } from '../models/index.ts';
+import { load, openInferPool, type CamModel, type Frame } from '../models/index.ts';
 import {
   annotateVideo,
   chooseBatchFrames,
   DEFAULT_VIDEO_CONFIG,
   layoutFor,
   locateFfmpeg,
-  openInferPool,
   probeMedia,
   readVideo$,
   resolveVideoOverlayConfig,

@@ -4,7 +4,7 @@
  * in neither tfjs's wasm nor onnxruntime's native binding.
  */
 export * from './types.ts';
-export * from './errors.ts';
+export * from '../common/errors.ts';
 export {
   load,
   resolveSource,
@@ -20,7 +20,9 @@ export {
   type DownloadProgress,
   type ProgressEvent,
 } from './load/index.ts';
-export { TS_WORKER_BOOT } from './internal/worker-boot.ts';
+export { TS_WORKER_BOOT } from './pool/worker-boot.ts';
+export { DEFAULT_INFER_POOL_CONFIG, InferPool, openInferPool, type InferPoolConfig } from './pool/infer-pool.ts';
+export { ModelLock } from './pool/model-lock.ts';
 export { resolvePreprocess, fitGeometry, inputToFrame, type FitGeometry } from './preprocess.ts';
 export {
   upsampleBilinear,
@@ -34,7 +36,7 @@ export {
   type MapSize,
   type NormalizeMode,
   type NormalizeOptions,
-} from './maps.ts';
+} from './cam/maps.ts';
 export {
   paperBox,
   officialBox,
@@ -65,5 +67,5 @@ export {
   type OfficialBoxOptions,
   type PaperBoxOptions,
   type PeakPoint,
-} from './boxes.ts';
-export { applyColormap, colormapLut, COLORMAP_NAMES, type ColormapName } from './colormaps.ts';
+} from './boxes/boxes.ts';
+export { applyColormap, colormapLut, COLORMAP_NAMES, type ColormapName } from './cam/colormaps.ts';

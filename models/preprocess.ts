@@ -14,7 +14,7 @@
  * 3. Normalize per channel, in the model's channel order: `x = (pixel * scale - mean[c]) / std[c]`.
  * 4. Transpose to NCHW when `layout` is `nchw`.
  */
-import { ConfigError, InputError } from './errors.ts';
+import { ConfigError, InputError } from '../common/errors.ts';
 import type { ModelFileConfig, Preprocess, ResizeMode } from './types.ts';
 
 /** Largest accepted input side in pixels (the same bound as `camstream.json` parsing). */

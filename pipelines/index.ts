@@ -3,18 +3,20 @@
  * still-image job and the offline video job. The ffmpeg layer has its own index (./ffmpeg/index.ts),
  * re-exported here as a namespace-free list of what callers need.
  */
-export { annotateImages, overlayName, type ImageJobConfig, type ImageRecord, type ImageTopEntry } from './images.ts';
+export { annotateImages, overlayName, type ImageJobConfig, type ImageRecord, type ImageTopEntry } from './jobs/image.ts';
 export { readImageFrame } from './sources/image-file.ts';
 export * from './render/index.ts';
 
 export type { InferredFrame, LocalizedFrame, RenderedFrame, SmoothedFrame, StageTimings, VideoFrame } from './stages/frame.ts';
 export { readVideo$, type VideoSourceConfig } from './sources/video.ts';
+export type { SourceStats } from './sources/live-ffmpeg.ts';
+export { processLatest } from './stages/process-latest.ts';
 export {
   DEFAULT_OFFLINE_QUEUE_CONFIG,
   queueOffline,
   resolveOfflineQueueConfig,
   type OfflineQueueConfig,
-} from './stages/queue.ts';
+} from './stages/queue-offline.ts';
 export {
   chooseBatchFrames,
   DEFAULT_INFER_STAGE_CONFIG,
@@ -24,7 +26,6 @@ export {
   type InferInput,
   type InferStageConfig,
 } from './stages/infer.ts';
-export { DEFAULT_INFER_POOL_CONFIG, InferPool, openInferPool, type InferPoolConfig } from './stages/infer-pool.ts';
 export {
   CamSmoother,
   DEFAULT_SMOOTH_CONFIG,
@@ -69,7 +70,7 @@ export {
   type FrameLine,
   type VideoPipelineConfig,
   type VideoPipelineHooks,
-} from './compose.ts';
+} from './compose/video.ts';
 export {
   annotateVideo,
   camstreamVersion,
@@ -83,7 +84,7 @@ export {
   type VideoProgress,
   type VideoReport,
   type VideoRunHooks,
-} from './video.ts';
+} from './jobs/video.ts';
 export {
   activeFfmpegPids,
   FfmpegError,

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../models/index.ts';
 import type { FfmpegTools } from '../pipelines/index.ts';
-import type { SourceSettings } from './protocol.ts';
+import type { SourceSettings } from '../protocol/live.ts';
 
 export interface ServerConfig {
   /** Interface to listen on. Default `127.0.0.1`. Anything but loopback requires `token`. */

@@ -11,14 +11,11 @@ export {
   type ResolvedServerConfig,
   type ServerConfig,
 } from './config.ts';
-export * from './protocol.ts';
-export { Hub, type HubStats } from './internal/hub.ts';
-export { Session, SourceRefusal, type SessionSocket } from './internal/session.ts';
-export type { SourceStats } from './internal/sources.ts';
-export { processLatest } from './internal/process-latest.ts';
-export { ModelLock } from './internal/model-lock.ts';
-export { confineMediaPath, listMedia, MediaPathError } from './internal/media.ts';
-export { tokensEqual } from './internal/auth.ts';
-export { adaptWebSocket } from './internal/ws-adapter.ts';
-export { ReviewRoutes, REVIEW_API, REVIEW_PAGE, type ReviewRoutesOptions } from './internal/review-routes.ts';
-export type { DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewMapWire, ReviewRowWire } from './internal/review-protocol.ts';
+export * from '../protocol/live.ts';
+export { Hub, type HubStats } from './core/hub.ts';
+export { Session, SourceRefusal, type SessionSocket } from './core/session.ts';
+export { confineMediaPath, listMedia, MediaPathError } from './http/media.ts';
+export { tokensEqual } from './http/auth.ts';
+export { adaptWebSocket } from './adapters/ws.ts';
+export { ReviewRoutes, REVIEW_API, REVIEW_PAGE, type ReviewRoutesOptions } from './http/review.ts';
+export type { DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewMapWire, ReviewRowWire } from '../protocol/review.ts';

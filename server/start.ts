@@ -11,11 +11,11 @@ import { WebSocketServer } from 'ws';
 import { ConfigError, type CamModel } from '../models/index.ts';
 import { activeFfmpegPids } from '../pipelines/index.ts';
 import { resolveServerConfig, type ServerConfig } from './config.ts';
-import { authorized, presentedToken, TOKEN_COOKIE } from './internal/auth.ts';
-import { Hub, type HubStats } from './internal/hub.ts';
-import { ReviewRoutes } from './internal/review-routes.ts';
-import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './internal/static.ts';
-import { adaptWebSocket } from './internal/ws-adapter.ts';
+import { authorized, presentedToken, TOKEN_COOKIE } from './http/auth.ts';
+import { Hub, type HubStats } from './core/hub.ts';
+import { ReviewRoutes } from './http/review.ts';
+import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './http/static.ts';
+import { adaptWebSocket } from './adapters/ws.ts';
 
 /** Where `npm run build:client` writes the web client. */
 export const DEFAULT_CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'client', 'dist');

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { load, type CamModel, type EngineName, type Frame } from '../../models/index.ts';
-import { createRandom } from '../../models/builders/index.ts';
+import { createRandom } from '../../lab/builders/index.ts';
 import { BENCH_PREPROCESS, type BenchModelName } from './models.ts';
 import { type MeasurePlan, type Operation, type Timing, measureInterleaved, peakRssMiB, timed } from './measure.ts';
 

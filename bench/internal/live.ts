@@ -11,7 +11,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { WebSocket } from 'ws';
 import { defaultModelDir } from '../../cli/model.ts';
-import { resnet50Spec, toOnnxModel } from '../../models/builders/index.ts';
+import { resnet50Spec, toOnnxModel } from '../../lab/builders/index.ts';
 import type { Frame } from '../../models/index.ts';
 import { decodeFrames$ } from '../../pipelines/ffmpeg/index.ts';
 import { encodeFrame, FrameEncoding } from '../../server/index.ts';

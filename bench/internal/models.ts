@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { countParameters, mobileNetV2Spec, resnet50Spec, type NetSpec, writeLayersModel, toOnnxModel } from '../../models/builders/index.ts';
+import { countParameters, mobileNetV2Spec, resnet50Spec, type NetSpec, writeLayersModel, toOnnxModel } from '../../lab/builders/index.ts';
 import type { ModelFileConfig } from '../../models/index.ts';
 import { timed } from './measure.ts';
 

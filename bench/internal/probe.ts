@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { DataType, encodeModel, floatTensor, node, valueInfo } from '../../models/onnx/proto.ts';
-import { createRandom } from '../../models/builders/index.ts';
+import { createRandom } from '../../lab/builders/index.ts';
 
 const N = 512;
 

@@ -3,9 +3,9 @@ import cliProgress from 'cli-progress';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../models/index.ts';
-import { DEFAULT_EVAL_SEED } from '../../models/train/index.ts';
-import { readDataset } from '../../pipelines/datasets/index.ts';
-import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, type EvalSample } from '../../pipelines/eval/index.ts';
+import { DEFAULT_EVAL_SEED } from '../../lab/train/index.ts';
+import { readDataset } from '../../datasets/index.ts';
+import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, type EvalSample } from '../../lab/eval/index.ts';
 import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface EvalCliOptions extends ModelCliOptions {

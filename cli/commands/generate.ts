@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../../models/index.ts';
-import { DATASET_LAYOUTS, writeGeneratedDataset, type DatasetLayout } from '../../pipelines/datasets/index.ts';
+import { DATASET_LAYOUTS, writeGeneratedDataset, type DatasetLayout } from '../../datasets/index.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface GenerateCliOptions {

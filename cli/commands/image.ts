@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { annotateImages, type ImageRecord } from '../../pipelines/images.ts';
+import { annotateImages, type ImageRecord } from '../../pipelines/jobs/image.ts';
 import { COLORMAP_NAMES } from '../../models/index.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 

@@ -11,7 +11,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DATASET_LAYOUTS, type DatasetLayout } from '../../pipelines/datasets/index.ts';
+import { DATASET_LAYOUTS, type DatasetLayout } from '../../datasets/index.ts';
 import {
   EXPORT_FORMATS,
   formatReportTable,
@@ -21,7 +21,7 @@ import {
   reviewDbPath,
   writeExport,
   type ExportFormat,
-} from '../../pipelines/review/index.ts';
+} from '../../review/index.ts';
 import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 /** The camstream home: --home, else CAMSTREAM_HOME, else ~/.camstream. */

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../../models/index.ts';
 import { shutdownFfmpeg } from '../../pipelines/index.ts';
 import { resolveServerConfig, startServer } from '../../server/index.ts';
-import { reviewDbPath } from '../../pipelines/review/index.ts';
+import { reviewDbPath } from '../../review/index.ts';
 import { reviewHome } from './review.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 

@@ -2,8 +2,8 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { initTfjsBackend } from '../../models/tfjs/backend.ts';
-import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../models/train/zoo.ts';
-import type { TrainProgress } from '../../models/train/train.ts';
+import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../lab/train/zoo.ts';
+import type { TrainProgress } from '../../lab/train/train.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface TrainCliOptions {

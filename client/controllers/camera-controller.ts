@@ -5,7 +5,7 @@
  * so the camera never floods the socket. Tracks are stopped in hostDisconnected and on `stop()`.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { FrameEncodingValue } from '../../server/protocol.ts';
+import type { FrameEncodingValue } from '../../protocol/live.ts';
 
 export interface CapturedFrame {
   frameId: number;

@@ -4,8 +4,7 @@
  * hostDisconnected. Results go to `onResult`; control messages update the fields the host renders.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { ClientMessage, ResultMessage, ServerMessage } from '../../server/protocol.ts';
-import { readResult } from '../internal/wire.ts';
+import { CloseCode, decodeResult, type ClientMessage, type ResultMessage, type ServerMessage } from '../../protocol/live.ts';
 
 type Hello = Extract<ServerMessage, { type: 'hello' }>;
 type SourceInfo = Extract<ServerMessage, { type: 'source' }>;
@@ -14,7 +13,7 @@ type Status = Extract<ServerMessage, { type: 'status' }>;
 type Settings = Extract<ServerMessage, { type: 'settings' }>['settings'];
 
 /** Close codes after which reconnecting would only repeat the error. */
-const FATAL_CLOSE = new Set([4000, 4001, 4002, 4003, 4004]);
+const FATAL_CLOSE = new Set<number>([CloseCode.BadMessage, CloseCode.Unauthorized, CloseCode.UnsupportedVersion, CloseCode.MessageTooLarge, CloseCode.BadFrame]);
 
 export class SocketController implements ReactiveController {
   hello: Hello | undefined;
@@ -53,7 +52,7 @@ export class SocketController implements ReactiveController {
     this.active = false;
     window.clearTimeout(this.retryTimer);
     window.clearInterval(this.pingTimer);
-    this.ws?.close(1000, 'page closed');
+    this.ws?.close(CloseCode.Normal, 'page closed');
     this.ws = undefined;
     this.connected = false;
   }
@@ -87,14 +86,14 @@ export class SocketController implements ReactiveController {
     };
     ws.onmessage = (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data === 'string') this.control(JSON.parse(event.data) as ServerMessage);
-      else this.onResult?.(readResult(event.data));
+      else this.onResult?.(decodeResult(new Uint8Array(event.data)));
     };
     ws.onclose = (event) => {
       window.clearInterval(this.pingTimer);
       if (this.ws !== ws) return;
       this.ws = undefined;
       this.connected = false;
-      if (event.code !== 1000) this.error = `connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''})`;
+      if (event.code !== CloseCode.Normal) this.error = `connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''})`;
       this.host.requestUpdate();
       if (this.active && !FATAL_CLOSE.has(event.code)) {
         this.retryTimer = window.setTimeout(() => this.open(), this.retryMs);

@@ -2,7 +2,7 @@
  * The review page's calls to `/api/review` (same origin; the token travels in the cookie the server set
  * when the page was opened with ?token=). Wire types come from the server with `import type` only.
  */
-import type { Decision, DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire, ReviewSummary } from '../../server/internal/review-protocol.ts';
+import type { Decision, DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire, ReviewSummary } from '../../protocol/review.ts';
 
 export type { Decision, DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire, ReviewSummary };
 

@@ -2,7 +2,7 @@
  * Checks and defaults both engines share, so a frame, an option or a head is judged the same way (and
  * named the same way in errors) whichever engine runs it.
  */
-import { ConfigError, InputError } from '../errors.ts';
+import { ConfigError, InputError } from '../../common/errors.ts';
 import type { Frame, InferOptions, LinearHead } from '../types.ts';
 
 /** Maps per frame when `InferOptions` says neither `topK` nor `classes`. */

@@ -20,7 +20,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import { homedir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 
-import { ModelLoadError } from '../errors.ts';
+import { ModelLoadError } from '../../common/errors.ts';
 import type { LoadOptions } from '../types.ts';
 
 /** Default cache folder. Entry points map `CAMSTREAM_CACHE` to `LoadOptions.cacheDir`; this module never reads the environment. */

@@ -3,7 +3,7 @@
  * Parsed and validated here so that an engine receives only well-formed values; every error names the
  * file, the field, the bad value and what is allowed.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../common/errors.ts';
 import type { ModelFileConfig } from '../types.ts';
 
 /** The file read beside a model (local folder, or next to a model URL). */

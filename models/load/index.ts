@@ -2,7 +2,7 @@
  * Loading a model: resolve the spec to local files (downloading and caching URL models, reading
  * `camstream.json` and labels), then hand them to the engine that fits the format.
  */
-import { ConfigError, ModelLoadError } from '../errors.ts';
+import { ConfigError, ModelLoadError } from '../../common/errors.ts';
 import type { CamModel, EngineLoader, EngineName } from '../types.ts';
 import { type ResolveOptions, resolveSource } from './resolve.ts';
 

@@ -6,7 +6,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 
-import { CamstreamError, ConfigError, ModelLoadError } from '../errors.ts';
+import { CamstreamError, ConfigError, ModelLoadError } from '../../common/errors.ts';
 import type { LoadOptions, ModelFileConfig, ResolvedSource } from '../types.ts';
 import {
   type CacheManifest,

@@ -16,7 +16,7 @@
  *
  * `camstream.json` can name the tensors when the graph hides them (`featureTensor`, `weights`, `bias`).
  */
-import { ConfigError, ModelLoadError, NoGapHeadError } from '../errors.ts';
+import { ConfigError, ModelLoadError, NoGapHeadError } from '../../common/errors.ts';
 import type { HeadKind, ModelFileConfig } from '../types.ts';
 import { GraphView, tensorDims, tensorFloats, tensorInts } from './graph.ts';
 import { DataType, type NodeProto, type TensorProto } from './proto.ts';

@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CamstreamError, ConfigError, InputError, ModelLoadError } from '../errors.ts';
+import { CamstreamError, ConfigError, InputError, ModelLoadError } from '../../common/errors.ts';
 import { fitGeometry, resolvePreprocess } from '../preprocess.ts';
 import type {
   CamModel,

@@ -36,7 +36,7 @@
  * Opset: the model's own (11 or later; ops are chosen to exist from opset 11 on, and ReduceMean takes its
  * axes as an input from opset 18).
  */
-import { ModelLoadError } from '../errors.ts';
+import { ModelLoadError } from '../../common/errors.ts';
 import type { Preprocess } from '../types.ts';
 import type { OnnxHead, OnnxInput } from './discover.ts';
 import type { GraphView } from './graph.ts';

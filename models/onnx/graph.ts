@@ -5,7 +5,7 @@
  *
  * Nothing here runs the model; it only reads the protobuf.
  */
-import { ModelLoadError } from '../errors.ts';
+import { ModelLoadError } from '../../common/errors.ts';
 import {
   DataType,
   onnx,

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../../common/errors.ts';
 
 /** The backends this module knows, in the order tried by default. */
 export const TFJS_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;

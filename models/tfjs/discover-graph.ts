@@ -11,7 +11,7 @@
  *   2016, sec. 2: GAP and a linear layer commute).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, NoGapHeadError } from '../errors.ts';
+import { ConfigError, NoGapHeadError } from '../../common/errors.ts';
 import type { DiscoveredHead, HeadOverrides } from './discover-layers.ts';
 
 /** One attribute value of a GraphDef node as JSON (protobuf JSON mapping: int64 as string, bytes base64). */

@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError, NoGapHeadError } from '../errors.ts';
+import { ConfigError, NoGapHeadError } from '../../common/errors.ts';
 import type { HeadKind, ModelFileConfig } from '../types.ts';
 
 type Layer = tfl.layers.Layer;

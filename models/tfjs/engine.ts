@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { availableParallelism } from 'node:os';
-import { CamstreamError, ConfigError, InputError, ModelLoadError } from '../errors.ts';
+import { CamstreamError, ConfigError, InputError, ModelLoadError } from '../../common/errors.ts';
 import { fitGeometry, resolvePreprocess, type DiscoveredInput } from '../preprocess.ts';
 import type {
   CamModel,

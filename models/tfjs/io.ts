@@ -9,7 +9,7 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelLoadError } from '../errors.ts';
+import { ModelLoadError } from '../../common/errors.ts';
 
 export type TfjsModelKind = 'layers' | 'graph';
 

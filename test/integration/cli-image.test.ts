@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iou, type Box } from '../../models/index.ts';
-import { createRandom, toOnnxModel, type NetSpec } from '../../models/builders/index.ts';
+import { createRandom, toOnnxModel, type NetSpec } from '../../lab/builders/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { DARKNET_TINY, fixture, fixturesPresent } from '../helpers/fixtures.ts';
 

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, InputError } from '../../models/index.ts';
-import { DIGIT_LABELS, generateScene, resolveSceneConfig } from '../../models/train/index.ts';
+import { DIGIT_LABELS, generateScene, resolveSceneConfig } from '../../lab/train/index.ts';
 import {
   parseActionsTxt,
   parseAnnotationXml,
   readDataset,
   writeGeneratedDataset,
-} from '../../pipelines/datasets/index.ts';
+} from '../../datasets/index.ts';
 
 let root: string;
 beforeAll(async () => {

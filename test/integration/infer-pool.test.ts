@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { load, type CamModel, type Frame } from '../../models/index.ts';
-import { createRandom } from '../../models/builders/index.ts';
-import { inferCams, openInferPool, type InferPool } from '../../pipelines/index.ts';
+import { createRandom } from '../../lab/builders/index.ts';
+import { openInferPool, type InferPool } from '../../models/index.ts';
+import { inferCams } from '../../pipelines/index.ts';
 import { writeRandomLayers } from './video-helpers.ts';
 
 function frames(n: number): Frame[] {

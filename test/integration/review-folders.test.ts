@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { load, type CamModel } from '../../models/index.ts';
 import { readImageFrame } from '../../pipelines/index.ts';
-import { dequantizeRawMap, importForReview, ReviewStore, writeExport, type ReviewImportResult } from '../../pipelines/review/index.ts';
+import { dequantizeRawMap, importForReview, ReviewStore, writeExport, type ReviewImportResult } from '../../review/index.ts';
 import { DARKNET_TINY, fixture, fixturesPresent } from '../helpers/fixtures.ts';
 
 const CLASSES: Record<string, string[]> = {

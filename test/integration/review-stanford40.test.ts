@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iou, load, paperBox, peakPoint, type Box, type CamModel, type Frame } from '../../models/index.ts';
-import { writeGeneratedDataset } from '../../pipelines/datasets/index.ts';
-import { headLogits } from '../../pipelines/review/index.ts';
+import { writeGeneratedDataset } from '../../datasets/index.ts';
+import { headLogits } from '../../review/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { DARKNET_TINY, fixturesPresent } from '../helpers/fixtures.ts';
 

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { smallGapDenseNet, toOnnxModel } from '../../models/builders/index.ts';
+import { smallGapDenseNet, toOnnxModel } from '../../lab/builders/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { disposeAll, tempDir } from './server-harness.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
-import { smallGapDenseNet, toOnnxModel } from '../../models/builders/index.ts';
+import { smallGapDenseNet, toOnnxModel } from '../../lab/builders/index.ts';
 import { load, type CamModel } from '../../models/index.ts';
 import { locateFfmpeg } from '../../pipelines/index.ts';
 import { decodeResult, startServer, WS_PATH, type LiveServer, type ResultMessage, type ServerMessage, type StartServerOptions } from '../../server/index.ts';

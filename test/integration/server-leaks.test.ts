@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { smallGapDenseNet, writeLayersModel } from '../../models/builders/index.ts';
+import { smallGapDenseNet, writeLayersModel } from '../../lab/builders/index.ts';
 import { load } from '../../models/index.ts';
 import { encodeFrame, FrameEncoding } from '../../server/index.ts';
 import { connectViewer, disposeAll, makeClip, startTestServer, tempDir } from './server-harness.ts';

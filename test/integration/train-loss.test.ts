@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { learningRateAt, trainGapNet, type TrainConfig } from '../../models/train/index.ts';
+import { learningRateAt, trainGapNet, type TrainConfig } from '../../lab/train/index.ts';
 
 // Small scenes without clutter, noise, blur or perspective, so that a few hundred steps of a small network
 // show the fall (the full task needs ~400 steps just to leave the initial ln(10) plateau).

@@ -20,8 +20,8 @@ import {
   ZOO_FILES,
   ZOO_MODEL_DIR,
   type ZooManifest,
-} from '../../models/train/index.ts';
-import { evaluate, generatedSamples } from '../../pipelines/eval/index.ts';
+} from '../../lab/train/index.ts';
+import { evaluate, generatedSamples } from '../../lab/eval/index.ts';
 
 let root: string;
 beforeAll(async () => {

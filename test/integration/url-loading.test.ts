@@ -366,8 +366,8 @@ describe.skipIf(!fixturesPresent)('loading models from URLs', () => {
   });
 
   it.skipIf(!onnxPresent)('loads a .onnx URL on the onnx engine', async () => {
-    const { toOnnxModel } = await import('../../models/builders/to-onnx.ts');
-    const { smallGapDenseNet } = await import('../../models/builders/random.ts');
+    const { toOnnxModel } = await import('../../lab/builders/to-onnx.ts');
+    const { smallGapDenseNet } = await import('../../lab/builders/random.ts');
     server.files.set('/onnx/small.onnx', toOnnxModel(smallGapDenseNet(7)));
     const url = `${server.url}onnx/small.onnx`;
     const model = await load(url, { cacheDir, backend: 'cpu', threads: 1 });

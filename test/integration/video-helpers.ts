@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { smallClassConvNet, smallGapDenseNet, writeLayersModel, toOnnxModel } from '../../models/builders/index.ts';
+import { smallClassConvNet, smallGapDenseNet, writeLayersModel, toOnnxModel } from '../../lab/builders/index.ts';
 import { runFfmpeg, type FfmpegTools } from '../../pipelines/ffmpeg/index.ts';
 import { waitGone as waitGoneAfter } from '../helpers/processes.ts';
 

@@ -5,7 +5,7 @@
  * selects a source on load; `?renderer=2d` forces the canvas 2D overlay.
  */
 import { css, html, LitElement } from 'lit';
-import type { ResultMessage, SourceSettings, SourceSpec } from '../../../server/protocol.ts';
+import { encodeFrame, type ResultMessage, type SourceSettings, type SourceSpec } from '../../../protocol/live.ts';
 import { parseSourceValue, type DisplayOptions } from '../../cam-controls/cam-controls.ts';
 import '../../cam-controls/cam-controls.ts';
 import '../../cam-stats/cam-stats.ts';
@@ -13,7 +13,6 @@ import type { CamDrawnDetail, CamViewer } from '../../cam-viewer/cam-viewer.ts';
 import '../../cam-viewer/cam-viewer.ts';
 import { CameraController, type CapturedFrame } from '../../controllers/camera-controller.ts';
 import { SocketController } from '../../controllers/socket-controller.ts';
-import { writeFrame } from '../../internal/wire.ts';
 
 function socketUrl(): string {
   const url = new URL('/ws', location.href);
@@ -120,7 +119,7 @@ export class CamstreamApp extends LitElement {
   private sendFrame(f: CapturedFrame): boolean {
     // Behind on our own upload: skip this frame rather than queue it.
     if (this.socket.bufferedAmount > 512 * 1024) return false;
-    return this.socket.sendBinary(writeFrame(f.frameId, f.captureMs, f.encoding, f.width, f.height, f.payload));
+    return this.socket.sendBinary(encodeFrame(f));
   }
 
   private onResult(r: ResultMessage): void {

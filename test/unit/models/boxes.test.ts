@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InputError } from '../../../models/errors.ts';
+import { ConfigError, InputError } from '../../../common/errors.ts';
 import {
   boxInside,
   contentRect,
@@ -14,7 +14,7 @@ import {
   thresholdSweep,
   type Box,
   type FrameGeometry,
-} from '../../../models/boxes.ts';
+} from '../../../models/boxes/boxes.ts';
 import { fitGeometry } from '../../../models/preprocess.ts';
 
 /** A `[h, w]` map of zeros with the given cells set: `[row, col, value]`. */

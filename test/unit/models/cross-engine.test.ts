@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { randomFrames, smallClassConvNet, smallGapDenseNet, type NetSpec, writeLayersModel, toOnnxModel } from '../../../models/builders/index.ts';
+import { randomFrames, smallClassConvNet, smallGapDenseNet, type NetSpec, writeLayersModel, toOnnxModel } from '../../../lab/builders/index.ts';
 import { loadOnnxModel } from '../../../models/onnx/index.ts';
 import { loadTfjsModel } from '../../../models/tfjs/index.ts';
 import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/types.ts';

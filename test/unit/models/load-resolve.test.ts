@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { ConfigError, ModelLoadError } from '../../../models/errors.ts';
+import { ConfigError, ModelLoadError } from '../../../common/errors.ts';
 import { load, resolveSource } from '../../../models/load/index.ts';
 import { DARKNET_TINY, fixturesPresent } from '../../helpers/fixtures.ts';
 

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { ConfigError, InputError } from '../../../models/errors.ts';
+import { ConfigError, InputError } from '../../../common/errors.ts';
 import {
   dequantizeMap,
   normalizeMap,
   quantizeMap,
   resampleMap,
   upsampleBilinear,
-} from '../../../models/maps.ts';
-import { applyColormap, colormapLut, COLORMAP_NAMES } from '../../../models/colormaps.ts';
+} from '../../../models/cam/maps.ts';
+import { applyColormap, colormapLut, COLORMAP_NAMES } from '../../../models/cam/colormaps.ts';
 // The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
-import { mulberry32 as rng } from '../../../models/builders/index.ts';
+import { mulberry32 as rng } from '../../../lab/builders/index.ts';
 
 
 function randomMap(n: number, seed: number): Float32Array {

@@ -5,8 +5,8 @@
  * checked through the engine: the CAM identity against the unchanged model.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { toOnnxModel, randomFrames, smallClassConvNet, smallGapDenseNet, createRandom, type NetSpec } from '../../../models/builders/index.ts';
-import { ConfigError, ModelLoadError, NoGapHeadError } from '../../../models/errors.ts';
+import { toOnnxModel, randomFrames, smallClassConvNet, smallGapDenseNet, createRandom, type NetSpec } from '../../../lab/builders/index.ts';
+import { ConfigError, ModelLoadError, NoGapHeadError } from '../../../common/errors.ts';
 import {
   attribute,
   discoverOnnxHead,

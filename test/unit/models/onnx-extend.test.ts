@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { toOnnxModel, randomFrames, smallGapDenseNet } from '../../../models/builders/index.ts';
-import { ModelLoadError } from '../../../models/errors.ts';
+import { toOnnxModel, randomFrames, smallGapDenseNet } from '../../../lab/builders/index.ts';
+import { ModelLoadError } from '../../../common/errors.ts';
 import { CAM_IO, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
 import { resolvePreprocess } from '../../../models/preprocess.ts';
 import type { Preprocess } from '../../../models/types.ts';

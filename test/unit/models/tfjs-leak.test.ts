@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFrames, smallClassConvNet, smallGapDenseNet, writeLayersModel, writeTfGraphModel } from '../../../models/builders/index.ts';
+import { randomFrames, smallClassConvNet, smallGapDenseNet, writeLayersModel, writeTfGraphModel } from '../../../lab/builders/index.ts';
 import { initTfjsBackend, loadTfjsModel } from '../../../models/tfjs/index.ts';
 import { tempFolders, tfjsSource } from './tfjs-helpers.ts';
 

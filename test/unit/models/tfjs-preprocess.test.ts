@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InputError } from '../../../models/errors.ts';
+import { ConfigError, InputError } from '../../../common/errors.ts';
 import { DEFAULT_PREPROCESS, fitGeometry, inputToFrame, resolvePreprocess } from '../../../models/preprocess.ts';
 
 describe('resolvePreprocess', () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFrames, smallClassConvNet, smallGapDenseNet, toLayersModel, writeLayersModel, writeTfGraphModel } from '../../../models/builders/index.ts';
+import { randomFrames, smallClassConvNet, smallGapDenseNet, toLayersModel, writeLayersModel, writeTfGraphModel } from '../../../lab/builders/index.ts';
 import { availableTfjsBackends, initTfjsBackend, loadTfjsModel } from '../../../models/tfjs/index.ts';
 import { camIdentityError, tempFolders, tfjsSource, topIndices } from './tfjs-helpers.ts';
 

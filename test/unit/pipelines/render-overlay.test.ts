@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { ConfigError, InputError } from '../../../models/errors.ts';
-import { applyColormap, colormapLut } from '../../../models/colormaps.ts';
-import { upsampleBilinear } from '../../../models/maps.ts';
-import { iou, paperBox, type Box, type FrameGeometry } from '../../../models/boxes.ts';
+import { ConfigError, InputError } from '../../../common/errors.ts';
+import { applyColormap, colormapLut } from '../../../models/cam/colormaps.ts';
+import { upsampleBilinear } from '../../../models/cam/maps.ts';
+import { iou, paperBox, type Box, type FrameGeometry } from '../../../models/boxes/boxes.ts';
 import {
   colourizeMap,
   renderOverlay,

@@ -2,7 +2,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type CamResult, type Frame } from '../../../models/index.ts';
 import { CamSmoother, resolveSmoothConfig, smoothCams, type SmoothedCams } from '../../../pipelines/index.ts';
-import { createRandom } from '../../../models/builders/index.ts';
+import { createRandom } from '../../../lab/builders/index.ts';
 
 const H = 4;
 const W = 5;

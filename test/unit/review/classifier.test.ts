@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitLinearClassifier, headLogits, stratifiedSplit } from '../../../pipelines/review/index.ts';
+import { fitLinearClassifier, headLogits, stratifiedSplit } from '../../../review/index.ts';
 
 /** Gaussian-ish clusters from a seeded LCG: class c is centred at a class-specific point in d dims. */
 function clusters(n: number, d: number, C: number, spread: number, seed: number) {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReviewStore, quantizeRawMap, dequantizeRawMap, summarizeImages, type ReviewSummary } from '../../../pipelines/review/index.ts';
+import { ReviewStore, quantizeRawMap, dequantizeRawMap, summarizeImages, type ReviewSummary } from '../../../review/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'camstream-review-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

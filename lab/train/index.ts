@@ -1,0 +1,56 @@
+/**
+ * Training camstream's embedded GAP model: the procedural scene generator, the network, the wasm gradient
+ * kernels training needs, the training loop and the writer of the model folder. Importing this module
+ * loads tfjs-core and tfjs-layers but starts no backend.
+ */
+export {
+  DIGIT_LABELS,
+  DEFAULT_SCENE_CONFIG,
+  resolveSceneConfig,
+  generateScene,
+  generateSceneLayers,
+  type SceneLayers,
+  generateScenes,
+  sceneLabel,
+  fillBatch,
+  type Scene,
+  type SceneConfig,
+} from '../../datasets/scenes.ts';
+export { createRng, hashInts, type Rng } from '../../common/rng.ts';
+export {
+  buildGapNet,
+  gapNetLogits,
+  resolveGapNetConfig,
+  DEFAULT_GAP_NET_CONFIG,
+  GAP_NET_PREPROCESS,
+  FEATURE_LAYER,
+  CLASSIFIER_LAYER,
+  type GapNetConfig,
+} from './architecture.ts';
+export { registerWasmGradKernels, conv2dBackpropFilterWasm, conv2dBackpropInputWasm, tileWasm } from './wasm-grad-kernels.ts';
+export { registerTrainingGradients } from './gradients.ts';
+export {
+  trainGapNet,
+  prepareTraining,
+  resolveTrainConfig,
+  learningRateAt,
+  DEFAULT_TRAIN_CONFIG,
+  type TrainConfig,
+  type ResolvedTrainConfig,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+} from './train.ts';
+export {
+  trainZooModel,
+  writeZooFolder,
+  zooModelFileConfig,
+  ZOO_MODEL_DIR,
+  ZOO_MODEL_NAME,
+  ZOO_TRAIN_CONFIG,
+  ZOO_FILES,
+  type ZooManifest,
+} from './zoo.ts';
+
+/** The scene stream `camstream eval` uses by default: never used for training (training uses `--seed`, default 1). */
+export const DEFAULT_EVAL_SEED = 2016;

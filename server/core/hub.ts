@@ -1,0 +1,264 @@
+/**
+ * The server core, transport-free: sessions, the sources they watch (shared by key), the model lock, and
+ * the once-a-second stats. `connect(socket)` is all a transport needs to call.
+ */
+import { stat } from 'node:fs/promises';
+import { colormapLut, COLORMAP_NAMES, ConfigError, type CamModel } from '../../models/index.ts';
+import { FfmpegError, probeMedia, type MediaInfo } from '../../pipelines/index.ts';
+import { resolveInput } from '../../pipelines/ffmpeg/index.ts';
+import type { ResolvedServerConfig } from '../config.ts';
+import {
+  CloseCode,
+  FRAME_HEADER_BYTES,
+  PROTOCOL_VERSION,
+  type ClientMessage,
+  type ControlLimits,
+  type ServerMessage,
+  type WireLimits,
+} from '../../protocol/live.ts';
+import { confineMediaPath, listMedia, MediaPathError } from '../http/media.ts';
+import { ModelLock } from '../../models/pool/model-lock.ts';
+import { Session, SourceRefusal, type SessionHost, type SessionSocket } from './session.ts';
+import { FfmpegSource, oneLine, WebcamSource, type LiveSource, type SourceContext, type SourceStats } from '../../pipelines/sources/live-ffmpeg.ts';
+
+/** Figures of the whole server (tests, the soak bench). */
+export interface HubStats {
+  sessions: Array<{ id: number; source: string | undefined; sent: number; skipped: number }>;
+  sources: SourceStats[];
+}
+
+const DEVICE_RE = /^\/dev\/video\d{1,3}$/;
+
+export class Hub implements SessionHost {
+  readonly limits: WireLimits;
+  readonly controlLimits: ControlLimits;
+  private readonly sessions = new Set<Session>();
+  private readonly shared = new Map<string, FfmpegSource>();
+  private readonly opening = new Map<string, Promise<FfmpegSource>>();
+  private readonly webcams = new Map<Session, WebcamSource>();
+  private readonly lock = new ModelLock();
+  private readonly ctx: SourceContext;
+  private readonly statsTimer: NodeJS.Timeout;
+  private disposed = false;
+
+  constructor(
+    readonly model: CamModel,
+    readonly config: ResolvedServerConfig,
+    /** The media root's real path, or undefined (file sources off). */
+    private readonly mediaRoot: string | undefined,
+  ) {
+    const [inH, inW] = model.info.preprocess.inputSize;
+    const maxRawBytes = Math.max(inW * inH * 3, 1);
+    this.limits = {
+      maxControlBytes: config.maxControlBytes,
+      maxJpegBytes: config.maxJpegBytes,
+      maxRawBytes,
+      maxFrameSide: config.maxFrameSide,
+      maxPayload: FRAME_HEADER_BYTES + Math.max(config.maxJpegBytes, maxRawBytes, config.maxControlBytes),
+    };
+    this.controlLimits = { numClasses: model.info.numClasses, maxTopK: config.maxTopK, maxControlBytes: config.maxControlBytes };
+    this.ctx = { model, lock: this.lock, config };
+    this.statsTimer = setInterval(() => this.sendStats(), 1000);
+    this.statsTimer.unref();
+  }
+
+  /** A new viewer on `socket`. */
+  connect(socket: SessionSocket): Session {
+    if (this.disposed) {
+      socket.close(CloseCode.GoingAway, 'server shutting down');
+      throw new Error('the server is shutting down');
+    }
+    const session = new Session(socket, this);
+    this.sessions.add(session);
+    return session;
+  }
+
+  async hello(): Promise<ServerMessage> {
+    const { info } = this.model;
+    const colormaps: Record<string, string> = {};
+    for (const name of COLORMAP_NAMES) colormaps[name] = Buffer.from(colormapLut(name)).toString('base64');
+    const kinds: Array<'webcam' | 'file' | 'url' | 'device'> = ['webcam'];
+    if (this.mediaRoot) kinds.push('file');
+    if (this.config.urlSources) kinds.push('url');
+    if (this.config.deviceSources) kinds.push('device');
+    return {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      model: {
+        engine: info.engine,
+        backend: info.backend,
+        source: info.source,
+        inputSize: info.preprocess.inputSize,
+        resize: info.preprocess.resize,
+        featureShape: info.featureShape,
+        numClasses: info.numClasses,
+      },
+      labels: info.labels,
+      colormaps,
+      limits: this.limits,
+      media: this.mediaRoot ? await listMedia(this.mediaRoot) : [],
+      sourceKinds: kinds,
+      settings: this.config.settings,
+      maxTopK: Math.min(this.config.maxTopK, info.numClasses),
+    };
+  }
+
+  webcam(session: Session): WebcamSource {
+    let source = this.webcams.get(session);
+    if (!source) {
+      source = new WebcamSource(`webcam:${session.id}`, this.ctx);
+      // A frame this client sent broke its pipeline (a JPEG that does not decode): close it, typed.
+      source.onFailure = (err) => session.close((err as { closeCode?: number }).closeCode ?? CloseCode.InternalError, oneLine(err));
+      this.webcams.set(session, source);
+    }
+    return source;
+  }
+
+  async join(_session: Session, m: ClientMessage & { type: 'select' }): Promise<LiveSource> {
+    const spec = m.source;
+    if (spec.kind === 'webcam') return this.webcam(_session);
+    const { key, open } = await this.resolve(spec);
+    const existing = this.shared.get(key);
+    if (existing) return existing;
+    let pending = this.opening.get(key);
+    if (!pending) {
+      pending = open().finally(() => this.opening.delete(key));
+      this.opening.set(key, pending);
+    }
+    const source = await pending;
+    if (this.disposed) {
+      source.dispose();
+      throw new SourceRefusal('source-failed', 'the server is shutting down');
+    }
+    this.shared.set(key, source);
+    return source;
+  }
+
+  private async resolve(spec: Exclude<ClientMessage & { type: 'select' }, never>['source']): Promise<{ key: string; open: () => Promise<FfmpegSource> }> {
+    const tools = this.config.tools;
+    const probe = async (input: string, schemes: Array<'file' | 'http' | 'https' | 'rtsp'>): Promise<MediaInfo> => {
+      try {
+        return await probeMedia(input, { tools, schemes, timeoutMs: 15_000 });
+      } catch (err) {
+        if (err instanceof FfmpegError || err instanceof ConfigError) throw new SourceRefusal('bad-source', oneLine(err));
+        throw err;
+      }
+    };
+    switch (spec.kind) {
+      case 'file': {
+        if (!this.mediaRoot) throw new SourceRefusal('source-disabled', 'file sources are off: start the server with --media-root <folder>');
+        let real: string;
+        try {
+          real = await confineMediaPath(this.mediaRoot, spec.path);
+        } catch (err) {
+          if (err instanceof MediaPathError) throw new SourceRefusal(err.code, err.message);
+          throw err;
+        }
+        const loop = spec.loop ?? true;
+        return {
+          key: `file:${real}:${loop}`,
+          open: async () => {
+            const info = await probe(real, ['file']);
+            return new FfmpegSource(`file:${spec.path}`, { kind: 'file', input: real, name: spec.path, loop, probe: info, schemes: ['file'], tools }, this.ctx);
+          },
+        };
+      }
+      case 'url': {
+        if (!this.config.urlSources) throw new SourceRefusal('source-disabled', 'URL sources are off on this server');
+        let display: string;
+        try {
+          resolveInput(spec.url, ['http', 'https', 'rtsp']);
+          const u = new URL(spec.url);
+          // Credentials stay on the server: viewers see the URL without them.
+          u.username = '';
+          u.password = '';
+          display = u.toString();
+        } catch (err) {
+          throw new SourceRefusal('bad-source', oneLine(err));
+        }
+        return {
+          key: `url:${spec.url}`,
+          open: async () => {
+            const info = await probe(spec.url, ['http', 'https', 'rtsp']);
+            return new FfmpegSource(`url:${display}`, { kind: 'url', input: spec.url, name: display, loop: false, probe: info, schemes: ['http', 'https', 'rtsp'], tools }, this.ctx);
+          },
+        };
+      }
+      case 'device': {
+        if (!this.config.deviceSources) throw new SourceRefusal('source-disabled', 'device sources are off on this server');
+        if (!DEVICE_RE.test(spec.path)) throw new SourceRefusal('forbidden-path', `device '${spec.path}' is not a v4l2 camera (/dev/videoN)`);
+        try {
+          await stat(spec.path);
+        } catch {
+          throw new SourceRefusal('not-found', `device '${spec.path}' does not exist`);
+        }
+        return {
+          key: `device:${spec.path}`,
+          open: async () => new FfmpegSource(`device:${spec.path}`, { kind: 'device', input: spec.path, name: spec.path, loop: false, probe: undefined, schemes: ['file'], tools }, this.ctx),
+        };
+      }
+      default:
+        throw new SourceRefusal('bad-source', 'webcam sources are the client\'s own');
+    }
+  }
+
+  leave(session: Session, source: LiveSource): void {
+    if (source.removeViewer(session)) {
+      source.dispose();
+      for (const [key, s] of this.shared) if (s === source) this.shared.delete(key);
+      const cam = this.webcams.get(session);
+      if (cam === source) this.webcams.delete(session);
+    }
+  }
+
+  closed(session: Session): void {
+    this.sessions.delete(session);
+    const cam = this.webcams.get(session);
+    if (cam) {
+      cam.dispose();
+      this.webcams.delete(session);
+    }
+  }
+
+  stats(): HubStats {
+    const sources: LiveSource[] = [...this.shared.values(), ...this.webcams.values()];
+    return {
+      sessions: [...this.sessions].map((s) => ({ id: s.id, source: s.source?.id, sent: s.sent, skipped: s.skipped })),
+      sources: sources.map((s) => s.stats()),
+    };
+  }
+
+  /** Sources currently running (shared ones and webcams). */
+  sources(): LiveSource[] {
+    return [...this.shared.values(), ...this.webcams.values()];
+  }
+
+  private sendStats(): void {
+    const rates = new Map<LiveSource, { sourceFps: number; processedFps: number }>();
+    for (const s of this.sources()) rates.set(s, s.sampleRates());
+    for (const session of this.sessions) {
+      const source = session.source;
+      if (!source) continue;
+      const r = rates.get(source) ?? { sourceFps: 0, processedFps: 0 };
+      session.notify({
+        type: 'stats',
+        sourceFps: Math.round(r.sourceFps * 10) / 10,
+        processedFps: Math.round(r.processedFps * 10) / 10,
+        dropped: source.droppedFrames,
+        skipped: session.skipped,
+        viewers: source.viewers.size,
+      });
+    }
+  }
+
+  /** Closes every session (1001) and ends every source (their ffmpeg children with them). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearInterval(this.statsTimer);
+    for (const s of [...this.sessions]) s.close(CloseCode.GoingAway, 'server shutting down');
+    for (const s of this.sources()) s.dispose();
+    this.shared.clear();
+    this.webcams.clear();
+  }
+}
