@@ -15,8 +15,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
-import { decodeResult, type ServerMessage } from '../server/index.ts';
-import { embeddedModel, PacedSender, percentile, resnet50Model, spawnServe, videoFrames, type LiveBenchModel } from './internal/live.ts';
+import { percentile } from '../common/index.ts';
+import { decodeResult, type ServerMessage } from '../protocol/index.ts';
+import { embeddedModel, PacedSender, resnet50Model, spawnServe, videoFrames, type LiveBenchModel } from './internal/live.ts';
 
 export interface LatencyRow {
   model: string;

@@ -15,7 +15,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { WebSocket } from 'ws';
 import { load } from '../models/index.ts';
-import { startServer, type ServerMessage } from '../server/index.ts';
+import type { ServerMessage } from '../protocol/index.ts';
+import { startServer } from '../server/index.ts';
 import { embeddedModel, FIXTURES, PacedSender, videoFrames } from './internal/live.ts';
 
 export interface SoakSample {
@@ -51,7 +52,7 @@ export async function runLiveSoakBench(argv: string[]): Promise<SoakSample[]> {
   const spec = embeddedModel();
   const labels = spec.args.includes('--labels') ? spec.args[spec.args.indexOf('--labels') + 1] : undefined;
   const model = await load(spec.spec, { backend: spec.args.includes('--backend') ? spec.args[spec.args.indexOf('--backend') + 1] : undefined, config: labels ? { labels } : undefined });
-  const server = await startServer({ model, port: 0, mediaRoot: join(FIXTURES, 'video') });
+  const server = await startServer({ model, http: { port: 0 }, sources: { mediaRoot: join(FIXTURES, 'video') } });
   const samples: SoakSample[] = [];
   try {
     const viewer = await connect(server.url);

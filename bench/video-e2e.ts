@@ -141,9 +141,9 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
       seconds: { type: 'string' },
       threads: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
       rounds: { type: 'string' },
-      'decode-threads': { type: 'string', default: String(DEFAULT_VIDEO_CONFIG.decodeThreads) },
-      'encode-threads': { type: 'string', default: String(DEFAULT_VIDEO_CONFIG.encodeThreads) },
-      preset: { type: 'string', default: DEFAULT_VIDEO_CONFIG.preset },
+      'decode-threads': { type: 'string', default: String(DEFAULT_VIDEO_CONFIG.decode.threads) },
+      'encode-threads': { type: 'string', default: String(DEFAULT_VIDEO_CONFIG.encode.threads) },
+      preset: { type: 'string', default: DEFAULT_VIDEO_CONFIG.encode.preset },
       batch: { type: 'string', default: 'auto' },
       spin: { type: 'string', default: 'on' },
       dir: { type: 'string' },
@@ -209,10 +209,9 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
             out: join(dir, `${name}.mp4`),
             manifest: false,
             tools,
-            batchFrames: batch,
-            decodeThreads: settings.decodeThreads,
-            encodeThreads: settings.encodeThreads,
-            preset: settings.preset,
+            infer: { batchFrames: batch },
+            decode: { threads: settings.decodeThreads },
+            encode: { threads: settings.encodeThreads, preset: settings.preset },
           });
           e2eFps.push(r.fps);
           if (!report || r.fps > report.fps) report = r;

@@ -1,7 +1,7 @@
-import { CamstreamError } from '../models/index.ts';
+import { CamstreamError, type ErrorCode } from '../common/index.ts';
 
 /** Exit statuses by error code; documented in the README's "Exit statuses" table. */
-const EXIT_CODES: Record<string, number> = {
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   CONFIG: 2,
   INPUT: 3,
   MODEL_LOAD: 4,

@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, createProgressBar, load, type CamModel, type EngineName } from '../models/index.ts';
+import { ConfigError } from '../common/index.ts';
+import { createProgressBar, load, type CamModel, type EngineName } from '../models/index.ts';
 
 export interface ModelCliOptions {
   model?: string;

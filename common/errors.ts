@@ -1,10 +1,35 @@
 /**
- * Error classes of the models layer. Each carries a stable `code` so callers (CLI, server) can map
- * errors to exit codes and wire close codes without parsing messages.
+ * The error base class every camstream folder throws, and the subclasses more than one folder needs.
+ * Each error carries a stable `code` from the closed `ErrorCode` union, so callers (the CLI's exit
+ * statuses, the server's HTTP answers and close codes, the worker pool's messages) switch on the code
+ * and never parse a message. A new code is added here, where every switch over it can see it.
  */
+
+/**
+ * Every code a `CamstreamError` may carry, and who throws it:
+ * - `CONFIG`: a configuration value is out of range or of the wrong type (`ConfigError`).
+ * - `MODEL_LOAD`: a model could not be found, fetched, parsed or adapted (`ModelLoadError`).
+ * - `NO_GAP_HEAD`: the model has no head that gives class activation maps (`NoGapHeadError`).
+ * - `INPUT`: input does not fit (frames of the wrong size, an unknown review item, ...) (`InputError`).
+ * - `FFMPEG`: an ffmpeg or ffprobe run failed (`FfmpegError`, pipelines/ffmpeg/errors.ts).
+ * - `INTERRUPTED`: a job was stopped by a signal (`InterruptedError`, pipelines/jobs/video.ts).
+ * - `DISPOSED`: a model or worker pool was used after `dispose()` (models/).
+ * - `WORKER_ERROR`: an infer worker thread failed or exited early (models/pool/).
+ */
+export type ErrorCode =
+  | 'CONFIG'
+  | 'MODEL_LOAD'
+  | 'NO_GAP_HEAD'
+  | 'INPUT'
+  | 'FFMPEG'
+  | 'INTERRUPTED'
+  | 'DISPOSED'
+  | 'WORKER_ERROR';
+
+/** Base class of camstream's errors; `code` is stable, the message is for people. */
 export class CamstreamError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

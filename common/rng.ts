@@ -1,8 +1,28 @@
 /**
- * A small seeded PRNG (sfc32 seeded through splitmix32), so generated data is the same on every machine
- * and Node version: `Math.random` cannot be seeded, and the scene generator must be reproducible from
- * (seed, index) alone.
+ * camstream's seeded PRNGs, so generated data is the same on every machine and Node version
+ * (`Math.random` cannot be seeded). Two generators, each kept bit-exact because saved outputs depend on
+ * their sequences:
+ * - `createRng`: sfc32 seeded through a splitmix32-style hash of any number of integers; the scene
+ *   generator draws from it, so a scene is reproducible from (seed, index) alone.
+ * - `mulberry32`: one 32-bit state; the review's train/validation splits and the builders' random
+ *   weights and frames draw from it.
+ * Neither is for cryptography.
  */
+
+/**
+ * mulberry32 (Tommy Ettinger's 32-bit state generator): uniform floats in [0, 1), the same sequence for
+ * the same seed. Only the low 32 bits of `seed` count.
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** 32-bit integer hash of the given integers (splitmix32 steps); stable across platforms. */
 export function hashInts(...values: number[]): number {
@@ -19,6 +39,7 @@ export function hashInts(...values: number[]): number {
   return h >>> 0;
 }
 
+/** The generator `createRng` returns. */
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;

@@ -1,4 +1,20 @@
-/** Image datasets on disk: writing generated scenes (Stanford 40 or folder-per-class) and reading both layouts. */
+/**
+ * Image datasets: the procedural scene generator (cluttered digits with true boxes), writing generated
+ * scenes to disk (Stanford 40 or folder-per-class) and reading both layouts.
+ */
+export {
+  DIGIT_LABELS,
+  DEFAULT_SCENE_CONFIG,
+  resolveSceneConfig,
+  generateScene,
+  generateSceneLayers,
+  generateScenes,
+  sceneLabel,
+  fillBatch,
+  type Scene,
+  type SceneConfig,
+  type SceneLayers,
+} from './scenes.ts';
 export {
   writeGeneratedDataset,
   resolveWriteDatasetConfig,

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { InputError } from '../common/errors.ts';
+import { InputError } from '../common/index.ts';
 import { listFiles, parseActionsTxt, parseAnnotationXml, readSplitFile, stanford40Paths, type Box } from './stanford40.ts';
 import type { DatasetLayout } from './write.ts';
 

@@ -15,7 +15,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '../common/errors.ts';
+import { InputError } from '../common/index.ts';
 
 export type Box = [number, number, number, number];
 

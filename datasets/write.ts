@@ -7,8 +7,8 @@ import sharp from 'sharp';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../common/errors.ts';
-import { DIGIT_LABELS, generateScene, resolveSceneConfig, type SceneConfig } from '../lab/train/index.ts';
+import { ConfigError, stripUndefined } from '../common/index.ts';
+import { DIGIT_LABELS, generateScene, resolveSceneConfig, type SceneConfig } from './scenes.ts';
 import { actionsTxt, annotationXml, stanford40Paths } from './stanford40.ts';
 
 export type DatasetLayout = 'stanford40' | 'folders';
@@ -53,10 +53,6 @@ export function resolveWriteDatasetConfig(config: WriteDatasetConfig = {}): Reso
   if (!Number.isInteger(c.quality) || c.quality < 1 || c.quality > 100) throw new ConfigError(`quality must be an integer in [1, 100], got ${c.quality}`);
   const scene = resolveSceneConfig({ ...config.scene, size: c.size });
   return { ...c, scene };
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export interface WriteDatasetResult {

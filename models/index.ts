@@ -67,5 +67,5 @@ export {
   type OfficialBoxOptions,
   type PaperBoxOptions,
   type PeakPoint,
-} from './boxes/boxes.ts';
+} from './boxes/index.ts';
 export { applyColormap, colormapLut, COLORMAP_NAMES, type ColormapName } from './cam/colormaps.ts';

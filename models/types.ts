@@ -35,12 +35,29 @@ export interface Preprocess {
   resize: ResizeMode;
 }
 
+/** The package that runs a model, for reports and manifests. */
+export interface EngineRuntime {
+  /** npm package name, e.g. `@tensorflow/tfjs-core` or `onnxruntime-node`. */
+  package: string;
+  /** Its installed version; null when it cannot be read. */
+  version: string | null;
+}
+
 export interface CamModelInfo {
   engine: EngineName;
   /** What really runs: a tfjs backend (`wasm`, `cpu`, `tensorflow`) or an ORT execution provider. */
   backend: string;
   /** Intra-op threads in use (1 for single-threaded backends). */
   threads: number;
+  /**
+   * True when `infer()` computes synchronously on the calling JS thread (tfjs), so the event loop stalls
+   * while it runs; false when the work happens on other threads (ONNX Runtime's pool, an InferPool's workers).
+   */
+  runsOnJsThread: boolean;
+  /** How many `infer()` calls may usefully be in flight at once: 1 for a plain model, the worker count for an InferPool. */
+  parallelism: number;
+  /** The package behind the engine and its installed version. */
+  runtime: EngineRuntime;
   /** Where the model came from (path or URL as given). */
   source: string;
   head: HeadKind;
@@ -117,7 +134,11 @@ export interface LoadOptions {
   engine?: EngineName;
   /** tfjs backend (`tensorflow`, `wasm`, `cpu`) or ORT execution provider (`cpu`, `cuda`, `tensorrt`, `webgpu`). */
   backend?: string;
-  /** Intra-op threads; default and maximum: the free cores. */
+  /**
+   * Intra-op threads, an integer >= 1 (ConfigError otherwise); default all free cores, and larger values are
+   * clamped to them. ONNX Runtime uses this many; tfjs backends fix their own count (wasm and cpu: 1, native
+   * TF: the cores). `CamModelInfo.threads` reports what really runs.
+   */
   threads?: number;
   /**
    * ONNX Runtime only: let idle intra-op threads spin-wait for the next operator (`true`, ORT's default)

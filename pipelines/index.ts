@@ -9,7 +9,10 @@ export * from './render/index.ts';
 
 export type { InferredFrame, LocalizedFrame, RenderedFrame, SmoothedFrame, StageTimings, VideoFrame } from './stages/frame.ts';
 export { readVideo$, type VideoSourceConfig } from './sources/video.ts';
-export type { SourceStats } from './sources/live-ffmpeg.ts';
+export { LiveSource, oneLine, type LiveSourceConfig, type SourceContext, type SourceStats, type SourceViewer } from './sources/live-source.ts';
+export { WebcamSource } from './sources/webcam.ts';
+export { FfmpegSource, type FfmpegInput } from './sources/live-ffmpeg.ts';
+export { SOURCE_KINDS, type FfmpegOpening, type SourceKind, type SourceKindEntry } from './sources/registry.ts';
 export { processLatest } from './stages/process-latest.ts';
 export {
   DEFAULT_OFFLINE_QUEUE_CONFIG,
@@ -68,19 +71,27 @@ export {
   frameLine,
   layoutFor,
   type FrameLine,
+  type VideoDecodeSettings,
+  type VideoEncodeSettings,
+  type VideoInferSettings,
   type VideoPipelineConfig,
   type VideoPipelineHooks,
 } from './compose/video.ts';
 export {
+  DEFAULT_VIDEO_CONFIG,
+  resolveVideoConfig,
+  settleVideoConfig,
+  type BatchFramesSetting,
+  type ResolvedVideoConfig,
+  type VideoConfig,
+} from './jobs/video-config.ts';
+export {
   annotateVideo,
   camstreamVersion,
-  DEFAULT_VIDEO_CONFIG,
   engineVersion,
   InterruptedError,
-  resolveVideoConfig,
   runManifest,
   type StageReport,
-  type VideoConfig,
   type VideoProgress,
   type VideoReport,
   type VideoRunHooks,

@@ -9,8 +9,9 @@
  *
  * Everything is deterministic: zero initial weights, a fixed number of iterations, a seeded split.
  */
-import { ConfigError, InputError, type LinearHead } from '../models/index.ts';
-import { seededRandom, shuffled } from './internal/rng.ts';
+import { ConfigError, InputError, mulberry32 } from '../common/index.ts';
+import { type LinearHead } from '../models/index.ts';
+import { shuffled } from './internal/shuffle.ts';
 
 export interface ClassifierConfig {
   /** Candidate L2 strengths (lambda in `mean CE + lambda/2 * |W|^2`). Default 1e-4 ... 1 by decades. */
@@ -77,7 +78,7 @@ export interface ClassifierFit {
  * beyond the indices themselves.
  */
 export function stratifiedSplit(labels: readonly number[], fraction: number, seed: number): { first: number[]; second: number[] } {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const byClass = new Map<number, number[]>();
   labels.forEach((l, i) => {
     const list = byClass.get(l) ?? [];

@@ -13,15 +13,16 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConfigError, InputError, type CamModel, type Frame } from '../models/index.ts';
+import { checkInt, ConfigError, InputError, stripUndefined } from '../common/index.ts';
+import type { CamModel, CamResult, Frame, LinearHead, Preprocess } from '../models/index.ts';
 import type { DatasetLayout } from '../datasets/index.ts';
 import { readImageFrame } from '../pipelines/sources/image-file.ts';
 import { frameGeometry, mapAt } from '../pipelines/stages/localize.ts';
-import { fitLinearClassifier, stratifiedSplit, type ClassifierConfig } from './classifier.ts';
+import { fitLinearClassifier, stratifiedSplit, type ClassifierConfig, type ClassifierFit } from './classifier.ts';
 import { localizeAgainst, summarizeImages, type EvaluatedImage } from './metrics.ts';
-import { scanDataset, type ScannedItem } from './scan.ts';
-import type { ImageInput, PredictionInput, ReviewStore, Split, StoredMap, TopEntry } from './store.ts';
-import type { ImportIssue, ReviewSummary } from './types.ts';
+import { scanDataset, type ScannedDataset, type ScannedItem } from './scan.ts';
+import type { ReviewStore } from './store.ts';
+import type { ImageInput, ImportIssue, PredictionInput, ReviewSummary, Split, StoredMap, TopEntry } from './types.ts';
 
 export interface ReviewImportConfig {
   /** Dataset name in the store. Default: the folder's name. */
@@ -60,11 +61,12 @@ export interface ReviewImportResult {
   featuresCached: number;
 }
 
-function resolveImportConfig(config: ReviewImportConfig) {
-  const c = { ...DEFAULT_REVIEW_IMPORT_CONFIG, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) } as ReviewImportConfig &
-    typeof DEFAULT_REVIEW_IMPORT_CONFIG;
-  if (!Number.isInteger(c.topK) || c.topK < 1 || c.topK > 100) throw new ConfigError(`topK must be an integer in [1, 100], got ${String(c.topK)}`);
-  if (!Number.isInteger(c.batchSize) || c.batchSize < 1 || c.batchSize > 256) throw new ConfigError(`batchSize must be an integer in [1, 256], got ${String(c.batchSize)}`);
+type ResolvedImportConfig = ReviewImportConfig & typeof DEFAULT_REVIEW_IMPORT_CONFIG;
+
+function resolveImportConfig(config: ReviewImportConfig): ResolvedImportConfig {
+  const c = { ...DEFAULT_REVIEW_IMPORT_CONFIG, ...stripUndefined(config) } as ResolvedImportConfig;
+  checkInt('topK', c.topK, 1, 100);
+  checkInt('batchSize', c.batchSize, 1, 256);
   if (!(c.testFraction > 0 && c.testFraction < 1)) throw new ConfigError(`testFraction must be a number in (0, 1), got ${String(c.testFraction)}`);
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError(`seed must be a non-negative integer, got ${String(c.seed)}`);
   if (c.name !== undefined && !/^[\w.-]{1,100}$/.test(c.name)) {
@@ -159,14 +161,76 @@ export async function importForReview(
   const C = scanned.classes.length;
   if (C < 2) throw new InputError(`${scanned.root}: ${C} class found; a classifier needs at least 2`);
   const modelKey = modelIdentity(model, c.modelSpec);
-  const d = model.info.featureShape[2];
 
-  // Phase 1: GAP features (cached) of every readable image.
-  const kept: Array<{ item: ScannedItem; sha256: string; width: number; height: number; features: Float32Array }> = [];
+  const features = await gatherFeatures(store, model, modelKey, scanned.items, c.batchSize, issues, hooks);
+  const { kept } = features;
+  if (kept.length === 0) throw new InputError(`${scanned.root}: no readable images (${issues.length} files skipped)`);
+  const { splits, fit } = splitAndFit(kept, scanned, c);
+  const datasetId = store.replaceDataset(
+    { name, root: scanned.root, layout: scanned.layout, classes: scanned.classes, modelSource: c.modelSpec ?? model.info.source, modelKey, issues },
+    toImageInputs(kept, splits),
+  );
+  const idByKey = new Map(store.images(datasetId).map((im) => [im.key, im.id]));
+  const cams = await measureCams(model, fit.head, kept, splits, idByKey, scanned.classes.length, c, hooks);
+
+  const summary: ReviewSummary = {
+    dataset: name,
+    ...summarizeImages(cams.evaluated, scanned.classes),
+    totalImages: kept.length,
+    trainImages: splits.filter((s) => s === 'train').length,
+    validationImages: splits.filter((s) => s === 'val').length,
+    skipped: issues.filter((i) => i.severity === 'skipped').length,
+    classes: scanned.classes,
+    mapClass: 'true',
+    classifier: {
+      kind: 'softmax-l2',
+      lambda: fit.lambda,
+      chosenBy: fit.chosenBy,
+      validation: fit.validation,
+      trainAccuracy: fit.trainAccuracy,
+      featureDims: model.info.featureShape[2],
+    },
+    model: {
+      source: c.modelSpec ?? model.info.source,
+      key: modelKey,
+      engine: model.info.engine,
+      backend: model.info.backend,
+      mapSize: cams.mapSize,
+      preprocess: model.info.preprocess,
+    },
+  };
+  store.saveAnalysis(datasetId, { head: fit.head, summary, predictions: cams.predictions, maps: cams.maps });
+  return { datasetId, name, summary, issues, featuresComputed: features.computed, featuresCached: features.cached };
+}
+
+/** A readable image and its GAP vector. */
+interface KeptImage {
+  item: ScannedItem;
+  sha256: string;
+  width: number;
+  height: number;
+  features: Float32Array;
+}
+
+/**
+ * Phase 1: the GAP vector of every readable image, from the store's cache or from a backbone pass (whose
+ * results are cached). Unreadable files become issues.
+ */
+async function gatherFeatures(
+  store: ReviewStore,
+  model: CamModel,
+  modelKey: string,
+  items: readonly ScannedItem[],
+  batchSize: number,
+  issues: ImportIssue[],
+  hooks: ReviewImportHooks,
+): Promise<{ kept: KeptImage[]; computed: number; cached: number }> {
+  const d = model.info.featureShape[2];
+  const kept: KeptImage[] = [];
   let computed = 0;
   let cached = 0;
-  for (let start = 0; start < scanned.items.length; start += c.batchSize) {
-    const batch = await decodeBatch(scanned.items.slice(start, start + c.batchSize), issues, hooks);
+  for (let start = 0; start < items.length; start += batchSize) {
+    const batch = await decodeBatch(items.slice(start, start + batchSize), issues, hooks);
     const missing = batch.filter((b) => store.cachedFeatures(modelKey, b.sha256) === undefined);
     if (missing.length > 0) {
       const results = await model.infer(missing.map((b) => b.frame), { topK: 1, features: true });
@@ -179,11 +243,16 @@ export async function importForReview(
       if (!missing.includes(b)) cached++;
       kept.push({ item: b.item, sha256: b.sha256, width: b.frame.width, height: b.frame.height, features });
     }
-    hooks.onProgress?.('features', Math.min(scanned.items.length, start + c.batchSize), scanned.items.length);
+    hooks.onProgress?.('features', Math.min(items.length, start + batchSize), items.length);
   }
-  if (kept.length === 0) throw new InputError(`${scanned.root}: no readable images (${issues.length} files skipped)`);
+  return { kept, computed, cached };
+}
 
-  // Splits: the dataset's own (Stanford 40) or a seeded stratified one; validation carved from train.
+/**
+ * The split of each image: the dataset's own (Stanford 40) or a seeded stratified one; then the classifier
+ * is fitted on the train images and its validation images are marked `val`.
+ */
+function splitAndFit(kept: readonly KeptImage[], scanned: ScannedDataset, c: ResolvedImportConfig): { splits: Split[]; fit: ClassifierFit } {
   const splits: Split[] = kept.map((k) => k.item.split ?? 'train');
   if (scanned.layout === 'folders') {
     const { second } = stratifiedSplit(kept.map((k) => k.item.label), c.testFraction, c.seed);
@@ -191,13 +260,16 @@ export async function importForReview(
   }
   const trainIdx = kept.map((_, i) => i).filter((i) => splits[i] === 'train');
   const fit = fitLinearClassifier(
-    { features: trainIdx.map((i) => kept[i].features), labels: trainIdx.map((i) => kept[i].item.label), numClasses: C },
+    { features: trainIdx.map((i) => kept[i].features), labels: trainIdx.map((i) => kept[i].item.label), numClasses: scanned.classes.length },
     scanned.classes,
     c.classifier,
   );
   for (const v of fit.validationIndices) splits[trainIdx[v]] = 'val';
+  return { splits, fit };
+}
 
-  const images: ImageInput[] = kept.map((k, i) => ({
+function toImageInputs(kept: readonly KeptImage[], splits: readonly Split[]): ImageInput[] {
+  return kept.map((k, i) => ({
     key: k.item.key,
     path: k.item.path,
     sha256: k.sha256,
@@ -207,19 +279,30 @@ export async function importForReview(
     split: splits[i],
     boxes: k.item.boxes,
   }));
-  const datasetId = store.replaceDataset(
-    { name, root: scanned.root, layout: scanned.layout, classes: scanned.classes, modelSource: c.modelSpec ?? model.info.source, modelKey, issues },
-    images,
-  );
-  const idByKey = new Map(store.images(datasetId).map((im) => [im.key, im.id]));
+}
 
-  // Phase 2: every class's logit and map from the trained head.
-  const cam = model.withHead(fit.head);
-  const predictions: PredictionInput[] = [];
-  const maps: Array<{ imageId: number; map: StoredMap }> = [];
-  const evaluated: EvaluatedImage[] = [];
-  let mapSize: [number, number] = [0, 0];
-  const allClasses = scanned.classes.map((_, i) => i);
+/** What phase 2 measured: a prediction and maps per image, and the test images' figures. */
+interface CamMeasures {
+  predictions: PredictionInput[];
+  maps: Array<{ imageId: number; map: StoredMap }>;
+  evaluated: EvaluatedImage[];
+  mapSize: [number, number];
+}
+
+/** Phase 2: every class's logit and map from the trained head, localized against the annotated boxes. */
+async function measureCams(
+  model: CamModel,
+  head: LinearHead,
+  kept: readonly KeptImage[],
+  splits: readonly Split[],
+  idByKey: ReadonlyMap<string, number>,
+  numClasses: number,
+  c: ResolvedImportConfig,
+  hooks: ReviewImportHooks,
+): Promise<CamMeasures> {
+  const cam = model.withHead(head);
+  const out: CamMeasures = { predictions: [], maps: [], evaluated: [], mapSize: [0, 0] };
+  const allClasses = Array.from({ length: numClasses }, (_, i) => i);
   try {
     for (let start = 0; start < kept.length; start += c.batchSize) {
       const slice = kept.slice(start, start + c.batchSize);
@@ -229,36 +312,36 @@ export async function importForReview(
       const results = await cam.infer(batch.map((b) => b.frame), { classes: allClasses });
       for (const [j, r] of results.entries()) {
         const { item, frame } = batch[j];
-        const imageId = idByKey.get(item.key)!;
-        mapSize = [r.mapSize[0], r.mapSize[1]];
-        // With `classes` the ids come back in class order, so scores[c] is class c's logit.
-        const order = allClasses.slice().sort((a, b) => r.scores[b] - r.scores[a] || a - b);
-        const top: TopEntry[] = order.slice(0, Math.min(c.topK, C)).map((id) => ({ classId: id, score: r.scores[id], probability: r.probabilities[id] }));
-        const predicted = order[0];
-        const geometry = frameGeometry(frame.width, frame.height, model.info.preprocess);
-        const loc = localizeAgainst(mapAt(r, item.label), r.mapSize, geometry, item.boxes);
-        predictions.push({ imageId, predicted, confidence: r.probabilities[predicted], top, mapClass: item.label, ...loc });
-        for (const id of new Set([item.label, ...top.map((t) => t.classId)])) maps.push({ imageId, map: quantizeRawMap(mapAt(r, id), id, r.mapSize) });
-        if (splits[start + j] === 'test') evaluated.push({ label: item.label, predicted, ...loc });
+        out.mapSize = [r.mapSize[0], r.mapSize[1]];
+        measureOne(out, r, item, frame, idByKey.get(item.key)!, splits[start + j] === 'test', allClasses, model.info.preprocess, c.topK);
       }
       hooks.onProgress?.('cams', Math.min(kept.length, start + c.batchSize), kept.length);
     }
   } finally {
     await cam.dispose();
   }
+  return out;
+}
 
-  const summary: ReviewSummary = {
-    dataset: name,
-    ...summarizeImages(evaluated, scanned.classes),
-    totalImages: kept.length,
-    trainImages: splits.filter((s) => s === 'train').length,
-    validationImages: splits.filter((s) => s === 'val').length,
-    skipped: issues.filter((i) => i.severity === 'skipped').length,
-    classes: scanned.classes,
-    mapClass: 'true',
-    classifier: { kind: 'softmax-l2', lambda: fit.lambda, chosenBy: fit.chosenBy, validation: fit.validation, trainAccuracy: fit.trainAccuracy, featureDims: d },
-    model: { source: c.modelSpec ?? model.info.source, key: modelKey, engine: model.info.engine, backend: model.info.backend, mapSize, preprocess: model.info.preprocess },
-  };
-  store.saveAnalysis(datasetId, { head: fit.head, summary, predictions, maps });
-  return { datasetId, name, summary, issues, featuresComputed: computed, featuresCached: cached };
+/** Adds one image's prediction, maps (true class and top-k) and, for a test image, its figures to `out`. */
+function measureOne(
+  out: CamMeasures,
+  r: CamResult,
+  item: ScannedItem,
+  frame: Frame,
+  imageId: number,
+  isTest: boolean,
+  allClasses: readonly number[],
+  preprocess: Preprocess,
+  topK: number,
+): void {
+  // With `classes` the ids come back in class order, so scores[c] is class c's logit.
+  const order = allClasses.slice().sort((a, b) => r.scores[b] - r.scores[a] || a - b);
+  const top: TopEntry[] = order.slice(0, Math.min(topK, allClasses.length)).map((id) => ({ classId: id, score: r.scores[id], probability: r.probabilities[id] }));
+  const predicted = order[0];
+  const geometry = frameGeometry(frame.width, frame.height, preprocess);
+  const loc = localizeAgainst(mapAt(r, item.label), r.mapSize, geometry, item.boxes);
+  out.predictions.push({ imageId, predicted, confidence: r.probabilities[predicted], top, mapClass: item.label, ...loc });
+  for (const id of new Set([item.label, ...top.map((t) => t.classId)])) out.maps.push({ imageId, map: quantizeRawMap(mapAt(r, id), id, r.mapSize) });
+  if (isTest) out.evaluated.push({ label: item.label, predicted, ...loc });
 }

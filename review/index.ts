@@ -25,25 +25,7 @@ export {
   type ReviewImportResult,
 } from './import.ts';
 export { IOU_HISTOGRAM_EDGES, iouHistogram, localizeAgainst, summarizeImages, type EvaluatedImage, type Localization } from './metrics.ts';
-export {
-  DECISION_STATUSES,
-  DECISION_TAGS,
-  REVIEW_DB_FILE,
-  ReviewStore,
-  reviewDbPath,
-  type DatasetRecord,
-  type Decision,
-  type DecisionStatus,
-  type DecisionTag,
-  type ImageInput,
-  type ImageRecord,
-  type PredictionInput,
-  type ReviewRow,
-  type RowFilter,
-  type Split,
-  type StoredMap,
-  type TopEntry,
-} from './store.ts';
+export { DECISION_STATUSES, DECISION_TAGS, REVIEW_DB_FILE, ReviewStore, reviewDbPath } from './store.ts';
 export { CAM_BOX_COLOUR, renderReviewOverlay, TRUE_BOX_COLOUR, type ReviewOverlayOptions } from './overlay.ts';
 export {
   barChartSvg,
@@ -59,4 +41,20 @@ export {
   writeFileAtomic,
   type ExportFormat,
 } from './report.ts';
-export type { ClassMetrics, ImportIssue, ReviewSummary } from './types.ts';
+export type {
+  ClassMetrics,
+  DatasetRecord,
+  Decision,
+  DecisionStatus,
+  DecisionTag,
+  ImageInput,
+  ImageRecord,
+  ImportIssue,
+  PredictionInput,
+  ReviewRow,
+  ReviewSummary,
+  RowFilter,
+  Split,
+  StoredMap,
+  TopEntry,
+} from './types.ts';

@@ -4,7 +4,8 @@
  * (red), shrunk to a thumbnail. The image path always comes from the store.
  */
 import sharp from 'sharp';
-import { InputError, paperBox, type Box } from '../models/index.ts';
+import { InputError } from '../common/index.ts';
+import { paperBox, type Box } from '../models/index.ts';
 import { renderOverlayBuffer, type OverlayBox } from '../pipelines/render/index.ts';
 import { frameGeometry } from '../pipelines/stages/localize.ts';
 import { dequantizeRawMap } from './import.ts';

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigError, InputError } from '../models/index.ts';
+import { ConfigError, InputError } from '../common/index.ts';
 import { renderReviewOverlay } from './overlay.ts';
-import type { DatasetRecord, ReviewRow, ReviewStore } from './store.ts';
-import type { ReviewSummary } from './types.ts';
+import type { ReviewStore } from './store.ts';
+import type { DatasetRecord, ReviewRow, ReviewSummary } from './types.ts';
 
 export type ExportFormat = 'csv' | 'json' | 'html';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'html'];

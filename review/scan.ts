@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { InputError, type Box } from '../models/index.ts';
+import { InputError } from '../common/index.ts';
+import { type Box } from '../models/index.ts';
 import { detectLayout, parseActionsTxt, parseAnnotationXml, type DatasetLayout } from '../datasets/index.ts';
 import type { ImportIssue } from './types.ts';
 

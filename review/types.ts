@@ -1,78 +1,94 @@
 /** Shapes shared by the review feature's parts (import, analysis, store, reports, server). */
-import type { Preprocess } from '../models/index.ts';
+import type { Box, LinearHead } from '../models/index.ts';
+import type { Decision, DecisionStatus, DecisionTag, ImportIssue, ReviewSummary } from '../protocol/index.ts';
+import type { Localization } from './metrics.ts';
 
-/** A file the import skipped (or a problem it worked around), with the reason. */
-export interface ImportIssue {
-  /** The offending file. */
-  path: string;
-  /** One line: what is wrong with it. */
-  reason: string;
-  /** `skipped`: the image is not in the dataset; `warning`: imported anyway. */
-  severity: 'skipped' | 'warning';
-}
+/** Shapes the review API sends (the summary, import issues, decisions) are defined once, in protocol/review.ts. */
+export type { ClassMetrics, Decision, DecisionStatus, DecisionTag, ImportIssue, ReviewSummary } from '../protocol/index.ts';
 
-/** Figures of one class on the test split. Localization figures are null where no image has a box. */
-export interface ClassMetrics {
-  classId: number;
+// ---------------------------------------------------------------------------------------------------
+// What the store (store.ts) keeps and returns.
+
+/** The split an image belongs to. */
+export type Split = 'train' | 'val' | 'test';
+
+/** An imported dataset, with its analysis once it ran. */
+export interface DatasetRecord {
+  id: number;
   name: string;
-  images: number;
-  correct: number;
-  accuracy: number;
-  meanIoU: number | null;
-  meanIoUOfficial: number | null;
-  meanInside: number | null;
-  pointingGame: number | null;
-  /** Share with paper-rule IoU >= 0.5. */
-  locAccuracy: number | null;
+  root: string;
+  layout: string;
+  classes: string[];
+  modelSource: string;
+  modelKey: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Set once the analysis ran. */
+  summary: ReviewSummary | null;
+  issues: ImportIssue[];
+  head: LinearHead | null;
 }
 
-/** What `camstream review report --json` prints (fractions in [0, 1]). */
-export interface ReviewSummary {
-  dataset: string;
-  /** Test images evaluated. */
-  images: number;
-  totalImages: number;
-  trainImages: number;
-  validationImages: number;
-  /** Files the import skipped. */
-  skipped: number;
-  classes: string[];
-  /** Top-1 accuracy on the test split. */
-  accuracy: number;
-  /** Mean IoU of the paper-rule CAM box (true class's map) with the best-matching annotated box. */
-  meanIoU: number | null;
-  meanIoUOfficial: number | null;
-  /** Mean share of the paper-rule CAM box lying inside the best annotated box. */
-  meanInside: number | null;
-  meanInsideOfficial: number | null;
-  /** Share of images whose map peak falls inside an annotated box. */
-  pointingGame: number | null;
-  /** Share with paper-rule IoU >= 0.5. */
-  locAccuracy: number | null;
-  /** Test images with at least one annotated box (the denominator of the localization figures). */
-  boxedImages: number;
-  perClass: ClassMetrics[];
-  /** confusion[true][predicted] counts on the test split. */
-  confusion: number[][];
-  /** Paper-rule IoU histogram: `counts[i]` images in [edges[i], edges[i + 1]) (the last bin closed). */
-  iouHistogram: { edges: number[]; counts: number[] };
-  /** Which class's map is measured against the boxes: the true class (GT-known localization). */
-  mapClass: 'true';
-  classifier: {
-    kind: 'softmax-l2';
-    lambda: number;
-    chosenBy: 'validation' | 'default';
-    validation: Array<{ lambda: number; accuracy: number; loss: number }>;
-    trainAccuracy: number;
-    featureDims: number;
-  };
-  model: {
-    source: string;
-    key: string;
-    engine: string;
-    backend: string;
-    mapSize: [number, number];
-    /** The backbone's preprocessing: where a map sits over an image (see `frameGeometry`). */
-    preprocess: Preprocess;
-  };
+/** An image to store: where it is, its content hash, size, class, split and annotated boxes. */
+export interface ImageInput {
+  key: string;
+  path: string;
+  sha256: string;
+  width: number;
+  height: number;
+  label: number;
+  split: Split;
+  boxes: Box[];
+}
+
+/** A stored image. */
+export interface ImageRecord extends ImageInput {
+  id: number;
+  datasetId: number;
+}
+
+/** One of an image's top classes. */
+export interface TopEntry {
+  classId: number;
+  score: number;
+  probability: number;
+}
+
+/** A prediction and the localization of its measured map (fields null when the image has no annotated box). */
+export interface PredictionInput extends Localization {
+  imageId: number;
+  predicted: number;
+  confidence: number;
+  top: TopEntry[];
+  /** The class whose map is measured against the boxes (the true class). */
+  mapClass: number;
+}
+
+/** A class map quantized to bytes. */
+export interface StoredMap {
+  classId: number;
+  height: number;
+  width: number;
+  /** Raw map range: value = min + q / 255 * (max - min). */
+  min: number;
+  max: number;
+  data: Uint8Array;
+}
+
+/** One grid row: the image, its prediction and its decision. */
+export interface ReviewRow extends ImageRecord, Omit<PredictionInput, 'imageId'> {
+  correct: boolean;
+  decision: Decision;
+}
+
+/** Which grid rows to list and in what order (default: every split, by key ascending). */
+export interface RowFilter {
+  split?: Split | 'all';
+  classId?: number;
+  correct?: boolean;
+  iouMin?: number;
+  iouMax?: number;
+  status?: DecisionStatus | 'undecided';
+  sort?: 'confidence' | 'iou' | 'key';
+  order?: 'asc' | 'desc';
 }

@@ -1,21 +1,26 @@
 /**
- * The live server's public surface: `startServer` (HTTP + WebSocket in front of a transport-free hub), its
- * configuration, the wire protocol (see docs/protocol.md), and the session core for other transports.
+ * The live server's public surface: what the CLI, the tests and the benches use. The wire protocol the
+ * server speaks is protocol/'s (import it from protocol/index.ts); the hub, sessions, the `ws` adapter and
+ * the HTTP routes stay inside server/.
  */
-export { startServer, DEFAULT_CLIENT_DIR, WS_PATH, type LiveServer, type StartServerOptions } from './start.ts';
+
+/** Starting and stopping: `startServer` binds HTTP + WebSocket and returns `{ url, dispose, ... }`. */
+export { startServer, type LiveServer, type StartServerOptions } from './start.ts';
+
+/** Configuration: grouped fields, frozen defaults, and the resolver the CLI calls to fail fast. */
 export {
   DEFAULT_SERVER_CONFIG,
-  DEFAULT_SOURCE_SETTINGS,
   isLoopbackHost,
   resolveServerConfig,
+  type HttpConfig,
+  type LimitsConfig,
+  type LiveConfig,
   type ResolvedServerConfig,
+  type ReviewConfig,
   type ServerConfig,
+  type SourcesConfig,
 } from './config.ts';
-export * from '../protocol/live.ts';
-export { Hub, type HubStats } from './core/hub.ts';
-export { Session, SourceRefusal, type SessionSocket } from './core/session.ts';
+
+/** The guards on what a client names or presents: media paths confined to the root, token comparison. */
 export { confineMediaPath, listMedia, MediaPathError } from './http/media.ts';
 export { tokensEqual } from './http/auth.ts';
-export { adaptWebSocket } from './adapters/ws.ts';
-export { ReviewRoutes, REVIEW_API, REVIEW_PAGE, type ReviewRoutesOptions } from './http/review.ts';
-export type { DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewMapWire, ReviewRowWire } from '../protocol/review.ts';

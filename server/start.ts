@@ -1,17 +1,22 @@
 /**
- * `startServer`: the HTTP server (the built web client, token checks) and the WebSocket endpoint `/ws`
- * in front of the transport-free hub.
+ * `startServer`: the HTTP server (the built web client, the review page, token checks) and the WebSocket
+ * endpoint `WS_PATH` in front of the transport-free hub. Each step of starting is a function below:
+ * resolve the config, check the media root and the client build, build the hub, the HTTP handler and the
+ * upgrade handler, listen, and hand back a disposer that undoes them in reverse.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
-import { ConfigError, type CamModel } from '../models/index.ts';
+import { ConfigError } from '../common/index.ts';
+import type { CamModel } from '../models/index.ts';
 import { activeFfmpegPids } from '../pipelines/index.ts';
-import { resolveServerConfig, type ServerConfig } from './config.ts';
-import { authorized, presentedToken, TOKEN_COOKIE } from './http/auth.ts';
+import { WS_PATH } from '../protocol/index.ts';
+import { resolveServerConfig, type ResolvedServerConfig, type ServerConfig } from './config.ts';
+import { authorized, sameOrigin, tokenCookieHeader } from './http/auth.ts';
 import { Hub, type HubStats } from './core/hub.ts';
 import { ReviewRoutes } from './http/review.ts';
 import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './http/static.ts';
@@ -20,14 +25,9 @@ import { adaptWebSocket } from './adapters/ws.ts';
 /** Where `npm run build:client` writes the web client. */
 export const DEFAULT_CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'client', 'dist');
 
-/** Path of the WebSocket endpoint. */
-export const WS_PATH = '/ws';
-
 export interface StartServerOptions extends ServerConfig {
   /** The model every source uses. The caller owns it: `dispose()` does not dispose it. */
   model: CamModel;
-  /** Serve the review UI at /review and its API at /api/review over this store file (`<home>/review.db`). */
-  review?: { dbPath: string };
 }
 
 export interface LiveServer {
@@ -42,104 +42,119 @@ export interface LiveServer {
   dispose(): Promise<void>;
 }
 
-function urlHost(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
-
-/** Refuses cross-site WebSocket upgrades: a page elsewhere must not drive this server with the cookie. */
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true; // not a browser
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
+/** How long `dispose` waits for the sources' ffmpeg children to exit, ms. */
+const FFMPEG_EXIT_WAIT_MS = 5000;
 
 /** Starts listening; resolves once the port is bound. Errors: ConfigError (bad config, a missing media root). */
 export async function startServer(options: StartServerOptions): Promise<LiveServer> {
-  const { model, review, ...rest } = options;
+  const { model, ...rest } = options;
   const config = resolveServerConfig(rest);
-  let mediaRoot: string | undefined;
-  if (config.mediaRoot !== undefined) {
-    try {
-      mediaRoot = await realpath(resolve(config.mediaRoot));
-      if (!(await stat(mediaRoot)).isDirectory()) throw new Error('not a folder');
-    } catch {
-      throw new ConfigError(`media root '${config.mediaRoot}' is not an existing folder`);
-    }
-  }
-  const clientDir = resolve(config.clientDir ?? DEFAULT_CLIENT_DIR);
+  const mediaRoot = await realMediaRoot(config.sources.mediaRoot);
+  const clientDir = resolve(config.http.clientDir ?? DEFAULT_CLIENT_DIR);
   const built = await clientBuilt(clientDir);
   if (!built) config.log(`warning: ${MISSING_BUILD_MESSAGE} (looked in ${clientDir})`);
 
   const hub = new Hub(model, config, mediaRoot);
-  const cookieHeader = (req: IncomingMessage): Record<string, string> =>
-    config.token !== undefined && new URL(req.url ?? '/', 'http://localhost').searchParams.has('token')
-      ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(presentedToken(req) ?? '')}; HttpOnly; SameSite=Strict; Path=/` }
-      : {};
-
-  const reviewRoutes = review ? new ReviewRoutes({ dbPath: review.dbPath, clientDir }) : undefined;
-  const http = createServer((req, res) => {
-    if (!authorized(req, config.token)) return sendText(res, 401, 'unauthorized: open the URL camstream serve printed (it carries ?token=)');
-    if (reviewRoutes?.handles(req)) return void reviewRoutes.handle(req, res, cookieHeader(req));
-    void serveStatic(clientDir, req, res, cookieHeader(req)).catch(() => sendText(res, 500, 'internal error'));
-  });
+  const reviewRoutes = config.review ? new ReviewRoutes({ dbPath: config.review.dbPath, clientDir }) : undefined;
+  const http = createServer(httpHandler(config, clientDir, reviewRoutes));
+  const sockets = trackConnections(http);
   const wss = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxPayload, perMessageDeflate: false });
+  http.on('upgrade', upgradeHandler(config, wss, hub));
+  const port = await listen(http, config);
+
+  let disposing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost(config.http.host)}:${port}/`,
+    port,
+    clientBuilt: built,
+    stats: () => hub.stats(),
+    dispose: () => {
+      disposing ??= shutDown(hub, reviewRoutes, wss, http, sockets);
+      return disposing;
+    },
+  };
+}
+
+/** The media root's real path (symlinks resolved), or undefined without one; a ConfigError if it is no folder. */
+async function realMediaRoot(mediaRoot: string | undefined): Promise<string | undefined> {
+  if (mediaRoot === undefined) return undefined;
+  try {
+    const real = await realpath(resolve(mediaRoot));
+    if (!(await stat(real)).isDirectory()) throw new Error('not a folder');
+    return real;
+  } catch {
+    throw new ConfigError(`media root '${mediaRoot}' is not an existing folder`);
+  }
+}
+
+/** Plain HTTP: the token check, then the review routes (when on), then the client's static files. */
+function httpHandler(config: ResolvedServerConfig, clientDir: string, reviewRoutes: ReviewRoutes | undefined): Parameters<typeof createServer>[1] {
+  return (req, res) => {
+    const { token } = config.http;
+    if (!authorized(req, token)) return sendText(res, 401, 'unauthorized: open the URL camstream serve printed (it carries ?token=)');
+    if (reviewRoutes?.handles(req)) return void reviewRoutes.handle(req, res, tokenCookieHeader(req, token));
+    void serveStatic(clientDir, req, res, tokenCookieHeader(req, token)).catch(() => sendText(res, 500, 'internal error'));
+  };
+}
+
+/** WebSocket upgrades: only at `WS_PATH`, with the token, from the same origin; each becomes a hub session. */
+function upgradeHandler(config: ResolvedServerConfig, wss: WebSocketServer, hub: Hub): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    const reject = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== WS_PATH) return reject(404, 'Not Found');
+    if (!authorized(req, config.http.token)) return reject(401, 'Unauthorized');
+    if (!sameOrigin(req)) return reject(403, 'Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      try {
+        hub.connect(adaptWebSocket(ws, config.limits.pingIntervalMs));
+      } catch {
+        ws.terminate();
+      }
+    });
+  };
+}
+
+/** The open TCP connections of `http`, so that dispose can end the keep-alive ones too. */
+function trackConnections(http: Server): Set<Socket> {
   const sockets = new Set<Socket>();
   http.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  http.on('upgrade', (req, socket, head) => {
-    const reject = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== WS_PATH) return reject(404, 'Not Found');
-    if (!authorized(req, config.token)) return reject(401, 'Unauthorized');
-    if (!sameOrigin(req)) return reject(403, 'Forbidden');
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      try {
-        hub.connect(adaptWebSocket(ws, config.pingIntervalMs));
-      } catch {
-        ws.terminate();
-      }
-    });
-  });
+  return sockets;
+}
 
+/** Binds the port; resolves with the port bound (the free one picked for port 0). */
+async function listen(http: Server, config: ResolvedServerConfig): Promise<number> {
+  const { host, port } = config.http;
   await new Promise<void>((resolveListen, rejectListen) => {
     http.once('error', (err: NodeJS.ErrnoException) =>
-      rejectListen(err.code === 'EADDRINUSE' ? new ConfigError(`port ${config.port} on ${config.host} is already in use; pass --port <n>`) : err),
+      rejectListen(err.code === 'EADDRINUSE' ? new ConfigError(`port ${port} on ${host} is already in use; pass --port <n>`) : err),
     );
-    http.listen(config.port, config.host, () => resolveListen());
+    http.listen(port, host, () => resolveListen());
   });
-  const port = (http.address() as AddressInfo).port;
-  const url = `http://${urlHost(config.host)}:${port}/`;
+  return (http.address() as AddressInfo).port;
+}
 
-  let disposing: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    clientBuilt: built,
-    stats: () => hub.stats(),
-    dispose: () => {
-      disposing ??= (async () => {
-        const pids = hub.stats().sources.map((s) => s.pid).filter((p): p is number => p !== undefined);
-        hub.dispose();
-        reviewRoutes?.dispose();
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        await new Promise<void>((r) => {
-          http.close(() => r());
-          http.closeAllConnections();
-          for (const s of sockets) s.destroy();
-        });
-        // Each source's teardown stopped its ffmpeg (SIGTERM, then SIGKILL after its grace): wait for them.
-        const deadline = Date.now() + 5000;
-        while (Date.now() < deadline && activeFfmpegPids().some((p) => pids.includes(p))) await new Promise((r) => setTimeout(r, 25));
-      })();
-      return disposing;
-    },
-  };
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** Closes the sessions and sources, the review store, the sockets and the listener; waits for ffmpeg to exit. */
+async function shutDown(hub: Hub, reviewRoutes: ReviewRoutes | undefined, wss: WebSocketServer, http: Server, sockets: Set<Socket>): Promise<void> {
+  const pids = hub.stats().sources.map((s) => s.pid).filter((p): p is number => p !== undefined);
+  hub.dispose();
+  reviewRoutes?.dispose();
+  for (const ws of wss.clients) ws.terminate();
+  wss.close();
+  await new Promise<void>((r) => {
+    http.close(() => r());
+    http.closeAllConnections();
+    for (const s of sockets) s.destroy();
+  });
+  // Each source's teardown stopped its ffmpeg (SIGTERM, then SIGKILL after its grace): wait for them.
+  const deadline = Date.now() + FFMPEG_EXIT_WAIT_MS;
+  while (Date.now() < deadline && activeFfmpegPids().some((p) => pids.includes(p))) await new Promise((r) => setTimeout(r, 25));
 }

@@ -1,6 +1,6 @@
 /**
  * Helpers of the live benches (live-latency.ts, live-soak.ts): the models they run, frames from a fixture
- * video at model size, a paced 30 fps webcam-like sender, and percentiles.
+ * video at model size, and a paced 30 fps webcam-like sender. (Percentiles: common/stats.ts, shared with the client.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { defaultModelDir } from '../../cli/model.ts';
 import { resnet50Spec, toOnnxModel } from '../../lab/builders/index.ts';
 import type { Frame } from '../../models/index.ts';
 import { decodeFrames$ } from '../../pipelines/ffmpeg/index.ts';
-import { encodeFrame, FrameEncoding } from '../../server/index.ts';
+import { encodeFrame, FrameEncoding } from '../../protocol/index.ts';
 import { BENCH_PREPROCESS } from './models.ts';
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -53,15 +53,6 @@ export async function videoFrames(width: number, height: number, count: number):
   const input = existsSync(clip) ? clip : `lavfi-unavailable`;
   const frames = await firstValueFrom(decodeFrames$(input, { width, height, maxFrames: count, scaleFlags: 'area' }).pipe(toArray()));
   return frames.map((f) => ({ data: f.data.slice(), width: f.width, height: f.height }));
-}
-
-export function percentile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** Starts `camstream serve` in a child process; resolves with its URL once it prints it. */

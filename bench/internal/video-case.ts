@@ -162,12 +162,9 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
         out: join(spec.outDir, `${spec.model}-${spec.engine}-${spec.backend}-${round}.mp4`),
         manifest: false,
         tools,
-        batchFrames: batch,
-        maxFrames: spec.maxFrames,
-        decodeThreads: spec.decodeThreads,
-        encodeThreads: spec.encodeThreads,
-        preset: spec.preset,
-        crf: spec.crf,
+        infer: { batchFrames: batch },
+        decode: { maxFrames: spec.maxFrames, threads: spec.decodeThreads },
+        encode: { threads: spec.encodeThreads, preset: spec.preset, crf: spec.crf },
       }), (done) => done.frames);
       e2eFps.push(r.fps);
       if (!best || r.fps > best.fps) {

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../../models/index.ts';
+import { ConfigError } from '../../common/index.ts';
 import { DEFAULT_EVAL_SEED } from '../../lab/train/index.ts';
 import { readDataset } from '../../datasets/index.ts';
 import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, type EvalSample } from '../../lab/eval/index.ts';

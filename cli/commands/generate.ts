@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { ConfigError } from '../../models/index.ts';
+import { ConfigError } from '../../common/index.ts';
 import { DATASET_LAYOUTS, writeGeneratedDataset, type DatasetLayout } from '../../datasets/index.ts';
 import { parsePositiveInt } from '../model.ts';
 

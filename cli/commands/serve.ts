@@ -46,20 +46,16 @@ export function serveCommand(): Command {
   return command.action(async (options: ServeCliOptions) => {
     const token = options.token ?? (process.env.CAMSTREAM_TOKEN || undefined);
     // Refuse a bad host/token/port before spending seconds on the model.
-    resolveServerConfig({ host: options.host, port: options.port, token });
+    resolveServerConfig({ http: { host: options.host, port: options.port, token } });
     const model = await openModel(options);
     let server;
     try {
       server = await startServer({
         model,
-        host: options.host,
-        port: options.port,
-        token,
-        mediaRoot: options.mediaRoot,
-        urlSources: options.urlSources,
-        deviceSources: options.deviceSources,
+        http: { host: options.host, port: options.port, token },
+        sources: { mediaRoot: options.mediaRoot, urlSources: options.urlSources, deviceSources: options.deviceSources },
+        live: { settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth } },
         review: { dbPath: reviewDbPath(reviewHome(options.home)) },
-        settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth },
         log: (line) => process.stderr.write(`camstream: ${line}\n`),
       });
     } catch (err) {

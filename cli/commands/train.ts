@@ -2,8 +2,7 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolve } from 'node:path';
 import { initTfjsBackend } from '../../models/tfjs/backend.ts';
-import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../lab/train/zoo.ts';
-import type { TrainProgress } from '../../lab/train/train.ts';
+import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG, type TrainProgress } from '../../lab/train/index.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface TrainCliOptions {
@@ -54,62 +53,69 @@ export function trainCommand(): Command {
     )
     .option('--backend <name>', 'tfjs backend: tensorflow, wasm or cpu (default: the fastest available)')
     .option('-q, --quiet', 'no progress output')
-    .action(async (options: TrainCliOptions) => {
-      const backend = await initTfjsBackend(options.backend);
-      const out = resolve(options.out ?? ZOO_MODEL_DIR);
-      const args = process.argv.slice(process.argv.indexOf('train'));
-      const command = `camstream ${args.join(' ')}`;
-      const tty = process.stderr.isTTY === true && !options.quiet;
-      const bar = tty
-        ? new cliProgress.SingleBar(
-            {
-              format: 'train |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
-              etaBuffer: 200,
-              hideCursor: true,
-            },
-            cliProgress.Presets.shades_classic,
-          )
-        : undefined;
-      if (!options.quiet) {
-        process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
-      }
-      bar?.start(options.steps, 0, { loss: '-', ips: '-' });
-      // Without a terminal: one line per 2% of the run, for logs.
-      const every = Math.max(1, Math.round(options.steps / 50));
-      const onProgress = (p: TrainProgress): void => {
-        if (bar) {
-          bar.update(p.step, { loss: p.smoothedLoss.toFixed(3), ips: p.imagesPerSecond.toFixed(0) });
-        } else if (!options.quiet && (p.step % every === 0 || p.step === p.steps)) {
-          const cpu = process.cpuUsage();
-          process.stderr.write(
-            `step ${p.step}/${p.steps} loss ${p.smoothedLoss.toFixed(4)} lr ${p.learningRate.toExponential(2)} ` +
-              `${p.imagesPerSecond.toFixed(1)} img/s elapsed ${(p.elapsedMs / 1000).toFixed(0)} s ` +
-              `cpu ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s\n`,
-          );
-        }
-      };
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort(new Error('training interrupted'));
-      process.once('SIGINT', onSignal);
-      try {
-        const { manifest } = await trainZooModel({
-          folder: out,
-          command,
-          config: { ...ZOO_TRAIN_CONFIG, seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr, replicas: options.replicas },
-          onProgress,
-          signal: stop.signal,
-        });
-        bar?.stop();
-        if (!options.quiet) {
-          const t = manifest.training;
-          process.stderr.write(
-            `wrote ${out}: ${t.steps} steps in ${t.wallSeconds} s on ${t.backend}, final loss ${t.finalLoss.toFixed(4)}, ` +
-              `${(t.weightBytes / 1024).toFixed(0)} KiB of weights\n`,
-          );
-        }
-      } finally {
-        bar?.stop();
-        process.off('SIGINT', onSignal);
-      }
+    .action(runTrain);
+}
+
+/** The action of `camstream train`: backend, progress output, SIGINT to stop, then the model folder. */
+async function runTrain(options: TrainCliOptions): Promise<void> {
+  const backend = await initTfjsBackend(options.backend);
+  const out = resolve(options.out ?? ZOO_MODEL_DIR);
+  const args = process.argv.slice(process.argv.indexOf('train'));
+  const command = `camstream ${args.join(' ')}`;
+  const bar = process.stderr.isTTY === true && !options.quiet ? createTrainBar() : undefined;
+  if (!options.quiet) {
+    process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
+  }
+  bar?.start(options.steps, 0, { loss: '-', ips: '-' });
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort(new Error('training interrupted'));
+  process.once('SIGINT', onSignal);
+  try {
+    const { manifest } = await trainZooModel({
+      folder: out,
+      command,
+      config: { ...ZOO_TRAIN_CONFIG, seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr, replicas: options.replicas },
+      onProgress: progressReporter(options, bar),
+      signal: stop.signal,
     });
+    bar?.stop();
+    if (!options.quiet) {
+      const t = manifest.training;
+      process.stderr.write(
+        `wrote ${out}: ${t.steps} steps in ${t.wallSeconds} s on ${t.backend}, final loss ${t.finalLoss.toFixed(4)}, ` +
+          `${(t.weightBytes / 1024).toFixed(0)} KiB of weights\n`,
+      );
+    }
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+  }
+}
+
+function createTrainBar(): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      format: 'train |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | ETA {eta_formatted}',
+      etaBuffer: 200,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** Progress to the bar on a terminal; without one, a line per 2% of the run (for logs); nothing when quiet. */
+function progressReporter(options: TrainCliOptions, bar: cliProgress.SingleBar | undefined): (p: TrainProgress) => void {
+  const every = Math.max(1, Math.round(options.steps / 50));
+  return (p) => {
+    if (bar) {
+      bar.update(p.step, { loss: p.smoothedLoss.toFixed(3), ips: p.imagesPerSecond.toFixed(0) });
+    } else if (!options.quiet && (p.step % every === 0 || p.step === p.steps)) {
+      const cpu = process.cpuUsage();
+      process.stderr.write(
+        `step ${p.step}/${p.steps} loss ${p.smoothedLoss.toFixed(4)} lr ${p.learningRate.toExponential(2)} ` +
+          `${p.imagesPerSecond.toFixed(1)} img/s elapsed ${(p.elapsedMs / 1000).toFixed(0)} s ` +
+          `cpu ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s\n`,
+      );
+    }
+  };
 }

@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
-import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
+import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoConfig, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface VideoCliOptions extends ModelCliOptions {
@@ -72,33 +72,11 @@ export function videoCommand(): Command {
     const bar = !options.quiet && process.stderr.isTTY ? progressBar() : undefined;
     let report: VideoReport;
     try {
-      report = await annotateVideo(
-        model,
-        input,
-        {
-          out: options.out,
-          json: options.json,
-          manifest: options.manifest ? undefined : false,
-          topK: options.top,
-          batchFrames: options.batch,
-          everyFrames: options.every,
-          maxQueueFrames: options.queue,
-          maxFrames: options.maxFrames,
-          smooth: { pastWeight: options.smooth },
-          localize: { boxRule: options.boxRule, threshold: options.threshold },
-          overlay: { colormap: options.colormap, alpha: options.alpha },
-          preset: options.preset,
-          crf: options.crf,
-          audio: options.audio,
-          strict: !options.lenient,
-          inputOptions: options.rtspTcp ? ['-rtsp_transport', 'tcp'] : [],
-        },
-        {
-          signal: controller.signal,
-          onProgress: bar?.update,
-          onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),
-        },
-      );
+      report = await annotateVideo(model, input, videoConfig(options), {
+        signal: controller.signal,
+        onProgress: bar?.update,
+        onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),
+      });
     } catch (err) {
       // Ends every ffmpeg child still running and deletes the encoder's temporary file before exiting.
       await shutdownFfmpeg();
@@ -112,6 +90,22 @@ export function videoCommand(): Command {
     }
     process.stdout.write(summary(report));
   });
+}
+
+/** The job's configuration from the parsed flags (defaults come from the flags, not from the job). */
+function videoConfig(options: VideoCliOptions): VideoConfig {
+  return {
+    out: options.out,
+    json: options.json,
+    manifest: options.manifest ? undefined : false,
+    decode: { maxFrames: options.maxFrames, strict: !options.lenient, inputOptions: options.rtspTcp ? ['-rtsp_transport', 'tcp'] : [] },
+    infer: { topK: options.top, batchFrames: options.batch, everyFrames: options.every },
+    queue: { maxQueueFrames: options.queue },
+    smooth: { pastWeight: options.smooth },
+    localize: { boxRule: options.boxRule, threshold: options.threshold },
+    overlay: { colormap: options.colormap, alpha: options.alpha },
+    encode: { preset: options.preset, crf: options.crf, audio: options.audio },
+  };
 }
 
 function parseBatch(value: string): number | 'auto' {

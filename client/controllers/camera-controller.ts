@@ -5,17 +5,10 @@
  * so the camera never floods the socket. Tracks are stopped in hostDisconnected and on `stop()`.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { FrameEncodingValue } from '../../protocol/live.ts';
+import { FrameEncoding, type FrameMessage } from '../../protocol/index.ts';
 
-export interface CapturedFrame {
-  frameId: number;
-  /** performance.now() when the frame was drawn from the video. */
-  captureMs: number;
-  encoding: FrameEncodingValue;
-  width: number;
-  height: number;
-  payload: Uint8Array;
-}
+/** A captured webcam frame: the wire's frame message, `captureMs` being performance.now() at capture. */
+export type CapturedFrame = FrameMessage;
 
 export class CameraController implements ReactiveController {
   stream: MediaStream | undefined;
@@ -123,7 +116,7 @@ export class CameraController implements ReactiveController {
         payload = new Uint8Array(await blob.arrayBuffer());
       }
       const frameId = this.nextId++;
-      if (this.send({ frameId, captureMs, encoding: this.encoding === 'jpeg' ? 0 : 1, width: w, height: h, payload })) {
+      if (this.send({ frameId, captureMs, encoding: this.encoding === 'jpeg' ? FrameEncoding.Jpeg : FrameEncoding.Rgb, width: w, height: h, payload })) {
         this.lastSent = frameId;
         this.lastSentAt = performance.now();
         this.sentFrames++;

@@ -4,7 +4,7 @@
  * hostDisconnected. Results go to `onResult`; control messages update the fields the host renders.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import { CloseCode, decodeResult, type ClientMessage, type ResultMessage, type ServerMessage } from '../../protocol/live.ts';
+import { CloseCode, decodeResult, type ClientMessage, type ResultMessage, type ServerMessage } from '../../protocol/index.ts';
 
 type Hello = Extract<ServerMessage, { type: 'hello' }>;
 type SourceInfo = Extract<ServerMessage, { type: 'source' }>;

@@ -1,8 +1,8 @@
 /**
  * The review page's calls to `/api/review` (same origin; the token travels in the cookie the server set
- * when the page was opened with ?token=). Wire types come from the server with `import type` only.
+ * when the page was opened with ?token=). The path and the wire types come from protocol/.
  */
-import type { Decision, DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire, ReviewSummary } from '../../protocol/review.ts';
+import { REVIEW_API, type Decision, type DecisionChange, type ReviewDatasetInfo, type ReviewImageDetail, type ReviewRowWire, type ReviewSummary } from '../../protocol/index.ts';
 
 export type { Decision, DecisionChange, ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire, ReviewSummary };
 
@@ -34,7 +34,7 @@ async function json<T>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
-export const API = '/api/review';
+export const API = REVIEW_API;
 
 export function listDatasets(): Promise<ReviewDatasetInfo[]> {
   return fetch(`${API}/datasets`).then((r) => json<ReviewDatasetInfo[]>(r));

@@ -17,7 +17,7 @@
  *
  * Used by the ResNet-50 and MobileNetV2 builders (benches and tests), not by camstream at run time.
  */
-import { ConfigError } from '../../common/errors.ts';
+import { ConfigError } from '../../common/index.ts';
 import type { NetNode, NetSpec } from './spec.ts';
 import { createRandom, type Random } from './random.ts';
 

@@ -1,8 +1,9 @@
 /**
- * Seeded randomness for tests and benches: a small PRNG and small random `NetSpec`s for each head type
- * camstream turns into CAM. The same seed always gives the same network, on every machine.
+ * Seeded randomness for tests and benches: a `Random` drawn from common's mulberry32, and small random
+ * `NetSpec`s for each head type camstream turns into CAM. The same seed always gives the same network,
+ * on every machine.
  */
-import { ConfigError } from '../../common/errors.ts';
+import { ConfigError, mulberry32 } from '../../common/index.ts';
 import type { NetNode, NetSpec } from './spec.ts';
 
 /** A seeded source of random numbers. */
@@ -17,21 +18,6 @@ export interface Random {
   uniformArray(count: number, low: number, high: number): Float32Array;
   /** Uniform integer in [0, n). */
   int(n: number): number;
-}
-
-/**
- * mulberry32: a 32-bit state PRNG (Tommy Ettinger's), fast and well mixed for test data; not for
- * cryptography. Returns uniform floats in [0, 1).
- */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A `Random` seeded with `seed` (any integer; the same seed gives the same sequence). */

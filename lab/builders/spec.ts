@@ -53,3 +53,20 @@ export interface NetSpec {
   /** Name of the output node (logits or probabilities). */
   output: string;
 }
+
+/**
+ * Slope of a conv's fused `leaky` activation. The spec's conv node carries no alpha; 0.1 is Darknet's
+ * leaky ReLU, the networks this activation comes from. Every builder uses this value.
+ */
+export const CONV_LEAKY_ALPHA = 0.1;
+
+/** The node variants whose `op` is `K` (for example `NodeOf<'conv'>`). */
+export type NodeOf<K extends NetNode['op']> = NetNode & { op: K };
+
+/** A table with one emitter per op: each builder keeps one, so an op added to `NetNode` fails to type-check until every builder handles it. */
+export type EmitterTable<B, R> = { [K in NetNode['op']]: (n: NodeOf<K>, build: B) => R };
+
+/** The emitter of `n.op` in `table`, or undefined for an op the table lacks (a spec built without types). */
+export function emitterOf<B, R>(table: EmitterTable<B, R>, n: NetNode): ((n: NetNode, build: B) => R) | undefined {
+  return Object.hasOwn(table, n.op) ? (table[n.op] as (n: NetNode, build: B) => R) : undefined;
+}

@@ -12,11 +12,10 @@
  * tensor as in the layers model); helper ops are `<name>/<Op>`, consts `<name>/kernel`, `<name>/bias`, ...
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '../../common/errors.ts';
+import { ConfigError } from '../../common/index.ts';
 import type { GraphAttrJson, GraphNodeJson } from '../../models/tfjs/discover-graph.ts';
 import { saveArtifactsToFolder } from '../../models/tfjs/io.ts';
-import type { NetNode, NetSpec } from './spec.ts';
-import { CONV_LEAKY_ALPHA } from './to-layers.ts';
+import { CONV_LEAKY_ALPHA, emitterOf, type EmitterTable, type NetNode, type NetSpec, type NodeOf } from './spec.ts';
 
 const T: GraphAttrJson = { type: 'DT_FLOAT' };
 const str = (s: string): GraphAttrJson => ({ s: Buffer.from(s, 'utf8').toString('base64') });
@@ -84,6 +83,28 @@ export interface ToTfGraphOptions {
   fuse?: boolean;
 }
 
+/** A tensor of the graph: its node name and per-sample shape. */
+interface GraphTensor {
+  name: string;
+  shape: Shape;
+}
+
+/** One TF op of a spec node's chain (see `emit`). */
+interface Step {
+  op: string;
+  inputs: string[];
+  attr?: Record<string, GraphAttrJson>;
+  suffix: string;
+}
+
+/** The graph being built: the writer, each spec node's output tensor and the options. */
+interface GraphBuild {
+  readonly g: GraphWriter;
+  readonly spec: NetSpec;
+  readonly tensors: Map<string, GraphTensor>;
+  readonly fuse: boolean;
+}
+
 /**
  * Makes graph-model artifacts for `spec` (format 'graph-model'). The weight buffer is a fresh copy.
  * @throws ConfigError for unknown inputs, wrong weight lengths, or a flatten the graph cannot express.
@@ -95,188 +116,14 @@ export function toTfGraphArtifacts(spec: NetSpec, options: ToTfGraphOptions = {}
     dtype: T,
     shape: { shape: { dim: [-1, H, W, 3].map((s) => ({ size: String(s) })) } },
   });
-  const tensors = new Map<string, { name: string; shape: Shape }>([['input', { name: 'input', shape: [H, W, 3] }]]);
-  const get = (name: string, by: string): { name: string; shape: Shape } => {
-    const t = tensors.get(name);
-    if (t === undefined) throw new ConfigError(`NetSpec ${spec.name}: node '${by}' reads unknown node '${name}'`);
-    return t;
-  };
-  const expect = (node: string, what: string, arr: Float32Array, size: number): void => {
-    if (arr.length !== size) throw new ConfigError(`NetSpec ${spec.name}: ${what} of '${node}' has ${arr.length} values, expected ${size}`);
-  };
-
+  const b: GraphBuild = { g, spec, tensors: new Map([['input', { name: 'input', shape: [H, W, 3] }]]), fuse: options.fuse === true };
   for (const n of spec.nodes) {
-    // Ops of this node in order; the last takes the node's name.
-    const steps: Array<{ op: string; inputs: string[]; attr?: Record<string, GraphAttrJson>; suffix: string }> = [];
-    let shape: Shape;
-    switch (n.op) {
-      case 'conv': {
-        const x = get(n.input, n.name);
-        if (x.shape.length !== 3) throw new ConfigError(`NetSpec ${spec.name}: conv '${n.name}' needs a feature map input`);
-        const [h, w, cin] = x.shape;
-        const [kh, kw] = n.kernel;
-        const cout = n.depthwise ? cin : n.filters;
-        if (n.depthwise && n.filters !== cin) throw new ConfigError(`NetSpec ${spec.name}: depthwise conv '${n.name}' has ${n.filters} filters for ${cin} channels`);
-        expect(n.name, 'kernelWeights', n.kernelWeights, kh * kw * cin * (n.depthwise ? 1 : n.filters));
-        const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [kh, kw, cin, n.depthwise ? 1 : n.filters]);
-        const convAttr: Record<string, GraphAttrJson> = {
-          T,
-          strides: ints([1, n.strides, n.strides, 1]),
-          padding: str(n.padding.toUpperCase()),
-          data_format: NHWC,
-          dilations: ints([1, 1, 1, 1]),
-        };
-        const act = n.activation === undefined || n.activation === 'linear' ? undefined : ACTIVATION_OPS[n.activation];
-        if (n.bias !== undefined) expect(n.name, 'bias', n.bias, cout);
-        if (options.fuse && n.bias !== undefined) {
-          const bias = g.constant(`${n.name}/bias`, n.bias, [cout]);
-          steps.push({
-            op: n.depthwise ? 'FusedDepthwiseConv2dNative' : '_FusedConv2D',
-            inputs: [kernel, bias],
-            attr: {
-              ...convAttr,
-              num_args: { i: '1' },
-              fused_ops: { list: { s: ['BiasAdd', ...(act ? [act] : [])].map((o) => str(o).s!) } },
-              epsilon: { f: 0 },
-              leakyrelu_alpha: { f: CONV_LEAKY_ALPHA },
-            },
-            suffix: 'FusedConv',
-          });
-        } else {
-          steps.push({ op: n.depthwise ? 'DepthwiseConv2dNative' : 'Conv2D', inputs: [kernel], attr: convAttr, suffix: n.depthwise ? 'depthwise' : 'Conv2D' });
-          if (n.bias !== undefined) {
-            steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [cout])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
-          }
-          if (act === 'LeakyRelu') steps.push({ op: act, inputs: [], attr: { T, alpha: { f: CONV_LEAKY_ALPHA } }, suffix: act });
-          else if (act) steps.push({ op: act, inputs: [], attr: { T }, suffix: act });
-        }
-        shape = [outSide(h, kh, n.strides, n.padding), outSide(w, kw, n.strides, n.padding), cout];
-        emit(g, n.name, x.name, steps);
-        break;
-      }
-      case 'batchnorm': {
-        const x = get(n.input, n.name);
-        const c = x.shape[x.shape.length - 1];
-        for (const [what, arr] of [['gamma', n.gamma], ['beta', n.beta], ['mean', n.mean], ['variance', n.variance]] as const) {
-          expect(n.name, what, arr, c);
-        }
-        const consts = (['gamma', 'beta', 'moving_mean', 'moving_variance'] as const).map((what, i) =>
-          g.constant(`${n.name}/${what}`, [n.gamma, n.beta, n.mean, n.variance][i], [c]),
-        );
-        steps.push({
-          op: 'FusedBatchNormV3',
-          inputs: consts,
-          attr: { T, U: T, epsilon: { f: n.epsilon }, data_format: NHWC, is_training: { b: false } },
-          suffix: 'FusedBatchNormV3',
-        });
-        shape = x.shape;
-        emit(g, n.name, x.name, steps);
-        break;
-      }
-      case 'relu':
-      case 'relu6': {
-        const x = get(n.input, n.name);
-        emit(g, n.name, x.name, [{ op: n.op === 'relu' ? 'Relu' : 'Relu6', inputs: [], attr: { T }, suffix: '' }]);
-        shape = x.shape;
-        break;
-      }
-      case 'leaky': {
-        const x = get(n.input, n.name);
-        emit(g, n.name, x.name, [{ op: 'LeakyRelu', inputs: [], attr: { T, alpha: { f: n.alpha } }, suffix: '' }]);
-        shape = x.shape;
-        break;
-      }
-      case 'add': {
-        const a = get(n.inputs[0], n.name);
-        const b = get(n.inputs[1], n.name);
-        g.op(n.name, 'AddV2', [a.name, b.name], { T });
-        tensors.set(n.name, { name: n.name, shape: a.shape });
-        continue;
-      }
-      case 'maxpool': {
-        const x = get(n.input, n.name);
-        const [h, w, c] = x.shape;
-        emit(g, n.name, x.name, [
-          {
-            op: 'MaxPool',
-            inputs: [],
-            attr: { T, ksize: ints([1, n.pool, n.pool, 1]), strides: ints([1, n.strides, n.strides, 1]), padding: str(n.padding.toUpperCase()), data_format: NHWC },
-            suffix: '',
-          },
-        ]);
-        shape = [outSide(h, n.pool, n.strides, n.padding), outSide(w, n.pool, n.strides, n.padding), c];
-        break;
-      }
-      case 'gap': {
-        const x = get(n.input, n.name);
-        if (x.shape.length !== 3) throw new ConfigError(`NetSpec ${spec.name}: gap '${n.name}' needs a feature map input`);
-        const axes = g.constant(`${n.name}/reduction_indices`, Int32Array.from([1, 2]), [2]);
-        g.op(n.name, 'Mean', [x.name, axes], { T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } });
-        tensors.set(n.name, { name: n.name, shape: [x.shape[2]] });
-        continue;
-      }
-      case 'dropout': {
-        const x = get(n.input, n.name);
-        g.op(n.name, 'Identity', [x.name], { T });
-        tensors.set(n.name, { name: n.name, shape: x.shape });
-        continue;
-      }
-      case 'flatten': {
-        const x = get(n.input, n.name);
-        const size = x.shape.reduce((a, b) => a * b, 1);
-        if (x.shape.length === 1) {
-          g.op(n.name, 'Identity', [x.name], { T });
-        } else {
-          const target = g.constant(`${n.name}/shape`, Int32Array.from([-1, size]), [2]);
-          g.op(n.name, 'Reshape', [x.name, target], { T, Tshape: { type: 'DT_INT32' } });
-        }
-        tensors.set(n.name, { name: n.name, shape: [size] });
-        continue;
-      }
-      case 'dense': {
-        const x = get(n.input, n.name);
-        if (x.shape.length !== 1) throw new ConfigError(`NetSpec ${spec.name}: dense '${n.name}' needs a vector input (add gap or flatten)`);
-        const cin = x.shape[0];
-        expect(n.name, 'kernelWeights', n.kernelWeights, cin * n.units);
-        const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [cin, n.units]);
-        const mm = { T, transpose_a: { b: false }, transpose_b: { b: false } };
-        if (n.bias !== undefined) expect(n.name, 'bias', n.bias, n.units);
-        if (options.fuse && n.bias !== undefined) {
-          const bias = g.constant(`${n.name}/bias`, n.bias, [n.units]);
-          steps.push({
-            op: '_FusedMatMul',
-            inputs: [kernel, bias],
-            attr: { ...mm, num_args: { i: '1' }, fused_ops: { list: { s: [str('BiasAdd').s!] } }, epsilon: { f: 0 }, leakyrelu_alpha: { f: 0.2 } },
-            suffix: 'FusedMatMul',
-          });
-        } else {
-          steps.push({ op: 'MatMul', inputs: [kernel], attr: mm, suffix: 'MatMul' });
-          if (n.bias !== undefined) {
-            steps.push({ op: 'BiasAdd', inputs: [g.constant(`${n.name}/bias`, n.bias, [n.units])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' });
-          }
-        }
-        emit(g, n.name, x.name, steps);
-        shape = [n.units];
-        break;
-      }
-      case 'softmax': {
-        const x = get(n.input, n.name);
-        g.op(n.name, 'Softmax', [x.name], { T });
-        tensors.set(n.name, { name: n.name, shape: x.shape });
-        continue;
-      }
-      default:
-        throw new ConfigError(`NetSpec ${spec.name}: unsupported op '${(n as NetNode).op}'`);
-    }
-    tensors.set(n.name, { name: n.name, shape });
+    const emitNode = emitterOf(GRAPH_EMITTERS, n);
+    if (!emitNode) throw new ConfigError(`NetSpec ${spec.name}: unsupported op '${(n as NetNode).op}'`);
+    b.tensors.set(n.name, { name: n.name, shape: emitNode(n, b) });
   }
-  get(spec.output, 'output');
-  // The converter treats nodes without consumers as outputs: the spec's output must be the only one.
-  const consumed = new Set(g.nodes.flatMap((n) => (n.input ?? []).map((i) => i.replace(/:\d+$/, ''))));
-  const ends = g.nodes.filter((n) => n.op !== 'Const' && !consumed.has(n.name)).map((n) => n.name);
-  if (ends.length !== 1 || ends[0] !== spec.output) {
-    throw new ConfigError(`NetSpec ${spec.name}: the graph must end only in '${spec.output}', it ends in ${ends.join(', ')}`);
-  }
+  get(b, spec.output, 'output');
+  checkSingleEnd(g, spec);
   return {
     modelTopology: { node: g.nodes, library: {}, versions: { producer: 1 } },
     format: 'graph-model',
@@ -287,13 +134,185 @@ export function toTfGraphArtifacts(spec: NetSpec, options: ToTfGraphOptions = {}
   };
 }
 
+/** The converter treats nodes without consumers as outputs: the spec's output must be the only one. */
+function checkSingleEnd(g: GraphWriter, spec: NetSpec): void {
+  const consumed = new Set(g.nodes.flatMap((n) => (n.input ?? []).map((i) => i.replace(/:\d+$/, ''))));
+  const ends = g.nodes.filter((n) => n.op !== 'Const' && !consumed.has(n.name)).map((n) => n.name);
+  if (ends.length !== 1 || ends[0] !== spec.output) {
+    throw new ConfigError(`NetSpec ${spec.name}: the graph must end only in '${spec.output}', it ends in ${ends.join(', ')}`);
+  }
+}
+
+/** The output of an earlier node; `by` names the reader, for the error. */
+function get(b: GraphBuild, name: string, by: string): GraphTensor {
+  const t = b.tensors.get(name);
+  if (t === undefined) throw new ConfigError(`NetSpec ${b.spec.name}: node '${by}' reads unknown node '${name}'`);
+  return t;
+}
+
+/** Throws a ConfigError unless `arr` holds `size` values. */
+function expectLength(b: GraphBuild, node: string, what: string, arr: Float32Array, size: number): void {
+  if (arr.length !== size) throw new ConfigError(`NetSpec ${b.spec.name}: ${what} of '${node}' has ${arr.length} values, expected ${size}`);
+}
+
+function emitConv(n: NodeOf<'conv'>, b: GraphBuild): Shape {
+  const { g, spec } = b;
+  const x = get(b, n.input, n.name);
+  if (x.shape.length !== 3) throw new ConfigError(`NetSpec ${spec.name}: conv '${n.name}' needs a feature map input`);
+  const [h, w, cin] = x.shape;
+  const [kh, kw] = n.kernel;
+  const cout = n.depthwise ? cin : n.filters;
+  if (n.depthwise && n.filters !== cin) throw new ConfigError(`NetSpec ${spec.name}: depthwise conv '${n.name}' has ${n.filters} filters for ${cin} channels`);
+  expectLength(b, n.name, 'kernelWeights', n.kernelWeights, kh * kw * cin * (n.depthwise ? 1 : n.filters));
+  const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [kh, kw, cin, n.depthwise ? 1 : n.filters]);
+  const convAttr: Record<string, GraphAttrJson> = {
+    T,
+    strides: ints([1, n.strides, n.strides, 1]),
+    padding: str(n.padding.toUpperCase()),
+    data_format: NHWC,
+    dilations: ints([1, 1, 1, 1]),
+  };
+  const act = n.activation === undefined || n.activation === 'linear' ? undefined : ACTIVATION_OPS[n.activation];
+  if (n.bias !== undefined) expectLength(b, n.name, 'bias', n.bias, cout);
+  const steps: Step[] = [];
+  if (b.fuse && n.bias !== undefined) {
+    const bias = g.constant(`${n.name}/bias`, n.bias, [cout]);
+    steps.push({
+      op: n.depthwise ? 'FusedDepthwiseConv2dNative' : '_FusedConv2D',
+      inputs: [kernel, bias],
+      attr: {
+        ...convAttr,
+        num_args: { i: '1' },
+        fused_ops: { list: { s: ['BiasAdd', ...(act ? [act] : [])].map((o) => str(o).s!) } },
+        epsilon: { f: 0 },
+        leakyrelu_alpha: { f: CONV_LEAKY_ALPHA },
+      },
+      suffix: 'FusedConv',
+    });
+  } else {
+    steps.push({ op: n.depthwise ? 'DepthwiseConv2dNative' : 'Conv2D', inputs: [kernel], attr: convAttr, suffix: n.depthwise ? 'depthwise' : 'Conv2D' });
+    if (n.bias !== undefined) steps.push(biasAddStep(g, n.name, n.bias, cout));
+    if (act === 'LeakyRelu') steps.push({ op: act, inputs: [], attr: { T, alpha: { f: CONV_LEAKY_ALPHA } }, suffix: act });
+    else if (act) steps.push({ op: act, inputs: [], attr: { T }, suffix: act });
+  }
+  emit(g, n.name, x.name, steps);
+  return [outSide(h, kh, n.strides, n.padding), outSide(w, kw, n.strides, n.padding), cout];
+}
+
+/** A BiasAdd step over a new `<name>/bias` constant. */
+function biasAddStep(g: GraphWriter, name: string, bias: Float32Array, size: number): Step {
+  return { op: 'BiasAdd', inputs: [g.constant(`${name}/bias`, bias, [size])], attr: { T, data_format: NHWC }, suffix: 'BiasAdd' };
+}
+
+function emitBatchnorm(n: NodeOf<'batchnorm'>, b: GraphBuild): Shape {
+  const x = get(b, n.input, n.name);
+  const c = x.shape[x.shape.length - 1];
+  for (const [what, arr] of [['gamma', n.gamma], ['beta', n.beta], ['mean', n.mean], ['variance', n.variance]] as const) {
+    expectLength(b, n.name, what, arr, c);
+  }
+  const consts = (['gamma', 'beta', 'moving_mean', 'moving_variance'] as const).map((what, i) =>
+    b.g.constant(`${n.name}/${what}`, [n.gamma, n.beta, n.mean, n.variance][i], [c]),
+  );
+  emit(b.g, n.name, x.name, [
+    {
+      op: 'FusedBatchNormV3',
+      inputs: consts,
+      attr: { T, U: T, epsilon: { f: n.epsilon }, data_format: NHWC, is_training: { b: false } },
+      suffix: 'FusedBatchNormV3',
+    },
+  ]);
+  return x.shape;
+}
+
+/** A node that is one TF op over its input, keeping its shape. */
+function emitUnary(b: GraphBuild, n: { name: string; input: string }, op: string, attr: Record<string, GraphAttrJson>): Shape {
+  const x = get(b, n.input, n.name);
+  b.g.op(n.name, op, [x.name], attr);
+  return x.shape;
+}
+
+function emitMaxpool(n: NodeOf<'maxpool'>, b: GraphBuild): Shape {
+  const x = get(b, n.input, n.name);
+  const [h, w, c] = x.shape;
+  b.g.op(n.name, 'MaxPool', [x.name], {
+    T,
+    ksize: ints([1, n.pool, n.pool, 1]),
+    strides: ints([1, n.strides, n.strides, 1]),
+    padding: str(n.padding.toUpperCase()),
+    data_format: NHWC,
+  });
+  return [outSide(h, n.pool, n.strides, n.padding), outSide(w, n.pool, n.strides, n.padding), c];
+}
+
+function emitGap(n: NodeOf<'gap'>, b: GraphBuild): Shape {
+  const x = get(b, n.input, n.name);
+  if (x.shape.length !== 3) throw new ConfigError(`NetSpec ${b.spec.name}: gap '${n.name}' needs a feature map input`);
+  const axes = b.g.constant(`${n.name}/reduction_indices`, Int32Array.from([1, 2]), [2]);
+  b.g.op(n.name, 'Mean', [x.name, axes], { T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } });
+  return [x.shape[2]];
+}
+
+function emitFlatten(n: NodeOf<'flatten'>, b: GraphBuild): Shape {
+  const x = get(b, n.input, n.name);
+  const size = x.shape.reduce((p, q) => p * q, 1);
+  if (x.shape.length === 1) {
+    b.g.op(n.name, 'Identity', [x.name], { T });
+  } else {
+    const target = b.g.constant(`${n.name}/shape`, Int32Array.from([-1, size]), [2]);
+    b.g.op(n.name, 'Reshape', [x.name, target], { T, Tshape: { type: 'DT_INT32' } });
+  }
+  return [size];
+}
+
+function emitDense(n: NodeOf<'dense'>, b: GraphBuild): Shape {
+  const { g, spec } = b;
+  const x = get(b, n.input, n.name);
+  if (x.shape.length !== 1) throw new ConfigError(`NetSpec ${spec.name}: dense '${n.name}' needs a vector input (add gap or flatten)`);
+  const cin = x.shape[0];
+  expectLength(b, n.name, 'kernelWeights', n.kernelWeights, cin * n.units);
+  const kernel = g.constant(`${n.name}/kernel`, n.kernelWeights, [cin, n.units]);
+  const mm = { T, transpose_a: { b: false }, transpose_b: { b: false } };
+  if (n.bias !== undefined) expectLength(b, n.name, 'bias', n.bias, n.units);
+  const steps: Step[] = [];
+  if (b.fuse && n.bias !== undefined) {
+    const bias = g.constant(`${n.name}/bias`, n.bias, [n.units]);
+    steps.push({
+      op: '_FusedMatMul',
+      inputs: [kernel, bias],
+      attr: { ...mm, num_args: { i: '1' }, fused_ops: { list: { s: [str('BiasAdd').s!] } }, epsilon: { f: 0 }, leakyrelu_alpha: { f: 0.2 } },
+      suffix: 'FusedMatMul',
+    });
+  } else {
+    steps.push({ op: 'MatMul', inputs: [kernel], attr: mm, suffix: 'MatMul' });
+    if (n.bias !== undefined) steps.push(biasAddStep(g, n.name, n.bias, n.units));
+  }
+  emit(g, n.name, x.name, steps);
+  return [n.units];
+}
+
+/** One emitter per spec op; each adds the node's ops (the last one named as the node) and returns its shape. */
+const GRAPH_EMITTERS: EmitterTable<GraphBuild, Shape> = {
+  conv: emitConv,
+  batchnorm: emitBatchnorm,
+  relu: (n, b) => emitUnary(b, n, 'Relu', { T }),
+  relu6: (n, b) => emitUnary(b, n, 'Relu6', { T }),
+  leaky: (n, b) => emitUnary(b, n, 'LeakyRelu', { T, alpha: { f: n.alpha } }),
+  add: (n, b) => {
+    const x = get(b, n.inputs[0], n.name);
+    const y = get(b, n.inputs[1], n.name);
+    b.g.op(n.name, 'AddV2', [x.name, y.name], { T });
+    return x.shape;
+  },
+  maxpool: emitMaxpool,
+  gap: emitGap,
+  dropout: (n, b) => emitUnary(b, n, 'Identity', { T }),
+  flatten: emitFlatten,
+  dense: emitDense,
+  softmax: (n, b) => emitUnary(b, n, 'Softmax', { T }),
+};
+
 /** Chains `steps` after `input`: the first step reads `input` (then its own extra inputs), the last is `name`. */
-function emit(
-  g: GraphWriter,
-  name: string,
-  input: string,
-  steps: Array<{ op: string; inputs: string[]; attr?: Record<string, GraphAttrJson>; suffix: string }>,
-): void {
+function emit(g: GraphWriter, name: string, input: string, steps: readonly Step[]): void {
   let prev = input;
   steps.forEach((s, i) => {
     const nodeName = i === steps.length - 1 ? name : `${name}/${s.suffix}`;

@@ -9,8 +9,9 @@
  * Each localization figure is computed with two box rules: the paper's (largest connected component
  * above 20% of the map's maximum, `paperBox`) and the released code's (`officialBox`, see models/boxes.ts).
  */
-import type { Box, CamModel, Frame, FrameGeometry } from '../../models/index.ts';
-import { ConfigError, maxBoxAcc, officialBox, officialBoxes, paperBox, thresholdSweep, iou } from '../../models/index.ts';
+import type { Box, CamModel, CamResult, Frame, FrameGeometry } from '../../models/index.ts';
+import { ConfigError } from '../../common/index.ts';
+import { maxBoxAcc, officialBox, officialBoxes, paperBox, thresholdSweep, iou } from '../../models/index.ts';
 
 /** One image with its class (model class index) and true boxes (undefined: not annotated). */
 export interface EvalSample {
@@ -104,83 +105,11 @@ export async function evaluate(
 ): Promise<EvalReport> {
   const c = resolveEvalConfig(config);
   const started = performance.now();
-  const k = Math.min(5, model.info.numClasses);
-  const [inH, inW] = model.info.preprocess.inputSize;
-  let n = 0;
-  let top1 = 0;
-  let top5 = 0;
-  let annotated = 0;
-  const rules = {
-    paper: { top1: 0, top5: 0, iouSum: 0, sweep: [] as Array<Array<Box | null>> },
-    official: { top1: 0, top5: 0, iouSum: 0, sweep: [] as Array<Box[][]> },
-  };
-  const truths: Box[][] = [];
-  const classes = new Map<number, { n: number; top1: number; annotated: number; top1Loc: number }>();
-
+  const t = newTally();
   const run = async (batch: EvalSample[]): Promise<void> => {
-    const results = await model.infer(
-      batch.map((s) => s.frame),
-      { topK: k },
-    );
-    for (const [i, sample] of batch.entries()) {
-      const r = results[i];
-      const { label } = sample;
-      const rank = Array.prototype.indexOf.call(r.ids, label) as number;
-      n++;
-      if (rank === 0) top1++;
-      if (rank >= 0) top5++;
-      let cls = classes.get(label);
-      if (cls === undefined) classes.set(label, (cls = { n: 0, top1: 0, annotated: 0, top1Loc: 0 }));
-      cls.n++;
-      if (rank === 0) cls.top1++;
-      if (sample.boxes === undefined || sample.boxes.length === 0) continue;
-      annotated++;
-      cls.annotated++;
-      const size = r.mapSize;
-      const cells = size[0] * size[1];
-      const geometry: FrameGeometry = {
-        frameWidth: sample.frame.width,
-        frameHeight: sample.frame.height,
-        inputWidth: inW,
-        inputHeight: inH,
-        resize: model.info.preprocess.resize,
-      };
-      // The true class's map: among the top-k maps, else one more pass for that class alone.
-      let trueMap: Float32Array;
-      if (rank >= 0) {
-        trueMap = r.maps.subarray(rank * cells, (rank + 1) * cells);
-      } else {
-        const [extra] = await model.infer([sample.frame], { classes: [label] });
-        trueMap = extra.maps;
-      }
-      const gts = sample.boxes;
-      const best = (b: Box | null): number => (b === null ? 0 : Math.max(...gts.map((g) => iou(b, g))));
-      const paperTrue = paperBox(trueMap, size, geometry, { threshold: c.paperThreshold });
-      const officialTrue = officialBox(trueMap, size, geometry);
-      const paperIou = best(paperTrue);
-      const officialIou = best(officialTrue);
-      rules.paper.iouSum += paperIou;
-      rules.official.iouSum += officialIou;
-      // Top-1 localization: the top-1 class's own map, which is the true class's map when top-1 is right.
-      if (rank === 0) {
-        if (paperIou >= c.iouThreshold) {
-          rules.paper.top1++;
-          cls.top1Loc++;
-        }
-        if (officialIou >= c.iouThreshold) rules.official.top1++;
-      }
-      if (rank >= 0) {
-        if (paperIou >= c.iouThreshold) rules.paper.top5++;
-        if (officialIou >= c.iouThreshold) rules.official.top5++;
-      }
-      rules.paper.sweep.push(thresholdSweep(trueMap, size, geometry, c.sweep));
-      // Released rule at one threshold may give several boxes; MaxBoxAcc counts the best one.
-      rules.official.sweep.push(c.sweep.map((t) => officialBoxes(trueMap, size, geometry, { thresholds: [t] })));
-      truths.push(gts);
-    }
-    progress?.onProgress?.(n, progress.total);
+    await scoreBatch(model, batch, c, t);
+    progress?.onProgress?.(t.n, progress.total);
   };
-
   let batch: EvalSample[] = [];
   for await (const sample of samples) {
     batch.push(sample);
@@ -190,31 +119,149 @@ export async function evaluate(
     }
   }
   if (batch.length > 0) await run(batch);
-  if (n === 0) throw new ConfigError('evaluation got no images');
-
-  const scores = (rule: 'paper' | 'official'): LocalizationScores | null => {
-    if (annotated === 0) return null;
-    const r = rules[rule];
-    const m = maxBoxAcc(r.sweep, truths, { iouThreshold: c.iouThreshold, thresholds: c.sweep });
-    return {
-      top1Loc: r.top1 / annotated,
-      top5Loc: r.top5 / annotated,
-      maxBoxAcc: m.value,
-      maxBoxAccThreshold: m.bestThreshold ?? c.sweep[m.bestIndex],
-      meanIou: r.iouSum / annotated,
-    };
-  };
+  if (t.n === 0) throw new ConfigError('evaluation got no images');
   return {
-    n,
-    accuracy: top1 / n,
-    top5Accuracy: top5 / n,
-    paper: scores('paper'),
-    official: scores('official'),
-    perClass: [...classes.entries()]
+    n: t.n,
+    accuracy: t.top1 / t.n,
+    top5Accuracy: t.top5 / t.n,
+    paper: localizationScores(t, 'paper', c),
+    official: localizationScores(t, 'official', c),
+    perClass: [...t.classes.entries()]
       .sort(([a], [b]) => a - b)
       .map(([label, k]) => ({ label, n: k.n, accuracy: k.top1 / k.n, top1Loc: k.annotated === 0 ? null : k.top1Loc / k.annotated })),
     iouThreshold: c.iouThreshold,
     paperThreshold: c.paperThreshold,
     seconds: (performance.now() - started) / 1000,
+  };
+}
+
+type ResolvedEvalConfig = Required<EvalConfig>;
+
+/** Counts of one true class. */
+interface ClassTally {
+  n: number;
+  top1: number;
+  annotated: number;
+  top1Loc: number;
+}
+
+/** Running counts over the samples seen so far, per box rule for localization. */
+interface Tally {
+  n: number;
+  top1: number;
+  top5: number;
+  annotated: number;
+  rules: {
+    paper: { top1: number; top5: number; iouSum: number; sweep: Array<Array<Box | null>> };
+    official: { top1: number; top5: number; iouSum: number; sweep: Array<Box[][]> };
+  };
+  /** The annotated samples' boxes, in the order of the sweeps. */
+  truths: Box[][];
+  classes: Map<number, ClassTally>;
+}
+
+function newTally(): Tally {
+  return {
+    n: 0,
+    top1: 0,
+    top5: 0,
+    annotated: 0,
+    rules: {
+      paper: { top1: 0, top5: 0, iouSum: 0, sweep: [] },
+      official: { top1: 0, top5: 0, iouSum: 0, sweep: [] },
+    },
+    truths: [],
+    classes: new Map(),
+  };
+}
+
+/** One inference pass over `batch`, then each sample's classification and (when annotated) localization. */
+async function scoreBatch(model: CamModel, batch: EvalSample[], c: ResolvedEvalConfig, t: Tally): Promise<void> {
+  const results = await model.infer(
+    batch.map((s) => s.frame),
+    { topK: Math.min(5, model.info.numClasses) },
+  );
+  for (const [i, sample] of batch.entries()) {
+    const r = results[i];
+    const { label } = sample;
+    const rank = Array.prototype.indexOf.call(r.ids, label) as number;
+    t.n++;
+    if (rank === 0) t.top1++;
+    if (rank >= 0) t.top5++;
+    let cls = t.classes.get(label);
+    if (cls === undefined) t.classes.set(label, (cls = { n: 0, top1: 0, annotated: 0, top1Loc: 0 }));
+    cls.n++;
+    if (rank === 0) cls.top1++;
+    if (sample.boxes === undefined || sample.boxes.length === 0) continue;
+    t.annotated++;
+    cls.annotated++;
+    await scoreLocalization(model, sample, sample.boxes, r, rank, c, t, cls);
+  }
+}
+
+/** Boxes from the true class's map under both rules, scored against the sample's annotated boxes. */
+async function scoreLocalization(
+  model: CamModel,
+  sample: EvalSample,
+  gts: Box[],
+  r: CamResult,
+  rank: number,
+  c: ResolvedEvalConfig,
+  t: Tally,
+  cls: ClassTally,
+): Promise<void> {
+  const [inH, inW] = model.info.preprocess.inputSize;
+  const size = r.mapSize;
+  const cells = size[0] * size[1];
+  const geometry: FrameGeometry = {
+    frameWidth: sample.frame.width,
+    frameHeight: sample.frame.height,
+    inputWidth: inW,
+    inputHeight: inH,
+    resize: model.info.preprocess.resize,
+  };
+  // The true class's map: among the top-k maps, else one more pass for that class alone.
+  let trueMap: Float32Array;
+  if (rank >= 0) {
+    trueMap = r.maps.subarray(rank * cells, (rank + 1) * cells);
+  } else {
+    const [extra] = await model.infer([sample.frame], { classes: [sample.label] });
+    trueMap = extra.maps;
+  }
+  const best = (b: Box | null): number => (b === null ? 0 : Math.max(...gts.map((g) => iou(b, g))));
+  const paperIou = best(paperBox(trueMap, size, geometry, { threshold: c.paperThreshold }));
+  const officialIou = best(officialBox(trueMap, size, geometry));
+  const { paper, official } = t.rules;
+  paper.iouSum += paperIou;
+  official.iouSum += officialIou;
+  // Top-1 localization: the top-1 class's own map, which is the true class's map when top-1 is right.
+  if (rank === 0) {
+    if (paperIou >= c.iouThreshold) {
+      paper.top1++;
+      cls.top1Loc++;
+    }
+    if (officialIou >= c.iouThreshold) official.top1++;
+  }
+  if (rank >= 0) {
+    if (paperIou >= c.iouThreshold) paper.top5++;
+    if (officialIou >= c.iouThreshold) official.top5++;
+  }
+  paper.sweep.push(thresholdSweep(trueMap, size, geometry, c.sweep));
+  // Released rule at one threshold may give several boxes; MaxBoxAcc counts the best one.
+  official.sweep.push(c.sweep.map((th) => officialBoxes(trueMap, size, geometry, { thresholds: [th] })));
+  t.truths.push(gts);
+}
+
+/** One rule's localization figures over the annotated samples, or null when there are none. */
+function localizationScores(t: Tally, rule: 'paper' | 'official', c: ResolvedEvalConfig): LocalizationScores | null {
+  if (t.annotated === 0) return null;
+  const r = t.rules[rule];
+  const m = maxBoxAcc(r.sweep, t.truths, { iouThreshold: c.iouThreshold, thresholds: c.sweep });
+  return {
+    top1Loc: r.top1 / t.annotated,
+    top5Loc: r.top5 / t.annotated,
+    maxBoxAcc: m.value,
+    maxBoxAccThreshold: m.bestThreshold ?? c.sweep[m.bestIndex],
+    meanIou: r.iouSum / t.annotated,
   };
 }

@@ -2,9 +2,9 @@
  * Sample sources for the evaluation: freshly generated scenes, or a dataset folder (decoded with sharp).
  */
 import sharp from 'sharp';
-import { ConfigError, InputError, type Box } from '../../models/index.ts';
-import { generateScene, resolveSceneConfig, type SceneConfig } from '../train/index.ts';
-import type { Dataset } from '../../datasets/index.ts';
+import { ConfigError, InputError } from '../../common/index.ts';
+import type { Box } from '../../models/index.ts';
+import { generateScene, resolveSceneConfig, type Dataset, type SceneConfig } from '../../datasets/index.ts';
 import type { EvalSample } from './evaluate.ts';
 
 /** Scenes `0 .. n-1` of stream `seed` (the generator's default settings unless `scene` says otherwise). */

@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError } from '../../common/errors.ts';
+import { ConfigError } from '../../common/index.ts';
 
 export interface GapNetConfig {
   /** Square input side in pixels, a multiple of 4. Default 56 (14x14 maps). */

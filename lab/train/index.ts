@@ -1,22 +1,8 @@
 /**
- * Training camstream's embedded GAP model: the procedural scene generator, the network, the wasm gradient
- * kernels training needs, the training loop and the writer of the model folder. Importing this module
- * loads tfjs-core and tfjs-layers but starts no backend.
+ * Training camstream's embedded GAP model on the generated scenes of datasets/: the network, the wasm
+ * gradient kernels training needs, the training loop and the writer of the model folder. Importing this
+ * module loads tfjs-core and tfjs-layers but starts no backend.
  */
-export {
-  DIGIT_LABELS,
-  DEFAULT_SCENE_CONFIG,
-  resolveSceneConfig,
-  generateScene,
-  generateSceneLayers,
-  type SceneLayers,
-  generateScenes,
-  sceneLabel,
-  fillBatch,
-  type Scene,
-  type SceneConfig,
-} from '../../datasets/scenes.ts';
-export { createRng, hashInts, type Rng } from '../../common/rng.ts';
 export {
   buildGapNet,
   gapNetLogits,

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError } from '../../common/errors.ts';
+import { ConfigError } from '../../common/index.ts';
 import { Worker } from 'node:worker_threads';
 import { TS_WORKER_BOOT } from '../../models/pool/worker-boot.ts';
 import { resolveGapNetConfig, type GapNetConfig } from './architecture.ts';

@@ -2,8 +2,19 @@
  * Checks and defaults both engines share, so a frame, an option or a head is judged the same way (and
  * named the same way in errors) whichever engine runs it.
  */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { ConfigError, InputError } from '../../common/errors.ts';
-import type { Frame, InferOptions, LinearHead } from '../types.ts';
+import type {
+  EngineName,
+  EngineRuntime,
+  Frame,
+  InferOptions,
+  LinearHead,
+  LoadOptions,
+  ModelFileConfig,
+  ResolvedSource,
+} from '../types.ts';
 
 /** Maps per frame when `InferOptions` says neither `topK` nor `classes`. */
 export const DEFAULT_TOP_K = 5;
@@ -74,4 +85,49 @@ export function checkLinearHead(head: LinearHead, k: number): { numClasses: numb
     throw new ConfigError(`withHead: ${Array.isArray(head.labels) ? head.labels.length : 'no list of'} labels for ${c} classes`);
   }
   return { numClasses: c, labels: head.labels ? [...head.labels] : defaultLabels(c) };
+}
+
+/**
+ * Throws ConfigError unless `source` is in the format `engine` reads; `reads` describes that format for
+ * the message (`.onnx files`).
+ */
+export function checkSourceFormat(source: ResolvedSource, engine: EngineName, reads: string, where: string): void {
+  if (source.format !== engine) {
+    throw new ConfigError(`${where}: the ${engine} engine reads ${reads}, this source is '${source.format}'`);
+  }
+}
+
+/**
+ * The thread policy of both engines: `asked` clamped to the free cores (`os.availableParallelism()`),
+ * all of them when unset. Throws ConfigError for a non-integer or a value below 1.
+ */
+export function resolveThreads(asked: number | undefined): number {
+  const free = availableParallelism();
+  if (asked === undefined) return free;
+  if (!Number.isInteger(asked) || asked < 1) {
+    throw new ConfigError(`threads must be a positive integer (at most ${free}, the cores here), got ${asked}`);
+  }
+  return Math.min(asked, free);
+}
+
+/** camstream.json beside the model with `LoadOptions.config` over it (the options win). */
+export function mergeFileConfig(source: ResolvedSource, options: LoadOptions): ModelFileConfig {
+  return { ...source.fileConfig, ...options.config };
+}
+
+/** Throws ConfigError when a labels file does not hold one label per class. */
+export function checkLabelCount(labels: readonly string[], numClasses: number, where: string): void {
+  if (labels.length !== numClasses) {
+    throw new ConfigError(`${where}: ${labels.length} labels for ${numClasses} classes; the labels file needs one line per class`);
+  }
+}
+
+/** The installed version of `pkg` (from its package.json), null when it cannot be read. */
+export function engineRuntime(pkg: string): EngineRuntime {
+  try {
+    const { version } = createRequire(import.meta.url)(`${pkg}/package.json`) as { version: string };
+    return { package: pkg, version };
+  } catch {
+    return { package: pkg, version: null };
+  }
 }

@@ -252,6 +252,97 @@ function describeFetchError(err: unknown): string {
   return parts.filter(Boolean).join(': ');
 }
 
+/** An abort signal that fires after `timeoutMs` without progress; each `arm()` restarts the count. */
+interface IdleWatch {
+  readonly signal: AbortSignal;
+  /** Whether the watch fired (the abort was a timeout, not something else). */
+  readonly timedOut: boolean;
+  arm(): void;
+  stop(): void;
+}
+
+function watchIdle(timeoutMs: number): IdleWatch {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const watch = {
+    signal: controller.signal,
+    timedOut: false,
+    arm(): void {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        watch.timedOut = true;
+        controller.abort();
+      }, timeoutMs);
+    },
+    stop(): void {
+      clearTimeout(timer);
+    },
+  };
+  return watch;
+}
+
+/** Content-Length when it counts the bytes stored (no content encoding), else undefined. */
+function storedLength(res: Response): number | undefined {
+  const encoding = res.headers.get('content-encoding');
+  const lengthHeader = res.headers.get('content-length');
+  return lengthHeader !== null && /^\d+$/.test(lengthHeader) && (encoding === null || encoding === 'identity')
+    ? Number(lengthHeader)
+    : undefined;
+}
+
+/** What `writeBody` needs to know about the download it belongs to. */
+interface BodyContext {
+  url: string;
+  total: number | undefined;
+  watch: IdleWatch;
+  onProgress: DownloadFileOptions['onProgress'];
+  /** The error to report for `err`, cut after `progress` (" after 1500 of 4096 bytes"). */
+  failure: (err: unknown, progress?: string) => ModelLoadError;
+}
+
+/**
+ * Streams the response body into the file `temp`, synced to disk before returning. Returns the byte count
+ * and the sha256. Throws ModelLoadError for a body longer or shorter than `total`, or a cut connection.
+ */
+async function writeBody(res: Response, temp: string, ctx: BodyContext): Promise<{ bytes: number; sha256: string }> {
+  const { url, total } = ctx;
+  const hash = createHash('sha256');
+  let loaded = 0;
+  const file = await open(temp, 'wx');
+  try {
+    ctx.onProgress?.({ url, loaded, total });
+    if (res.body !== null) {
+      const reader = res.body.getReader();
+      try {
+        for (;;) {
+          const { done, value: chunk } = await reader.read();
+          if (done) break;
+          ctx.watch.arm();
+          loaded += chunk.byteLength;
+          if (total !== undefined && loaded > total) {
+            throw new ModelLoadError(`download of ${url} sent more than its Content-Length of ${total} bytes`);
+          }
+          hash.update(chunk);
+          await file.write(chunk);
+          ctx.onProgress?.({ url, loaded, total });
+        }
+      } catch (err) {
+        // Release the connection; the error we report is the first one.
+        await reader.cancel().catch(() => undefined);
+        throw ctx.failure(err, ` after ${loaded}${total === undefined ? '' : ` of ${total}`} bytes`);
+      }
+    }
+    if (total !== undefined && loaded !== total) {
+      throw new ModelLoadError(`download of ${url} ended after ${loaded} of ${total} bytes (connection closed early)`);
+    }
+    // Data on disk before the rename makes it visible: a crash cannot leave a complete-looking short file.
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
+  return { bytes: loaded, sha256: hash.digest('hex') };
+}
+
 /**
  * Downloads `url` to `target` atomically: the bytes go to a temporary name beside it, renamed over `target`
  * only when complete. Redirects are followed. `onProgress` is called with 0 once the response headers
@@ -266,31 +357,22 @@ export async function downloadFile(
   options: DownloadFileOptions = {},
 ): Promise<{ bytes: number; sha256: string } | null> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS;
-  const controller = new AbortController();
-  let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-  };
+  const watch = watchIdle(timeoutMs);
   /** `progress` is set once the body started: "after 1500 of 4096 bytes" says where a cut happened. */
-  const failure = (err: unknown, progress = '') =>
+  const failure = (err: unknown, progress = ''): ModelLoadError =>
     err instanceof ModelLoadError
       ? err
-      : timedOut
+      : watch.timedOut
         ? new ModelLoadError(`download of ${url} timed out${progress}: no data for ${timeoutMs} ms`, { cause: err })
         : new ModelLoadError(`download of ${url} failed${progress}: ${describeFetchError(err)}`, { cause: err });
 
-  arm();
+  watch.arm();
   let temp: string | undefined;
   try {
     let res: Response;
     try {
       // identity: Content-Length then counts the bytes we store, which is what makes a cut body detectable.
-      res = await fetch(url, { redirect: 'follow', signal: controller.signal, headers: { 'accept-encoding': 'identity' } });
+      res = await fetch(url, { redirect: 'follow', signal: watch.signal, headers: { 'accept-encoding': 'identity' } });
     } catch (err) {
       throw failure(err);
     }
@@ -299,54 +381,15 @@ export async function downloadFile(
       if (options.optional === true && ABSENT_STATUS.has(res.status)) return null;
       throw new ModelLoadError(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`.trimEnd());
     }
-    const encoding = res.headers.get('content-encoding');
-    const lengthHeader = res.headers.get('content-length');
-    const total =
-      lengthHeader !== null && /^\d+$/.test(lengthHeader) && (encoding === null || encoding === 'identity')
-        ? Number(lengthHeader)
-        : undefined;
-
+    const total = storedLength(res);
     await mkdir(dirname(target), { recursive: true });
     temp = tempName(target);
-    const hash = createHash('sha256');
-    let loaded = 0;
-    const file = await open(temp, 'wx');
-    try {
-      options.onProgress?.({ url, loaded, total });
-      if (res.body !== null) {
-        const reader = res.body.getReader();
-        try {
-          for (;;) {
-            const { done, value: chunk } = await reader.read();
-            if (done) break;
-            arm();
-            loaded += chunk.byteLength;
-            if (total !== undefined && loaded > total) {
-              throw new ModelLoadError(`download of ${url} sent more than its Content-Length of ${total} bytes`);
-            }
-            hash.update(chunk);
-            await file.write(chunk);
-            options.onProgress?.({ url, loaded, total });
-          }
-        } catch (err) {
-          // Release the connection; the error we report is the first one.
-          await reader.cancel().catch(() => undefined);
-          throw failure(err, ` after ${loaded}${total === undefined ? '' : ` of ${total}`} bytes`);
-        }
-      }
-      if (total !== undefined && loaded !== total) {
-        throw new ModelLoadError(`download of ${url} ended after ${loaded} of ${total} bytes (connection closed early)`);
-      }
-      // Data on disk before the rename makes it visible: a crash cannot leave a complete-looking short file.
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
+    const written = await writeBody(res, temp, { url, total, watch, onProgress: options.onProgress, failure });
     await rename(temp, target);
     temp = undefined;
-    return { bytes: loaded, sha256: hash.digest('hex') };
+    return written;
   } finally {
-    clearTimeout(timer);
+    watch.stop();
     if (temp !== undefined) await rm(temp, { force: true });
   }
 }

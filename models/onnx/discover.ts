@@ -16,21 +16,10 @@
  *
  * `camstream.json` can name the tensors when the graph hides them (`featureTensor`, `weights`, `bias`).
  */
-import { ConfigError, ModelLoadError, NoGapHeadError } from '../../common/errors.ts';
+import { ConfigError, NoGapHeadError } from '../../common/errors.ts';
 import type { HeadKind, ModelFileConfig } from '../types.ts';
 import { GraphView, tensorDims, tensorFloats, tensorInts } from './graph.ts';
-import { DataType, type NodeProto, type TensorProto } from './proto.ts';
-
-/** The image input of an ONNX model, as far as the file tells. */
-export interface OnnxInput {
-  name: string;
-  /** Layout of the input tensor (from `camstream.json`, else from where the 3 channels sit). */
-  layout: 'nchw' | 'nhwc';
-  /** `[height, width]` when the model fixes them. */
-  inputSize?: [number, number];
-  /** The batch size when the model fixes it (many exports fix it to 1); undefined when symbolic. */
-  fixedBatch?: number;
-}
+import type { NodeProto, TensorProto } from './proto.ts';
 
 /** A classifier on GAP features, found in (or named for) an ONNX graph. */
 export interface OnnxHead {
@@ -63,58 +52,6 @@ const PASS_THROUGH = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Drop
  * of single- and multi-label classifiers (CAM stays on the logits before them).
  */
 const TO_OUTPUT = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Dropout', 'Softmax', 'LogSoftmax', 'Sigmoid']);
-
-/**
- * Reads the model's single image input.
- * @throws ModelLoadError when the model has no or several data inputs, a non-float32 or non-4-D input, or
- *   a layout that neither the dims nor `fileConfig.layout` settle.
- */
-export function discoverOnnxInput(view: GraphView, fileConfig: ModelFileConfig, source: string): OnnxInput {
-  const inputs = view.dataInputs();
-  if (inputs.length !== 1) {
-    throw new ModelLoadError(
-      `${source}: camstream needs a model with exactly one image input, this one has ${inputs.length}` +
-        (inputs.length ? ` (${inputs.map((i) => i.name).join(', ')})` : ''),
-    );
-  }
-  const [input] = inputs;
-  if (input.elemType !== DataType.FLOAT) {
-    throw new ModelLoadError(
-      `${source}: input '${input.name}' has element type ${input.elemType}, camstream feeds float32 (type 1)`,
-    );
-  }
-  if (input.dims.length !== 4) {
-    throw new ModelLoadError(
-      `${source}: input '${input.name}' has shape [${input.dims.join(', ')}], expected 4 dims (an image batch)`,
-    );
-  }
-  const [n, d1, d2, d3] = input.dims;
-  let layout = fileConfig.layout;
-  if (layout === undefined) {
-    if (d1 === 3) layout = 'nchw';
-    else if (d3 === 3) layout = 'nhwc';
-    else {
-      throw new ModelLoadError(
-        `${source}: cannot tell the layout of input '${input.name}' [${input.dims.join(', ')}]; ` +
-          'set "layout": "nchw" or "nhwc" in camstream.json beside the model',
-      );
-    }
-  }
-  const channels = layout === 'nchw' ? d1 : d3;
-  if (typeof channels === 'number' && channels !== 3) {
-    throw new ModelLoadError(
-      `${source}: input '${input.name}' [${input.dims.join(', ')}] has ${channels} channels in layout ${layout}; ` +
-        'camstream feeds RGB (3 channels)',
-    );
-  }
-  const [h, w] = layout === 'nchw' ? [d2, d3] : [d1, d2];
-  return {
-    name: input.name,
-    layout,
-    inputSize: typeof h === 'number' && typeof w === 'number' ? [h, w] : undefined,
-    fixedBatch: typeof n === 'number' ? n : undefined,
-  };
-}
 
 /** Spatial layout a pooling node averages over, or undefined when it is not a global spatial average. */
 function poolingLayout(view: GraphView, n: NodeProto): 'nchw' | 'nhwc' | undefined {
@@ -348,20 +285,7 @@ export function discoverOnnxHead(view: GraphView, fileConfig: ModelFileConfig, s
   if (featureTensor !== undefined && !view.hasName(featureTensor)) {
     throw new ConfigError(`${source}: camstream.json "featureTensor": '${featureTensor}' is not a tensor of the model`);
   }
-
-  // Structural discovery, from the last pooling node backwards (the classifier head comes last), or from
-  // the pooling that reads the named feature tensor.
-  let found: OnnxHead | undefined;
-  const pools = view.nodes.filter((n) => poolingLayout(view, n) !== undefined).reverse();
-  for (const pool of pools) {
-    const layout = poolingLayout(view, pool)!;
-    const head = headAt(view, pool, layout);
-    if (head && (featureTensor === undefined || head.featureTensor === featureTensor)) {
-      found = head;
-      break;
-    }
-  }
-
+  const found = findStructuralHead(view, featureTensor);
   if (weightsName === undefined && biasName === undefined) {
     if (found) return found;
     throw noHead(
@@ -372,8 +296,26 @@ export function discoverOnnxHead(view: GraphView, fileConfig: ModelFileConfig, s
         : `no classifier found after the pooling of "featureTensor" '${featureTensor}'`,
     );
   }
+  return applyOverrides(view, found, fileConfig, source);
+}
 
-  // Overrides for the classifier.
+/**
+ * Structural discovery, from the last pooling node backwards (the classifier head comes last), or from
+ * the pooling that reads the named feature tensor.
+ */
+function findStructuralHead(view: GraphView, featureTensor: string | undefined): OnnxHead | undefined {
+  const pools = view.nodes.filter((n) => poolingLayout(view, n) !== undefined).reverse();
+  for (const pool of pools) {
+    const layout = poolingLayout(view, pool)!;
+    const head = headAt(view, pool, layout);
+    if (head && (featureTensor === undefined || head.featureTensor === featureTensor)) return head;
+  }
+  return undefined;
+}
+
+/** The head camstream.json's `weights` / `bias` (and `featureTensor`) make of what discovery `found`. */
+function applyOverrides(view: GraphView, found: OnnxHead | undefined, fileConfig: ModelFileConfig, source: string): OnnxHead {
+  const { featureTensor, weights: weightsName, bias: biasName } = fileConfig;
   let weights = found?.weights;
   let channels = found?.channels;
   let numClasses = found?.numClasses;
@@ -397,15 +339,7 @@ export function discoverOnnxHead(view: GraphView, fileConfig: ModelFileConfig, s
   }
   let bias: Float32Array;
   if (biasName !== undefined) {
-    const t = view.constant(biasName);
-    if (!t) throw new ConfigError(`${source}: camstream.json "bias": '${biasName}' is not an initializer or constant of the model`);
-    const fitted = asBias(t, numClasses);
-    if (!fitted) {
-      throw new ConfigError(
-        `${source}: camstream.json "bias": '${biasName}' has ${tensorFloats(t).length} values, the weights have ${numClasses} classes`,
-      );
-    }
-    bias = fitted;
+    bias = overrideBias(view, biasName, numClasses, source);
   } else if (found && found.numClasses === numClasses && weightsName === undefined) {
     bias = found.bias;
   } else {
@@ -426,4 +360,17 @@ export function discoverOnnxHead(view: GraphView, fileConfig: ModelFileConfig, s
     numClasses,
     path: found?.path ?? [features, weightsName ?? '?'],
   };
+}
+
+/** The bias camstream.json names, fitted to `numClasses` values. Throws ConfigError when it does not fit. */
+function overrideBias(view: GraphView, name: string, numClasses: number, source: string): Float32Array {
+  const t = view.constant(name);
+  if (!t) throw new ConfigError(`${source}: camstream.json "bias": '${name}' is not an initializer or constant of the model`);
+  const fitted = asBias(t, numClasses);
+  if (!fitted) {
+    throw new ConfigError(
+      `${source}: camstream.json "bias": '${name}' has ${tensorFloats(t).length} values, the weights have ${numClasses} classes`,
+    );
+  }
+  return fitted;
 }

@@ -20,120 +20,42 @@
  * model owns the one session; `withHead` models share it (their W and b are fed at each run) and own
  * nothing native.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CamstreamError, ConfigError, InputError, ModelLoadError } from '../../common/errors.ts';
+import { ConfigError, ModelLoadError } from '../../common/errors.ts';
 import { fitGeometry, resolvePreprocess } from '../preprocess.ts';
-import type {
-  CamModel,
-  CamModelInfo,
-  CamResult,
-  EngineLoader,
-  Frame,
-  HeadKind,
-  InferOptions,
-  LinearHead,
-  LoadOptions,
-  Preprocess,
-  ResolvedSource,
-} from '../types.ts';
-import { discoverOnnxHead, discoverOnnxInput } from './discover.ts';
+import type { CamResult, EngineLoader, Frame, InferOptions, LinearHead, ModelFileConfig, Preprocess, ResolvedSource } from '../types.ts';
+import {
+  checkLabelCount,
+  checkSourceFormat,
+  defaultLabels,
+  engineRuntime,
+  mergeFileConfig,
+  resolveThreads,
+} from '../internal/engine-common.ts';
+import { EngineCamModel, type BackboneInfo, type EngineHead, type SharedCore } from '../internal/engine-model.ts';
+import { discoverOnnxHead, type OnnxHead } from './discover.ts';
+import { discoverOnnxInput, type OnnxInput } from './discover-input.ts';
 import { CAM_IO, extendOnnxModel } from './extend.ts';
-import { checkFrames, checkLinearHead, defaultLabels, resolveRequest } from '../internal/engine-common.ts';
+import { GraphView, parseOnnxModel } from './graph.ts';
+import { createSession, resolveProvider } from './session.ts';
 
 export { DEFAULT_TOP_K } from '../internal/engine-common.ts';
-import { GraphView, parseOnnxModel } from './graph.ts';
-
-
-/** Execution providers camstream can ask ONNX Runtime for. */
-export const ONNX_PROVIDERS = Object.freeze(['cpu', 'cuda', 'tensorrt', 'webgpu'] as const);
-export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
-
-/** Where onnxruntime-node keeps its native libraries (provider libraries are installed beside them). */
-function bindingFolder(): string {
-  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
-  return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
-}
-
-function providerLibraryPresent(name: string): boolean {
-  const file =
-    process.platform === 'win32'
-      ? `onnxruntime_providers_${name}.dll`
-      : process.platform === 'darwin'
-        ? `libonnxruntime_providers_${name}.dylib`
-        : `libonnxruntime_providers_${name}.so`;
-  return existsSync(join(bindingFolder(), file));
-}
-
-/**
- * Providers this onnxruntime-node can use here: those it bundles, plus those whose provider library was
- * installed beside the binding (`cuda`, `tensorrt` come that way on Linux x64).
- */
-export function availableOnnxProviders(): OnnxProvider[] {
-  return ort
-    .listSupportedBackends()
-    .filter((b) => (ONNX_PROVIDERS as readonly string[]).includes(b.name))
-    .filter((b) => b.bundled || providerLibraryPresent(b.name))
-    .map((b) => b.name as OnnxProvider);
-}
-
-function resolveProvider(asked: string | undefined): OnnxProvider {
-  const name = asked ?? 'cpu';
-  if (!(ONNX_PROVIDERS as readonly string[]).includes(name)) {
-    throw new ConfigError(
-      `backend '${name}' is not an ONNX Runtime execution provider camstream uses; allowed: ${ONNX_PROVIDERS.join(', ')}`,
-    );
-  }
-  const available = availableOnnxProviders();
-  if (!(available as string[]).includes(name)) {
-    throw new ConfigError(
-      `ONNX Runtime execution provider '${name}' is not available in this installation; available: ${available.join(', ')}`,
-    );
-  }
-  return name as OnnxProvider;
-}
-
-/** The provider list handed to ONNX Runtime (it places nodes a provider lacks on the CPU). */
-function providerChain(p: OnnxProvider): string[] {
-  if (p === 'tensorrt') return ['tensorrt', 'cuda', 'cpu'];
-  if (p === 'cuda') return ['cuda', 'cpu'];
-  if (p === 'webgpu') return ['webgpu', 'cpu'];
-  return ['cpu'];
-}
-
-function resolveThreads(asked: number | undefined): number {
-  const free = availableParallelism();
-  if (asked === undefined) return free;
-  if (!Number.isInteger(asked) || asked < 1) {
-    throw new ConfigError(`threads must be a positive integer (at most ${free}, the cores here), got ${asked}`);
-  }
-  return Math.min(asked, free);
-}
 
 /** State shared by a loaded model and the `withHead` models derived from it. */
-interface Core {
+interface Core extends SharedCore {
   session: ort.InferenceSession;
-  where: string;
   pre: Preprocess;
-  /** `[h, w, k]`. */
-  featureShape: [number, number, number];
   /** Frames per session run (1 when the model fixes its batch to 1). */
   maxBatch: number;
   /** Runs started and not yet settled: `dispose` waits for them before releasing the session. */
   pending: Set<Promise<unknown>>;
-  disposed: boolean;
 }
 
-interface Head {
-  kind: HeadKind;
+interface Head extends EngineHead {
   /** `[C, k]`, row c = W[:, c]: the layout `cam_weights` is fed in. */
   weightsT: Float32Array;
   bias: Float32Array;
-  labels: string[];
 }
 
 /** `[rows, cols]` row-major -> `[cols, rows]`. */
@@ -157,178 +79,123 @@ function runsBySize(frames: readonly Frame[], max: number): number[][] {
   return runs;
 }
 
-class OnnxCamModel implements CamModel {
-  readonly info: CamModelInfo;
-  private disposed = false;
-  private released: Promise<void> | undefined;
-
-  constructor(
-    private readonly core: Core,
-    private readonly h: Head,
-    info: Omit<CamModelInfo, 'head' | 'numClasses' | 'labels'>,
-    /** The loaded model owns the session; derived models own nothing native. */
-    private readonly ownsSession: boolean,
-  ) {
-    this.info = Object.freeze({
-      ...info,
-      head: h.kind,
-      numClasses: h.bias.length,
-      labels: Object.freeze([...h.labels]) as string[],
-    });
+/** The per-run feeds for the frames `run` (all of one size): pixels, the request rows and the letterbox fit. */
+function frameFeeds(frames: readonly Frame[], run: number[], row: readonly number[], pre: Preprocess): Record<string, ort.Tensor> {
+  const { width, height } = frames[run[0]];
+  const bytes = width * height * 3;
+  let packed: Uint8Array;
+  if (run.length === 1) {
+    packed = frames[run[0]].data;
+  } else {
+    packed = new Uint8Array(run.length * bytes);
+    run.forEach((idx, j) => packed.set(frames[idx].data, j * bytes));
   }
+  const m = row.length;
+  const request = new BigInt64Array(run.length * m);
+  for (let j = 0; j < run.length; j++) for (let s = 0; s < m; s++) request[j * m + s] = BigInt(row[s]);
+  const feeds: Record<string, ort.Tensor> = {
+    [CAM_IO.frames]: new ort.Tensor('uint8', packed, [run.length, height, width, 3]),
+    [CAM_IO.request]: new ort.Tensor('int64', request, [run.length, m]),
+  };
+  if (pre.resize === 'letterbox') {
+    const g = fitGeometry(width, height, pre);
+    feeds[CAM_IO.fitSize] = new ort.Tensor('int64', BigInt64Array.from(g.contentSize, BigInt), [2]);
+    const pads = [0, g.padTop, g.padLeft, 0, 0, g.padBottom, g.padRight, 0];
+    feeds[CAM_IO.fitPads] = new ort.Tensor('int64', BigInt64Array.from(pads, BigInt), [8]);
+  }
+  return feeds;
+}
 
-  private assertUsable(): void {
-    if (this.disposed || this.core.disposed) {
-      throw new CamstreamError(
-        'DISPOSED',
-        `model ${this.core.where} was disposed${this.disposed ? '' : ' (its session was released with the model it was derived from)'}`,
-      );
-    }
+/** Copies one run's outputs (`m` maps per frame, `k` features) into `results` at the frames' indices. */
+function splitRun(out: ort.InferenceSession.ReturnType, run: number[], m: number, k: number, wantFeatures: boolean, results: CamResult[]): void {
+  const ids = out[CAM_IO.ids].data as BigInt64Array;
+  const scores = out[CAM_IO.scores].data as Float32Array;
+  const probs = out[CAM_IO.probs].data as Float32Array;
+  const mapsTensor = out[CAM_IO.maps];
+  const maps = mapsTensor.data as Float32Array;
+  const [mapH, mapW] = mapsTensor.dims.slice(2) as [number, number];
+  const gap = wantFeatures ? (out[CAM_IO.gap].data as Float32Array) : undefined;
+  const perMap = mapH * mapW;
+  run.forEach((idx, j) => {
+    const result: CamResult = {
+      ids: Int32Array.from(ids.subarray(j * m, (j + 1) * m), Number),
+      scores: scores.slice(j * m, (j + 1) * m),
+      probabilities: probs.slice(j * m, (j + 1) * m),
+      maps: maps.slice(j * m * perMap, (j + 1) * m * perMap),
+      mapSize: [mapH, mapW],
+    };
+    if (gap) result.features = gap.slice(j * k, (j + 1) * k);
+    results[idx] = result;
+  });
+}
+
+class OnnxCamModel extends EngineCamModel<Core, Head> {
+  protected readonly releasedCore = 'its session was released';
+
+  constructor(core: Core, h: Head, info: BackboneInfo, ownsSession: boolean) {
+    super(core, h, info, ownsSession);
   }
 
   async infer(frames: readonly Frame[], options: InferOptions = {}): Promise<CamResult[]> {
-    this.assertUsable();
-    checkFrames(frames);
-    const numClasses = this.h.bias.length;
-    const request = resolveRequest(options, numClasses);
+    const request = this.checkInfer(frames, options);
     // The `cam_request` row: class ids, or -1 per top-k slot (see extend.ts).
     const row = request.classes ?? new Array<number>(request.k).fill(-1);
-    const wantFeatures = options.features === true;
     const fetches: string[] = [CAM_IO.ids, CAM_IO.scores, CAM_IO.probs, CAM_IO.maps];
-    if (wantFeatures) fetches.push(CAM_IO.gap);
+    if (request.wantFeatures) fetches.push(CAM_IO.gap);
     const [, , k] = this.core.featureShape;
-    const weights = new ort.Tensor('float32', this.h.weightsT, [numClasses, k]);
-    const bias = new ort.Tensor('float32', this.h.bias, [numClasses]);
-
+    const numClasses = this.h.numClasses;
+    const headFeeds: Record<string, ort.Tensor> = {
+      [CAM_IO.weights]: new ort.Tensor('float32', this.h.weightsT, [numClasses, k]),
+      [CAM_IO.bias]: new ort.Tensor('float32', this.h.bias, [numClasses]),
+    };
     const results = new Array<CamResult>(frames.length);
     for (const run of runsBySize(frames, this.core.maxBatch)) {
-      const { width, height } = frames[run[0]];
-      const bytes = width * height * 3;
-      let packed: Uint8Array;
-      if (run.length === 1) {
-        packed = frames[run[0]].data;
-      } else {
-        packed = new Uint8Array(run.length * bytes);
-        run.forEach((idx, j) => packed.set(frames[idx].data, j * bytes));
-      }
-      const m = row.length;
-      const request = new BigInt64Array(run.length * m);
-      for (let j = 0; j < run.length; j++) for (let s = 0; s < m; s++) request[j * m + s] = BigInt(row[s]);
-      const feeds: Record<string, ort.Tensor> = {
-        [CAM_IO.frames]: new ort.Tensor('uint8', packed, [run.length, height, width, 3]),
-        [CAM_IO.request]: new ort.Tensor('int64', request, [run.length, m]),
-        [CAM_IO.weights]: weights,
-        [CAM_IO.bias]: bias,
-      };
-      if (this.core.pre.resize === 'letterbox') {
-        const g = fitGeometry(width, height, this.core.pre);
-        feeds[CAM_IO.fitSize] = new ort.Tensor('int64', BigInt64Array.from(g.contentSize, BigInt), [2]);
-        const pads = [0, g.padTop, g.padLeft, 0, 0, g.padBottom, g.padRight, 0];
-        feeds[CAM_IO.fitPads] = new ort.Tensor('int64', BigInt64Array.from(pads, BigInt), [8]);
-      }
+      const feeds = { ...frameFeeds(frames, run, row, this.core.pre), ...headFeeds };
       this.assertUsable();
-      const running = this.core.session.run(feeds, fetches);
-      this.core.pending.add(running);
-      let out: ort.InferenceSession.ReturnType;
-      try {
-        out = await running;
-      } finally {
-        this.core.pending.delete(running);
-      }
-      const ids = out[CAM_IO.ids].data as BigInt64Array;
-      const scores = out[CAM_IO.scores].data as Float32Array;
-      const probs = out[CAM_IO.probs].data as Float32Array;
-      const mapsTensor = out[CAM_IO.maps];
-      const maps = mapsTensor.data as Float32Array;
-      const [mapH, mapW] = mapsTensor.dims.slice(2) as [number, number];
-      const gap = wantFeatures ? (out[CAM_IO.gap].data as Float32Array) : undefined;
-      const perMap = mapH * mapW;
-      run.forEach((idx, j) => {
-        const result: CamResult = {
-          ids: Int32Array.from(ids.subarray(j * m, (j + 1) * m), Number),
-          scores: scores.slice(j * m, (j + 1) * m),
-          probabilities: probs.slice(j * m, (j + 1) * m),
-          maps: maps.slice(j * m * perMap, (j + 1) * m * perMap),
-          mapSize: [mapH, mapW],
-        };
-        if (gap) result.features = gap.slice(j * k, (j + 1) * k);
-        results[idx] = result;
-      });
+      const out = await this.runSession(feeds, fetches);
+      splitRun(out, run, row.length, k, request.wantFeatures, results);
     }
     return results;
+  }
+
+  /** One session run, tracked in `pending` so that `dispose` waits for it. */
+  private async runSession(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
+    const running = this.core.session.run(feeds, fetches);
+    this.core.pending.add(running);
+    try {
+      return await running;
+    } finally {
+      this.core.pending.delete(running);
+    }
   }
 
   head(): LinearHead {
     this.assertUsable();
     const [, , k] = this.core.featureShape;
     return {
-      weights: transpose(this.h.weightsT, this.h.bias.length, k),
+      weights: transpose(this.h.weightsT, this.h.numClasses, k),
       bias: this.h.bias.slice(),
       labels: [...this.h.labels],
     };
   }
 
-  withHead(head: LinearHead): CamModel {
-    this.assertUsable();
-    const [, , k] = this.core.featureShape;
-    const { numClasses: c, labels } = checkLinearHead(head, k);
-    const { head: _kind, numClasses: _c, labels: _labels, ...rest } = this.info;
-    return new OnnxCamModel(
-      this.core,
-      {
-        kind: 'custom-head',
-        weightsT: transpose(head.weights, k, c),
-        bias: head.bias.slice(),
-        labels,
-      },
-      rest,
-      false,
-    );
+  protected customHead(head: LinearHead, k: number, c: number, labels: string[]): Head {
+    return { kind: 'custom-head', numClasses: c, weightsT: transpose(head.weights, k, c), bias: head.bias.slice(), labels };
   }
 
-  dispose(): Promise<void> {
-    if (this.released) return this.released;
-    this.disposed = true;
-    if (!this.ownsSession || this.core.disposed) {
-      this.released = Promise.resolve();
-      return this.released;
-    }
-    this.core.disposed = true;
+  protected derive(h: Head, info: BackboneInfo): OnnxCamModel {
+    return new OnnxCamModel(this.core, h, info, false);
+  }
+
+  protected freeHead(): void {
+    // The head is plain arrays, fed at each run: nothing native to free.
+  }
+
+  protected async freeCore(): Promise<void> {
     // A run already queued still uses the session: release it once every run has settled.
     const pending = [...this.core.pending];
-    this.released = Promise.allSettled(pending).then(() => this.core.session.release());
-    return this.released;
-  }
-}
-
-async function createSession(
-  bytes: Uint8Array,
-  provider: OnnxProvider,
-  threads: number,
-  where: string,
-  spinWait: boolean,
-): Promise<{ session: ort.InferenceSession; provider: OnnxProvider }> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: providerChain(provider),
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    // ORT's session config keys are strings ('1' = spin, ORT's default).
-    extra: { session: { intra_op: { allow_spinning: spinWait ? '1' : '0' } } },
-  };
-  try {
-    return { session: await ort.InferenceSession.create(bytes, options), provider };
-  } catch (err) {
-    const message = (err as Error).message;
-    if (provider === 'webgpu') {
-      process.emitWarning(`camstream: WebGPU is not usable here (${message.split('\n')[0]}); running ${where} on cpu`);
-      return createSession(bytes, 'cpu', threads, where, spinWait);
-    }
-    if (provider !== 'cpu') {
-      throw new ConfigError(`ONNX Runtime execution provider '${provider}' failed to start for ${where}: ${message}`);
-    }
-    throw new ModelLoadError(`${where}: ONNX Runtime could not create a session: ${message}`, { cause: err });
+    await Promise.allSettled(pending);
+    await this.core.session.release();
   }
 }
 
@@ -339,11 +206,9 @@ async function createSession(
  * @throws NoGapHeadError when no GAP head is found (the message names the last nodes and the
  *   camstream.json fields to set).
  */
-export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, options: LoadOptions) => {
+export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, options) => {
   const where = source.original;
-  if (source.format !== 'onnx') {
-    throw new ConfigError(`${where}: the onnx engine reads .onnx files, this source is '${source.format}'`);
-  }
+  checkSourceFormat(source, 'onnx', '.onnx files', where);
   const provider = resolveProvider(options.backend);
   const threads = resolveThreads(options.threads);
   if (options.spinWait !== undefined && typeof options.spinWait !== 'boolean') {
@@ -351,14 +216,62 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   }
   const spinWait = options.spinWait ?? true;
   // LoadOptions.config wins over camstream.json (ResolvedSource usually has them merged already).
-  const fileConfig = { ...source.fileConfig, ...options.config };
-
-  let bytes: Uint8Array;
+  const fileConfig = mergeFileConfig(source, options);
+  const bytes = await readModelBytes(source, where);
+  const { input, pre, found, extended } = prepareGraph(bytes, fileConfig, where);
+  const created = await createSession(extended, provider, threads, where, spinWait);
+  const session = created.session;
   try {
-    bytes = await readFile(source.path);
+    const featureShape = await probeFeatureShape(session, found, pre, where);
+    if (source.labels !== undefined) checkLabelCount(source.labels, found.numClasses, where);
+    const core: Core = {
+      session,
+      where,
+      pre,
+      featureShape,
+      maxBatch: input.fixedBatch === 1 ? 1 : Number.POSITIVE_INFINITY,
+      pending: new Set(),
+      disposed: false,
+    };
+    const head: Head = {
+      kind: found.kind,
+      numClasses: found.numClasses,
+      weightsT: transpose(found.weights, found.channels, found.numClasses),
+      bias: found.bias,
+      labels: source.labels ? [...source.labels] : defaultLabels(found.numClasses),
+    };
+    const info: BackboneInfo = {
+      engine: 'onnx',
+      backend: created.provider,
+      threads,
+      runsOnJsThread: false,
+      parallelism: 1,
+      runtime: engineRuntime('onnxruntime-node'),
+      source: where,
+      preprocess: pre,
+      featureShape,
+    };
+    return new OnnxCamModel(core, head, info, true);
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+};
+
+async function readModelBytes(source: ResolvedSource, where: string): Promise<Uint8Array> {
+  try {
+    return await readFile(source.path);
   } catch (err) {
     throw new ModelLoadError(`${where}: cannot read ${source.path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Parses the model, finds its input and head, and rewrites it for CAM (extend.ts). */
+function prepareGraph(
+  bytes: Uint8Array,
+  fileConfig: ModelFileConfig,
+  where: string,
+): { input: OnnxInput; pre: Preprocess; found: OnnxHead; extended: Uint8Array } {
   const view = new GraphView(parseOnnxModel(bytes, where));
   const input = discoverOnnxInput(view, fileConfig, where);
   if (input.fixedBatch !== undefined && input.fixedBatch !== 1) {
@@ -368,14 +281,16 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   }
   const pre = resolvePreprocess(fileConfig, { inputSize: input.inputSize, layout: input.layout });
   const found = discoverOnnxHead(view, fileConfig, where);
-  const extended = extendOnnxModel(view, input, found, pre);
-  const created = await createSession(extended, provider, threads, where, spinWait);
-  const session = created.session;
+  return { input, pre, found, extended: extendOnnxModel(view, input, found, pre) };
+}
 
-  // One run on a black frame at the model size: checks that the rewritten graph runs and reads the
-  // feature map size, which the file need not state.
+/**
+ * One run on a black frame at the model size: checks that the rewritten graph runs and reads the feature
+ * map size, which the file need not state. Returns `[h, w, k]`.
+ * @throws ModelLoadError naming the head when the run fails or the channels do not fit the classifier.
+ */
+async function probeFeatureShape(session: ort.InferenceSession, found: OnnxHead, pre: Preprocess, where: string): Promise<[number, number, number]> {
   const [inH, inW] = pre.inputSize;
-  let featureShape: [number, number, number];
   try {
     const weightsT = transpose(found.weights, found.channels, found.numClasses);
     const feeds: Record<string, ort.Tensor> = {
@@ -394,46 +309,11 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
     if (k !== found.channels) {
       throw new Error(`the features have ${k} channels, the classifier expects ${found.channels}`);
     }
-    featureShape = [mapH, mapW, k];
+    return [mapH, mapW, k];
   } catch (err) {
-    await session.release();
     throw new ModelLoadError(
       `${where}: head ${found.path.join(' -> ')} does not run as CAM: ${(err as Error).message}`,
       { cause: err },
     );
   }
-
-  if (source.labels !== undefined && source.labels.length !== found.numClasses) {
-    await session.release();
-    throw new ConfigError(
-      `${where}: ${source.labels.length} labels for ${found.numClasses} classes; the labels file needs one line per class`,
-    );
-  }
-  const core: Core = {
-    session,
-    where,
-    pre,
-    featureShape,
-    maxBatch: input.fixedBatch === 1 ? 1 : Number.POSITIVE_INFINITY,
-    pending: new Set(),
-    disposed: false,
-  };
-  return new OnnxCamModel(
-    core,
-    {
-      kind: found.kind,
-      weightsT: transpose(found.weights, found.channels, found.numClasses),
-      bias: found.bias,
-      labels: source.labels ? [...source.labels] : defaultLabels(found.numClasses),
-    },
-    {
-      engine: 'onnx',
-      backend: created.provider,
-      threads,
-      source: where,
-      preprocess: pre,
-      featureShape,
-    },
-    true,
-  );
-};
+}

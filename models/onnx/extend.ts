@@ -38,7 +38,8 @@
  */
 import { ModelLoadError } from '../../common/errors.ts';
 import type { Preprocess } from '../types.ts';
-import type { OnnxHead, OnnxInput } from './discover.ts';
+import type { OnnxHead } from './discover.ts';
+import type { OnnxInput } from './discover-input.ts';
 import type { GraphView } from './graph.ts';
 import {
   DataType,
@@ -81,123 +82,75 @@ function readsOf(n: INodeProto, out: Set<string>): void {
 }
 
 /**
+ * Collects the nodes and initializers the extension adds, with names that are fresh in the model. Node
+ * names say which part a node belongs to (`cam/pre/...` or `cam/...`), so profiles can split them.
+ */
+class GraphBuilder {
+  readonly prep: INodeProto[] = [];
+  readonly cam: INodeProto[] = [];
+  readonly inits: ITensorProto[] = [];
+  private counter = 0;
+
+  constructor(private readonly view: GraphView) {}
+
+  /** A name the model does not use yet: `cam/<what>_<n>`. */
+  fresh(what: string): string {
+    let name: string;
+    do name = `cam/${what}_${this.counter++}`;
+    while (this.view.hasName(name));
+    return name;
+  }
+
+  /** Adds a preprocessing node; returns its output (`out`, or a fresh name). */
+  pre(type: string, inputs: string[], attrs?: Record<string, AttrValue | undefined>, out?: string): string {
+    return this.add(this.prep, `pre/${type}`, type, inputs, attrs, out);
+  }
+
+  /** Adds a CAM node; returns its output (`out`, or a fresh name). */
+  op(type: string, inputs: string[], attrs?: Record<string, AttrValue | undefined>, out?: string): string {
+    return this.add(this.cam, type, type, inputs, attrs, out);
+  }
+
+  /** An int64 initializer; returns its name. */
+  ints(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('const');
+    this.inits.push(int64Tensor(name, dims, values));
+    return name;
+  }
+
+  /** A float initializer; returns its name. */
+  floats(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('const');
+    this.inits.push(floatTensor(name, dims, values));
+    return name;
+  }
+
+  private add(
+    list: INodeProto[],
+    label: string,
+    type: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue | undefined> | undefined,
+    out: string | undefined,
+  ): string {
+    const output = out ?? this.fresh(type.toLowerCase());
+    list.push(node(type, inputs, [output], this.fresh(label), attrs));
+    return output;
+  }
+}
+
+/**
  * The extended model, serialized (see the file comment). `pre` is the resolved preprocessing (its
  * `inputSize` and `layout` describe the model input).
  * @throws ModelLoadError for opsets below 11 or when the model already uses one of the added names.
  */
 export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHead, pre: Preprocess): Uint8Array {
-  const opset = view.opset;
-  if (opset < MIN_OPSET) {
-    throw new ModelLoadError(
-      `model opset ${opset} is too old for camstream (needs ${MIN_OPSET} or later); convert it with ` +
-        "onnx.version_converter.convert_version(model, 13)",
-    );
-  }
-  for (const name of Object.values(CAM_IO)) {
-    if (view.hasName(name)) throw new ModelLoadError(`the model already uses the tensor name '${name}' that camstream adds`);
-  }
-
-  const prep: INodeProto[] = [];
-  const cam: INodeProto[] = [];
-  const inits: ITensorProto[] = [];
-  let counter = 0;
-  const fresh = (what: string): string => {
-    let name: string;
-    do name = `cam/${what}_${counter++}`;
-    while (view.hasName(name));
-    return name;
-  };
-  const op = (list: INodeProto[], type: string, inputs: string[], attrs?: Record<string, AttrValue | undefined>, out?: string): string => {
-    const output = out ?? fresh(type.toLowerCase());
-    // Node names say which part a node belongs to (`cam/pre/...` or `cam/...`), so profiles can split them.
-    list.push(node(type, inputs, [output], fresh(list === prep ? `pre/${type}` : type), attrs));
-    return output;
-  };
-  const ints = (values: number[], dims: number[] = [values.length]): string => {
-    const name = fresh('const');
-    inits.push(int64Tensor(name, dims, values));
-    return name;
-  };
-  const floats = (values: number[], dims: number[] = [values.length]): string => {
-    const name = fresh('const');
-    inits.push(floatTensor(name, dims, values));
-    return name;
-  };
-  const letterbox = pre.resize === 'letterbox';
-  const [inH, inW] = pre.inputSize;
-
-  // --- preprocessing: frames -> the model's input -------------------------------------------------
-  let x = op(prep, 'Cast', [CAM_IO.frames], { to: DataType.FLOAT });
-  const batch = op(prep, 'Slice', [op(prep, 'Shape', [CAM_IO.frames]), ints([0]), ints([1])]);
-  const sizes = letterbox
-    ? op(prep, 'Concat', [batch, CAM_IO.fitSize, ints([3])], { axis: 0 })
-    : op(prep, 'Concat', [batch, ints([inH, inW, 3])], { axis: 0 });
-  // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
-  const unused = opset >= 13 ? ['', ''] : [floats([], [0]), floats([], [0])];
-  x = op(prep, 'Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
-  if (letterbox) {
-    // Padding is black in pixel space, before normalization (models/preprocess.ts, LETTERBOX_PAD_VALUE).
-    x = op(prep, 'Pad', [x, CAM_IO.fitPads, floats([0], [])], { mode: 'constant' });
-  }
-  // For NCHW models, transpose first: per-channel constants then broadcast over whole contiguous planes
-  // ([3, 1, 1]), which ONNX Runtime does several times faster than a [3] vector over interleaved pixels.
-  const nchw = pre.layout === 'nchw';
-  if (nchw) x = op(prep, 'Transpose', [x], { perm: [0, 3, 1, 2] });
-  const perChannel = nchw ? [3, 1, 1] : [3];
-  if (pre.channelOrder === 'bgr') x = op(prep, 'Gather', [x, ints([2, 1, 0])], { axis: nchw ? 1 : 3 });
-  if (pre.scale !== 1) x = op(prep, 'Mul', [x, floats([pre.scale], [])]);
-  if (pre.mean.some((m) => m !== 0)) x = op(prep, 'Sub', [x, floats([...pre.mean], perChannel)]);
-  if (pre.std.some((s) => s !== 1)) x = op(prep, 'Div', [x, floats([...pre.std], perChannel)]);
-  // The last preprocessing node now produces the tensor the model's first layers read.
-  prep[prep.length - 1].output = [input.name];
-
-  // --- CAM ----------------------------------------------------------------------------------------
-  const f = head.featureTensor;
-  const k = head.channels;
-  if (head.pooledTensor) {
-    op(cam, 'Flatten', [head.pooledTensor], { axis: 1 }, CAM_IO.gap);
-  } else if (head.featureLayout === 'nchw') {
-    op(cam, 'Flatten', [op(cam, 'GlobalAveragePool', [f])], { axis: 1 }, CAM_IO.gap);
-  } else if (opset >= 18) {
-    op(cam, 'ReduceMean', [f, ints([1, 2])], { keepdims: 0 }, CAM_IO.gap);
-  } else {
-    op(cam, 'ReduceMean', [f], { axes: [1, 2], keepdims: 0 }, CAM_IO.gap);
-  }
-  const logits = op(cam, 'Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
-  // TopK's K is min(m, C): a request may hold more slots than there are classes (the same class asked
-  // twice). The top ids are then padded back to m columns with class 0, so a -1 slot past the class count
-  // maps class 0 (the engine never asks for more top slots than classes). Less + Where rather than Min:
-  // Min takes int64 only from opset 12.
-  const count = op(cam, 'Slice', [op(cam, 'Shape', [CAM_IO.request]), ints([1]), ints([2])]);
-  const classes = op(cam, 'Slice', [op(cam, 'Shape', [logits]), ints([1]), ints([2])]);
-  const topCount = op(cam, 'Where', [op(cam, 'Less', [classes, count]), classes, count]);
-  const topValues = fresh('topk_values');
-  const topIds = fresh('topk_ids');
-  cam.push(node('TopK', [logits, topCount], [topValues, topIds], fresh('TopK'), { axis: 1, largest: 1, sorted: 1 }));
-  const padWidth = op(cam, 'Concat', [ints([0, 0, 0]), op(cam, 'Sub', [count, topCount])], { axis: 0 });
-  const topPadded = op(cam, 'Pad', [topIds, padWidth, ints([0], [])], { mode: 'constant' });
-  const wantsTop = op(cam, 'Less', [CAM_IO.request, ints([0], [])]);
-  op(cam, 'Where', [wantsTop, topPadded, CAM_IO.request], {}, CAM_IO.ids);
-  op(cam, 'GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
-  const probs = op(cam, 'Softmax', [logits], { axis: 1 });
-  op(cam, 'GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
-  // Rows of W^T for the chosen classes: [N, m, k].
-  const rows = op(cam, 'Gather', [CAM_IO.weights, CAM_IO.ids], { axis: 0 });
-  let flat: string;
-  let spatial: string;
-  if (head.featureLayout === 'nchw') {
-    flat = op(cam, 'Reshape', [f, ints([0, k, -1])]);
-    spatial = op(cam, 'Slice', [op(cam, 'Shape', [f]), ints([2]), ints([4])]);
-  } else {
-    flat = op(cam, 'Transpose', [op(cam, 'Reshape', [f, ints([0, -1, k])])], { perm: [0, 2, 1] });
-    spatial = op(cam, 'Slice', [op(cam, 'Shape', [f]), ints([1]), ints([3])]);
-  }
-  const mapsFlat = op(cam, 'MatMul', [rows, flat]);
-  const mapShape = op(cam, 'Concat', [ints([0, 0]), spatial], { axis: 0 });
-  op(cam, 'Reshape', [mapsFlat, mapShape], {}, CAM_IO.maps);
-
-  // --- assemble and prune ---------------------------------------------------------------------------
+  checkExtendable(view);
+  const b = new GraphBuilder(view);
+  addPreprocessing(b, view.opset, input, pre);
+  addCam(b, view.opset, head);
   const graph = view.model.graph;
+  const k = head.channels;
   const outputs = [
     valueInfo(CAM_IO.ids, DataType.INT64, ['cam_batch', 'cam_count']),
     valueInfo(CAM_IO.scores, DataType.FLOAT, ['cam_batch', 'cam_count']),
@@ -210,22 +163,12 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     valueInfo(CAM_IO.request, DataType.INT64, ['cam_batch', 'cam_count']),
     valueInfo(CAM_IO.weights, DataType.FLOAT, ['cam_classes', k]),
     valueInfo(CAM_IO.bias, DataType.FLOAT, ['cam_classes']),
-    ...(letterbox
+    ...(pre.resize === 'letterbox'
       ? [valueInfo(CAM_IO.fitSize, DataType.INT64, [2]), valueInfo(CAM_IO.fitPads, DataType.INT64, [8])]
       : []),
   ];
-  const all: INodeProto[] = [...prep, ...graph.node, ...cam];
-  const needed = new Set(outputs.map((o) => o.name as string));
-  const kept: INodeProto[] = [];
-  for (let i = all.length - 1; i >= 0; i--) {
-    const n = all[i];
-    if ((n.output ?? []).some((o) => needed.has(o))) {
-      kept.push(n);
-      readsOf(n, needed);
-    }
-  }
-  kept.reverse();
-  const initializers: ITensorProto[] = [...graph.initializer, ...inits].filter((t) => needed.has(t.name as string));
+  const { kept, needed } = pruneNodes([...b.prep, ...graph.node, ...b.cam], outputs.map((o) => o.name as string));
+  const initializers: ITensorProto[] = [...graph.initializer, ...b.inits].filter((t) => needed.has(t.name as string));
   const extended: IGraphProto = {
     name: `${graph.name || 'model'}+cam`,
     node: kept,
@@ -241,4 +184,109 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     graph: extended,
     functions: view.model.functions,
   });
+}
+
+/** Throws ModelLoadError for opsets below MIN_OPSET or a model already using a name the extension adds. */
+function checkExtendable(view: GraphView): void {
+  const opset = view.opset;
+  if (opset < MIN_OPSET) {
+    throw new ModelLoadError(
+      `model opset ${opset} is too old for camstream (needs ${MIN_OPSET} or later); convert it with ` +
+        "onnx.version_converter.convert_version(model, 13)",
+    );
+  }
+  for (const name of Object.values(CAM_IO)) {
+    if (view.hasName(name)) throw new ModelLoadError(`the model already uses the tensor name '${name}' that camstream adds`);
+  }
+}
+
+/** Preprocessing nodes: `frames` -> the model's input (in the order of models/preprocess.ts). */
+function addPreprocessing(b: GraphBuilder, opset: number, input: OnnxInput, pre: Preprocess): void {
+  const letterbox = pre.resize === 'letterbox';
+  const [inH, inW] = pre.inputSize;
+  let x = b.pre('Cast', [CAM_IO.frames], { to: DataType.FLOAT });
+  const batch = b.pre('Slice', [b.pre('Shape', [CAM_IO.frames]), b.ints([0]), b.ints([1])]);
+  const sizes = letterbox
+    ? b.pre('Concat', [batch, CAM_IO.fitSize, b.ints([3])], { axis: 0 })
+    : b.pre('Concat', [batch, b.ints([inH, inW, 3])], { axis: 0 });
+  // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
+  const unused = opset >= 13 ? ['', ''] : [b.floats([], [0]), b.floats([], [0])];
+  x = b.pre('Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  if (letterbox) {
+    // Padding is black in pixel space, before normalization (models/preprocess.ts, LETTERBOX_PAD_VALUE).
+    x = b.pre('Pad', [x, CAM_IO.fitPads, b.floats([0], [])], { mode: 'constant' });
+  }
+  // For NCHW models, transpose first: per-channel constants then broadcast over whole contiguous planes
+  // ([3, 1, 1]), which ONNX Runtime does several times faster than a [3] vector over interleaved pixels.
+  const nchw = pre.layout === 'nchw';
+  if (nchw) x = b.pre('Transpose', [x], { perm: [0, 3, 1, 2] });
+  const perChannel = nchw ? [3, 1, 1] : [3];
+  if (pre.channelOrder === 'bgr') x = b.pre('Gather', [x, b.ints([2, 1, 0])], { axis: nchw ? 1 : 3 });
+  if (pre.scale !== 1) x = b.pre('Mul', [x, b.floats([pre.scale], [])]);
+  if (pre.mean.some((m) => m !== 0)) x = b.pre('Sub', [x, b.floats([...pre.mean], perChannel)]);
+  if (pre.std.some((s) => s !== 1)) x = b.pre('Div', [x, b.floats([...pre.std], perChannel)]);
+  // The last preprocessing node now produces the tensor the model's first layers read.
+  b.prep[b.prep.length - 1].output = [input.name];
+}
+
+/** CAM nodes: GAP, logits, the requested ids, their scores and probabilities, and the maps (file comment). */
+function addCam(b: GraphBuilder, opset: number, head: OnnxHead): void {
+  const f = head.featureTensor;
+  const k = head.channels;
+  if (head.pooledTensor) {
+    b.op('Flatten', [head.pooledTensor], { axis: 1 }, CAM_IO.gap);
+  } else if (head.featureLayout === 'nchw') {
+    b.op('Flatten', [b.op('GlobalAveragePool', [f])], { axis: 1 }, CAM_IO.gap);
+  } else if (opset >= 18) {
+    b.op('ReduceMean', [f, b.ints([1, 2])], { keepdims: 0 }, CAM_IO.gap);
+  } else {
+    b.op('ReduceMean', [f], { axes: [1, 2], keepdims: 0 }, CAM_IO.gap);
+  }
+  const logits = b.op('Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
+  // TopK's K is min(m, C): a request may hold more slots than there are classes (the same class asked
+  // twice). The top ids are then padded back to m columns with class 0, so a -1 slot past the class count
+  // maps class 0 (the engine never asks for more top slots than classes). Less + Where rather than Min:
+  // Min takes int64 only from opset 12.
+  const count = b.op('Slice', [b.op('Shape', [CAM_IO.request]), b.ints([1]), b.ints([2])]);
+  const classes = b.op('Slice', [b.op('Shape', [logits]), b.ints([1]), b.ints([2])]);
+  const topCount = b.op('Where', [b.op('Less', [classes, count]), classes, count]);
+  const topValues = b.fresh('topk_values');
+  const topIds = b.fresh('topk_ids');
+  b.cam.push(node('TopK', [logits, topCount], [topValues, topIds], b.fresh('TopK'), { axis: 1, largest: 1, sorted: 1 }));
+  const padWidth = b.op('Concat', [b.ints([0, 0, 0]), b.op('Sub', [count, topCount])], { axis: 0 });
+  const topPadded = b.op('Pad', [topIds, padWidth, b.ints([0], [])], { mode: 'constant' });
+  const wantsTop = b.op('Less', [CAM_IO.request, b.ints([0], [])]);
+  b.op('Where', [wantsTop, topPadded, CAM_IO.request], {}, CAM_IO.ids);
+  b.op('GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
+  const probs = b.op('Softmax', [logits], { axis: 1 });
+  b.op('GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
+  // Rows of W^T for the chosen classes: [N, m, k].
+  const rows = b.op('Gather', [CAM_IO.weights, CAM_IO.ids], { axis: 0 });
+  let flat: string;
+  let spatial: string;
+  if (head.featureLayout === 'nchw') {
+    flat = b.op('Reshape', [f, b.ints([0, k, -1])]);
+    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([2]), b.ints([4])]);
+  } else {
+    flat = b.op('Transpose', [b.op('Reshape', [f, b.ints([0, -1, k])])], { perm: [0, 2, 1] });
+    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([1]), b.ints([3])]);
+  }
+  const mapsFlat = b.op('MatMul', [rows, flat]);
+  const mapShape = b.op('Concat', [b.ints([0, 0]), spatial], { axis: 0 });
+  b.op('Reshape', [mapsFlat, mapShape], {}, CAM_IO.maps);
+}
+
+/** Keeps the nodes `outputs` need (walking back from them); returns them in order and every name read. */
+function pruneNodes(all: INodeProto[], outputs: string[]): { kept: INodeProto[]; needed: Set<string> } {
+  const needed = new Set(outputs);
+  const kept: INodeProto[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const n = all[i];
+    if ((n.output ?? []).some((o) => needed.has(o))) {
+      kept.push(n);
+      readsOf(n, needed);
+    }
+  }
+  kept.reverse();
+  return { kept, needed };
 }

@@ -2,8 +2,10 @@
  * The ONNX Runtime engine (see engine.ts). `loadOnnxModel` is the `EngineLoader` the model loader calls;
  * the rest is for tools and tests: head discovery, the graph rewrite, and provider queries.
  */
-export { loadOnnxModel, availableOnnxProviders, DEFAULT_TOP_K, ONNX_PROVIDERS, type OnnxProvider } from './engine.ts';
-export { discoverOnnxHead, discoverOnnxInput, type OnnxHead, type OnnxInput } from './discover.ts';
+export { loadOnnxModel, DEFAULT_TOP_K } from './engine.ts';
+export { availableOnnxProviders, ONNX_PROVIDERS, type OnnxProvider } from './session.ts';
+export { discoverOnnxHead, type OnnxHead } from './discover.ts';
+export { discoverOnnxInput, type OnnxInput } from './discover-input.ts';
 export { extendOnnxModel, CAM_IO, MIN_OPSET } from './extend.ts';
 export { GraphView, parseOnnxModel, tensorFloats, tensorInts, tensorDims, type GraphInput } from './graph.ts';
 export {

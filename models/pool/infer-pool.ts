@@ -3,7 +3,8 @@
  * engines that compute on one thread: TF.js's wasm backend runs single-threaded in Node (tfjs disables
  * wasm threads there), so one wasm instance per worker and different frames on different workers is how
  * it uses more than one core. Each worker runs one `infer()` at a time; calls beyond that wait in a FIFO
- * queue. `inferCams` sees `parallelism` and keeps up to that many batches in flight, results in order.
+ * queue. `info.parallelism` is the worker count and `info.runsOnJsThread` false, so `inferCams` keeps up to
+ * that many batches in flight, results in order.
  *
  * Costs: N copies of the weights (memory) and a copy of each frame into a worker (model-size frames,
  * ~150 kB at 224x224). Results come back transferred (no copy). No tensor crosses a thread: workers
@@ -13,7 +14,7 @@
  * workers; `tensorCounts()` reports each worker's live tfjs tensors (the leak check).
  */
 import { Worker } from 'node:worker_threads';
-import { CamstreamError, ConfigError } from '../../common/errors.ts';
+import { CamstreamError, ConfigError, type ErrorCode } from '../../common/errors.ts';
 import type { CamModel, CamModelInfo, CamResult, Frame, InferOptions, LinearHead, LoadOptions } from '../types.ts';
 import { TS_WORKER_BOOT } from './worker-boot.ts';
 
@@ -40,14 +41,14 @@ interface Slot {
 
 const ENTRY = new URL('./internal/infer-worker.ts', import.meta.url).href;
 
-function toError(m: { code?: string; message?: string }): Error {
+function toError(m: { code?: ErrorCode; message?: string }): Error {
   return new CamstreamError(m.code ?? 'WORKER_ERROR', m.message ?? 'infer worker failed');
 }
 
 /** A model in N worker threads (see the file comment). Implements CamModel; `withHead` is not offered. */
 export class InferPool implements CamModel {
   readonly info: CamModelInfo;
-  /** How many `infer()` calls run at the same time (one per worker). */
+  /** How many `infer()` calls run at the same time (one per worker); also `info.parallelism`. */
   readonly parallelism: number;
   private readonly queue: Job[] = [];
   private nextId = 1;
@@ -61,7 +62,7 @@ export class InferPool implements CamModel {
     this.info = info;
     this.parallelism = slots.length;
     for (const slot of slots) {
-      slot.worker.on('message', (m: { type: string; id?: number; results?: CamResult[]; count?: number; code?: string; message?: string }) => {
+      slot.worker.on('message', (m: { type: string; id?: number; results?: CamResult[]; count?: number; code?: ErrorCode; message?: string }) => {
         const job = slot.busy;
         if (!job || m.id !== job.id) return;
         slot.busy = undefined;
@@ -88,7 +89,7 @@ export class InferPool implements CamModel {
     const ready = started.map(
       (worker) =>
         new Promise<{ info: CamModelInfo; head: LinearHead }>((resolve, reject) => {
-          worker.once('message', (m: { type: string; info: CamModelInfo; head: LinearHead; code?: string; message?: string }) =>
+          worker.once('message', (m: { type: string; info: CamModelInfo; head: LinearHead; code?: ErrorCode; message?: string }) =>
             m.type === 'ready' ? resolve(m) : reject(toError(m)),
           );
           worker.once('error', reject);
@@ -99,7 +100,8 @@ export class InferPool implements CamModel {
       const loaded = await Promise.all(ready);
       // Only the listeners added here: Worker keeps internal ones (newListener) that start its message port.
       for (const w of started) for (const event of ['message', 'error', 'exit']) w.removeAllListeners(event);
-      const info = Object.freeze({ ...loaded[0].info, source: loaded[0].info.source }) as CamModelInfo;
+      // The workers compute off this thread, one call each at a time.
+      const info = Object.freeze({ ...loaded[0].info, runsOnJsThread: false, parallelism: workers }) as CamModelInfo;
       return new InferPool(started.map((worker) => ({ worker, busy: undefined })), info, loaded[0].head);
     } catch (err) {
       await Promise.all(started.map((w) => w.terminate()));

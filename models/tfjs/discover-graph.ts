@@ -72,6 +72,22 @@ export function describeGraphTail(nodes: readonly GraphNodeJson[], output: strin
   return out.join(' <- ');
 }
 
+/** Node lookup over one graph: the node an input names and the const tensor behind it. */
+interface GraphIndex {
+  byName: Map<string, GraphNodeJson>;
+  /** The const tensor an input names (the model's, not owned), or undefined when it is not a Const. */
+  constOf(input: string | undefined): tf.Tensor | undefined;
+}
+
+/** A matrix product found as the classifier: its node, const weight, bias and the pooled tensor it reads. */
+interface MatrixProduct {
+  matmul: GraphNodeJson;
+  w: tf.Tensor;
+  bias: tf.Tensor | undefined;
+  transposeB: boolean;
+  pooled: string;
+}
+
 /**
  * Finds the head of a graph model (see the module doc), or uses camstream.json's names.
  * @param nodes the GraphDef's nodes; @param output the output node; @param weights the model's consts.
@@ -85,10 +101,13 @@ export function discoverGraphHead(
   where: string,
 ): GraphHead {
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const constOf = (input: string | undefined): tf.Tensor | undefined => {
-    if (input === undefined) return undefined;
-    const n = byName.get(nodeName(input));
-    return n?.op === 'Const' ? weights[n.name]?.[0] : undefined;
+  const g: GraphIndex = {
+    byName,
+    constOf: (input) => {
+      if (input === undefined) return undefined;
+      const n = byName.get(nodeName(input));
+      return n?.op === 'Const' ? weights[n.name]?.[0] : undefined;
+    },
   };
   const noHead = (why: string): NoGapHeadError =>
     new NoGapHeadError(
@@ -106,88 +125,93 @@ export function discoverGraphHead(
   let cur = byName.get(nodeName(output));
   while (cur !== undefined && SKIP_AFTER.has(cur.op)) cur = byName.get(nodeName(cur.input?.[0] ?? ''));
   if (cur === undefined) throw noHead(`output node '${output}' not found`);
-  const logitsNode = cur.name;
+  const product = matrixProductAt(g, cur);
+  if (product !== undefined) return meanMatmulHead(g, product, cur.name, noHead);
+  if (cur.op === 'Mean') return classConvHead(g, cur, noHead);
+  throw noHead(`'${cur.name}' (${cur.op}) is neither a MatMul classifier nor a Mean`);
+}
 
+/** The MatMul (or `_FusedMatMul` with only BiasAdd) producing `logits`, past a const bias add; else undefined. */
+function matrixProductAt(g: GraphIndex, logits: GraphNodeJson): MatrixProduct | undefined {
   // Split off the bias, then expect the matrix product.
   let bias: tf.Tensor | undefined;
-  let matmul: GraphNodeJson | undefined = cur;
-  if (cur.op === 'BiasAdd' || cur.op === 'Add' || cur.op === 'AddV2') {
-    const ins = (cur.input ?? []).filter((i) => !i.startsWith('^'));
-    const ci = ins.findIndex((i) => constOf(i) !== undefined);
+  let matmul: GraphNodeJson | undefined = logits;
+  if (logits.op === 'BiasAdd' || logits.op === 'Add' || logits.op === 'AddV2') {
+    const ins = (logits.input ?? []).filter((i) => !i.startsWith('^'));
+    const ci = ins.findIndex((i) => g.constOf(i) !== undefined);
     if (ci >= 0) {
-      bias = constOf(ins[ci]);
-      matmul = byName.get(nodeName(ins[1 - ci] ?? ''));
+      bias = g.constOf(ins[ci]);
+      matmul = g.byName.get(nodeName(ins[1 - ci] ?? ''));
     }
   }
+  if (matmul === undefined || matmul.attr?.transpose_a?.b) return undefined;
+  const transposeB = matmul.attr?.transpose_b?.b === true;
+  const pooled = matmul.input?.[0];
   let w: tf.Tensor | undefined;
-  let transposeB = false;
-  let pooled: string | undefined;
-  if (matmul?.op === 'MatMul' && !matmul.attr?.transpose_a?.b) {
-    w = constOf(matmul.input?.[1]);
-    transposeB = matmul.attr?.transpose_b?.b === true;
-    pooled = matmul.input?.[0];
-  } else if (matmul?.op === '_FusedMatMul' && !matmul.attr?.transpose_a?.b) {
+  if (matmul.op === 'MatMul') {
+    w = g.constOf(matmul.input?.[1]);
+  } else if (matmul.op === '_FusedMatMul') {
     const ops = listStrings(matmul.attr?.fused_ops).map((s) => s.toLowerCase());
     if (ops.length === 1 && ops[0] === 'biasadd') {
-      w = constOf(matmul.input?.[1]);
-      bias = constOf(matmul.input?.[2]);
-      transposeB = matmul.attr?.transpose_b?.b === true;
-      pooled = matmul.input?.[0];
+      w = g.constOf(matmul.input?.[1]);
+      bias = g.constOf(matmul.input?.[2]);
     }
   }
+  return w !== undefined && pooled !== undefined ? { matmul, w, bias, transposeB, pooled } : undefined;
+}
 
-  if (w !== undefined && pooled !== undefined) {
-    let mean = byName.get(nodeName(pooled));
-    while (mean !== undefined && SHAPE_ONLY.has(mean.op)) mean = byName.get(nodeName(mean.input?.[0] ?? ''));
-    const layout = mean?.op === 'Mean' ? meanLayout(mean, constOf) : undefined;
-    if (mean === undefined || layout === undefined) {
-      throw noHead(`'${matmul!.name}' (${matmul!.op}) is not fed by a Mean over H and W`);
-    }
-    if (w.rank !== 2) throw noHead(`the weights of '${matmul!.name}' have rank ${w.rank}, not 2`);
-    return {
-      kind: 'mean-matmul',
-      features: mean.input![0],
-      featureLayout: layout,
-      logits: { from: 'tensor', tensor: logitsNode },
-      ...ownedWeights(w, bias, transposeB),
-      description: `${nodeName(mean.input![0])} -> ${mean.name} (Mean) -> ${matmul!.name} (${matmul!.op})`,
-    };
+/** 'mean-matmul': the product must read a Mean over H and W (past shape-only ops). */
+function meanMatmulHead(g: GraphIndex, p: MatrixProduct, logitsNode: string, noHead: (why: string) => NoGapHeadError): GraphHead {
+  const { matmul, w } = p;
+  let mean = g.byName.get(nodeName(p.pooled));
+  while (mean !== undefined && SHAPE_ONLY.has(mean.op)) mean = g.byName.get(nodeName(mean.input?.[0] ?? ''));
+  const layout = mean?.op === 'Mean' ? meanLayout(mean, g.constOf) : undefined;
+  if (mean === undefined || layout === undefined) {
+    throw noHead(`'${matmul.name}' (${matmul.op}) is not fed by a Mean over H and W`);
   }
+  if (w.rank !== 2) throw noHead(`the weights of '${matmul.name}' have rank ${w.rank}, not 2`);
+  return {
+    kind: 'mean-matmul',
+    features: mean.input![0],
+    featureLayout: layout,
+    logits: { from: 'tensor', tensor: logitsNode },
+    ...ownedWeights(w, p.bias, p.transposeB),
+    description: `${nodeName(mean.input![0])} -> ${mean.name} (Mean) -> ${matmul.name} (${matmul.op})`,
+  };
+}
 
-  if (cur.op === 'Mean') {
-    const mean = cur;
-    const layout = meanLayout(mean, constOf);
-    if (layout === undefined) throw noHead(`'${mean.name}' (Mean) does not reduce over H and W`);
-    let conv = byName.get(nodeName(mean.input?.[0] ?? ''));
-    let convBias: tf.Tensor | undefined;
-    if (conv && (conv.op === 'BiasAdd' || conv.op === 'Add' || conv.op === 'AddV2')) {
-      convBias = constOf(conv.input?.[1]);
-      conv = byName.get(nodeName(conv.input?.[0] ?? ''));
-    }
-    let kernel: tf.Tensor | undefined;
-    if (conv?.op === 'Conv2D' && isUnitStride(conv)) {
-      kernel = constOf(conv.input?.[1]);
-    } else if (conv?.op === '_FusedConv2D' && isUnitStride(conv)) {
-      const ops = listStrings(conv.attr?.fused_ops).map((s) => s.toLowerCase());
-      if (ops.length === 1 && ops[0] === 'biasadd') {
-        kernel = constOf(conv.input?.[1]);
-        convBias = constOf(conv.input?.[2]);
-      }
-    }
-    if (conv === undefined || kernel === undefined || kernel.rank !== 4 || kernel.shape[0] !== 1 || kernel.shape[1] !== 1) {
-      throw noHead(`'${mean.name}' (Mean) pools ${conv ? `'${conv.name}' (${conv.op})` : 'nothing known'}, not a linear 1x1 conv, and no MatMul follows it`);
-    }
-    if (layout === 'nchw') throw noHead(`'${conv.name}' is an NCHW class conv, which camstream does not read`);
-    return {
-      kind: 'class-conv-gap',
-      features: conv.input![0],
-      featureLayout: 'nhwc',
-      logits: { from: 'tensor', tensor: logitsNode },
-      ...ownedWeights(tf.reshape(kernel, [kernel.shape[2] as number, kernel.shape[3] as number]), convBias, false, true),
-      description: `${nodeName(conv.input![0])} -> ${conv.name} (1x1 ${conv.op}) -> ${mean.name} (Mean)`,
-    };
+/** 'class-conv-gap': the Mean `mean` must pool a linear 1x1, stride-1 NHWC conv (+ its const bias). */
+function classConvHead(g: GraphIndex, mean: GraphNodeJson, noHead: (why: string) => NoGapHeadError): GraphHead {
+  const layout = meanLayout(mean, g.constOf);
+  if (layout === undefined) throw noHead(`'${mean.name}' (Mean) does not reduce over H and W`);
+  let conv = g.byName.get(nodeName(mean.input?.[0] ?? ''));
+  let convBias: tf.Tensor | undefined;
+  if (conv && (conv.op === 'BiasAdd' || conv.op === 'Add' || conv.op === 'AddV2')) {
+    convBias = g.constOf(conv.input?.[1]);
+    conv = g.byName.get(nodeName(conv.input?.[0] ?? ''));
   }
-  throw noHead(`'${cur.name}' (${cur.op}) is neither a MatMul classifier nor a Mean`);
+  let kernel: tf.Tensor | undefined;
+  if (conv?.op === 'Conv2D' && isUnitStride(conv)) {
+    kernel = g.constOf(conv.input?.[1]);
+  } else if (conv?.op === '_FusedConv2D' && isUnitStride(conv)) {
+    const ops = listStrings(conv.attr?.fused_ops).map((s) => s.toLowerCase());
+    if (ops.length === 1 && ops[0] === 'biasadd') {
+      kernel = g.constOf(conv.input?.[1]);
+      convBias = g.constOf(conv.input?.[2]);
+    }
+  }
+  if (conv === undefined || kernel === undefined || kernel.rank !== 4 || kernel.shape[0] !== 1 || kernel.shape[1] !== 1) {
+    throw noHead(`'${mean.name}' (Mean) pools ${conv ? `'${conv.name}' (${conv.op})` : 'nothing known'}, not a linear 1x1 conv, and no MatMul follows it`);
+  }
+  if (layout === 'nchw') throw noHead(`'${conv.name}' is an NCHW class conv, which camstream does not read`);
+  return {
+    kind: 'class-conv-gap',
+    features: conv.input![0],
+    featureLayout: 'nhwc',
+    logits: { from: 'tensor', tensor: mean.name },
+    ...ownedWeights(tf.reshape(kernel, [kernel.shape[2] as number, kernel.shape[3] as number]), convBias, false, true),
+    description: `${nodeName(conv.input![0])} -> ${conv.name} (1x1 ${conv.op}) -> ${mean.name} (Mean)`,
+  };
 }
 
 function isUnitStride(conv: GraphNodeJson): boolean {

@@ -1,5 +1,5 @@
 /**
- * The live pipeline of one source, the server's counterpart of pipelines/compose.ts:
+ * The live pipeline of one source, the counterpart of compose/video.ts:
  *
  *   frames (webcam messages or ffmpeg decode)
  *     -> processLatest(inferLive)  live policy: one frame in the engine, the latest one waiting, older dropped
@@ -13,8 +13,10 @@
 import { map, type Observable, type OperatorFunction } from 'rxjs';
 import sharp, { type OutputInfo } from 'sharp';
 import { fitGeometry, quantizeMap, type Box, type CamModel, type CamResult, type Frame } from '../../models/index.ts';
-import { localizeCams, smoothCams, type SmoothedCams, type StageTimings } from '../index.ts';
-import { CloseCode, encodeResult, ProtocolViolation, type SourceSettings } from '../../protocol/live.ts';
+import type { StageTimings } from '../stages/frame.ts';
+import { localizeCams } from '../stages/localize-cams.ts';
+import { smoothCams, type SmoothedCams } from '../stages/smooth.ts';
+import { CloseCode, encodeResult, ProtocolViolation, type SourceSettings } from '../../protocol/index.ts';
 import type { ModelLock } from '../../models/pool/model-lock.ts';
 import { processLatest } from '../stages/process-latest.ts';
 

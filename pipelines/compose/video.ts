@@ -22,36 +22,60 @@ import type { LocalizedFrame, RenderedFrame } from '../stages/frame.ts';
 import { inferCams } from '../stages/infer.ts';
 import { localizeCams } from '../stages/localize-cams.ts';
 import type { ResolvedLocalizeConfig } from '../stages/localize.ts';
-import { queueOffline } from '../stages/queue-offline.ts';
+import { queueOffline, type OfflineQueueConfig } from '../stages/queue-offline.ts';
 import { overlayLayout, renderOverlays, type OverlayLayout, type VideoOverlayConfig } from '../stages/render.ts';
 import { smoothCams, type SmoothConfig, type SmoothStats } from '../stages/smooth.ts';
 
-/** Everything a run needs, already validated (see video.ts, `resolveVideoConfig`). */
+/** How the input is read: the model-size decode. Defaults in jobs/video-config.ts (DEFAULT_VIDEO_CONFIG). */
+export interface VideoDecodeSettings {
+  /** ffmpeg decoder threads of the model-size decode; 0 lets ffmpeg choose. Default 1. */
+  threads: number;
+  /** Fail on the first damaged packet (`-xerror`): a truncated or corrupt input is an error, not a short video. Default true. */
+  strict: boolean;
+  /** Stop after this many frames (a preview or a test); undefined = the whole input. Default undefined. */
+  maxFrames: number | undefined;
+  /** Trusted ffmpeg input options (`['-rtsp_transport', 'tcp']`). Default none. */
+  inputOptions: readonly string[];
+  /** Allowed input schemes. Default all (file, http, https, rtsp). */
+  schemes: readonly InputScheme[];
+}
+
+/** The inference stage of a run (see InferStageConfig). */
+export interface VideoInferSettings {
+  /** Classes per frame (maps, boxes, labels). Default 5. */
+  topK: number;
+  /** Frames per engine call. */
+  batchFrames: number;
+  /** Infer every N-th frame; the frames between reuse the last result. Default 1. */
+  everyFrames: number;
+}
+
+/** The compositing encoder (x264 over the original frames). */
+export interface VideoEncodeSettings {
+  /** ffmpeg threads of the compositing encoder; 0 lets ffmpeg choose. Default 0. */
+  threads: number;
+  /** x264 preset. Default `veryfast`. */
+  preset: string;
+  /** x264 CRF, 0-51. Default 23. */
+  crf: number;
+  /** Copy the input's audio. Default true. */
+  audio: boolean;
+}
+
+/** Everything a run needs, already validated and grouped by stage (see jobs/video-config.ts, `resolveVideoConfig`). */
 export interface VideoPipelineConfig {
   input: string;
   out: string;
   /** JSONL output; none when undefined. */
   json: string | undefined;
-  topK: number;
-  batchFrames: number;
-  everyFrames: number;
-  maxQueueFrames: number;
-  /** Stop after this many frames (a preview or a test); undefined = the whole input. */
-  maxFrames: number | undefined;
+  decode: Readonly<VideoDecodeSettings>;
+  infer: Readonly<VideoInferSettings>;
+  /** The offline policy: frames in flight at most. */
+  queue: Readonly<Required<OfflineQueueConfig>>;
   smooth: Required<SmoothConfig>;
   localize: ResolvedLocalizeConfig;
   overlay: Required<VideoOverlayConfig>;
-  /** ffmpeg decoder threads of the model-size decode; 0 lets ffmpeg choose. */
-  decodeThreads: number;
-  /** ffmpeg threads of the compositing encoder; 0 lets ffmpeg choose. */
-  encodeThreads: number;
-  preset: string;
-  crf: number;
-  audio: boolean;
-  /** Fail on the first damaged packet (`-xerror`): a truncated or corrupt input is an error, not a short video. */
-  strict: boolean;
-  inputOptions: readonly string[];
-  schemes: readonly InputScheme[];
+  encode: Readonly<VideoEncodeSettings>;
 }
 
 /** Callbacks a run may watch; none is needed. */
@@ -133,9 +157,9 @@ export function downstreamGate(): { enter: () => void; leave: () => void; whenId
   };
 }
 
-/** True for engines whose forward pass runs synchronously on the JS thread (tfjs; ORT runs on its own threads). */
+/** True when the model's forward pass runs synchronously on the JS thread (`CamModelInfo.runsOnJsThread`). */
 export function blocksJsThread(model: CamModel): boolean {
-  return model.info.engine === 'tfjs';
+  return model.info.runsOnJsThread;
 }
 
 /** The overlay layout of a run (sizes of the packed frames; the map's place over the video). */
@@ -161,18 +185,19 @@ export function composeVideoPipeline(
   const withJson = (frames: Observable<RenderedFrame>): Observable<RenderedFrame> =>
     config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels), hooks.onJsonFinish));
   const blocking = blocksJsThread(model);
+  const { decode, infer, encode } = config;
   return queueOffline(
     (credits$) =>
       readVideo$(config.input, {
         probe,
         preprocess: info.preprocess,
         credits$,
-        threads: config.decodeThreads,
-        strict: config.strict,
+        threads: decode.threads,
+        strict: decode.strict,
         tools,
-        schemes: config.schemes,
-        inputOptions: config.inputOptions,
-        maxFrames: config.maxFrames,
+        schemes: decode.schemes,
+        inputOptions: decode.inputOptions,
+        maxFrames: decode.maxFrames,
         onStart: hooks.onDecodeStart,
         onDiagnostic: hooks.onWarning,
       }),
@@ -181,7 +206,7 @@ export function composeVideoPipeline(
       const gate = blocking ? downstreamGate() : undefined;
       return withJson(
         frames.pipe(
-          inferCams(model, { topK: config.topK, batchFrames: config.batchFrames, everyFrames: config.everyFrames, beforeInfer: gate?.whenIdle }),
+          inferCams(model, { topK: infer.topK, batchFrames: infer.batchFrames, everyFrames: infer.everyFrames, beforeInfer: gate?.whenIdle }),
           tap(() => gate?.enter()),
           smoothCams(config.smooth, hooks.onSmoothStats),
           localizeCams(info.preprocess, config.localize),
@@ -191,14 +216,14 @@ export function composeVideoPipeline(
             out: config.out,
             layout,
             rate: probe.frameRate,
-            audio: config.audio,
-            audioDurationSeconds: config.maxFrames === undefined ? undefined : config.maxFrames / probe.fps,
-            inputOptions: config.inputOptions,
-            preset: config.preset,
-            crf: config.crf,
-            threads: config.encodeThreads,
+            audio: encode.audio,
+            audioDurationSeconds: decode.maxFrames === undefined ? undefined : decode.maxFrames / probe.fps,
+            inputOptions: decode.inputOptions,
+            preset: encode.preset,
+            crf: encode.crf,
+            threads: encode.threads,
             tools,
-            schemes: config.schemes,
+            schemes: decode.schemes,
             onStart: hooks.onEncodeStart,
             onFinish: hooks.onEncodeFinish,
             onAbort: hooks.onEncodeAbort,
@@ -206,6 +231,6 @@ export function composeVideoPipeline(
         ),
       ).pipe(tap(() => gate?.leave()));
     },
-    { maxQueueFrames: config.maxQueueFrames },
+    config.queue,
   );
 }

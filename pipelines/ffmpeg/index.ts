@@ -25,10 +25,7 @@ export { formatRational, parseRational, rationalFromDecimal, rationalValue, toRa
 export { parseFfmpegInputListing, probeAudioCodec, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';
 export { FrameAssembler } from './frame-assembler.ts';
 export {
-  buildDecodeArgs,
   BYTES_PER_PIXEL,
-  decodeFrames,
-  decodeFrames$,
   DEFAULT_DECODE_CONFIG,
   resolveDecodeConfig,
   type DecodeConfig,
@@ -38,8 +35,9 @@ export {
   type DecodeStats,
   type PixFmt,
   type ResolvedDecodeConfig,
-  type SizedOutput,
-} from './decode.ts';
+} from './decode-config.ts';
+export { buildDecodeArgs, type SizedOutput } from './decode-args.ts';
+export { decodeFrames, decodeFrames$ } from './decode.ts';
 export {
   DEFAULT_ENCODE_CONFIG,
   encodeMp4,
@@ -48,6 +46,5 @@ export {
   type EncodeConfig,
   type EncodeInput,
   type EncodeMp4Config,
-  type EncodeResult,
-  type VideoEncoder,
 } from './encode.ts';
+export { type EncodeResult, type VideoEncoder } from './encode-run.ts';

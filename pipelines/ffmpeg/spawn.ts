@@ -150,99 +150,134 @@ function standardArgs(config: SpawnConfig): string[] {
   return args;
 }
 
+/** The stdio of a run: stdin piped only when asked for, stdout and stderr, then the extra pipes. */
+function stdioFor(config: SpawnConfig): StdioOptions {
+  const stdio: StdioOptions = [config.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  for (let i = 0; i < (config.extraPipes ?? 0); i++) stdio.push('pipe');
+  return stdio;
+}
+
+/** Cuts stderr text into lines, parses each, hands it to `onLog` and keeps the severe ones in a short tail. */
+class StderrLines {
+  /** The last lines at `tailLevel` or worse, oldest first; `[context] message`, without level tags. */
+  readonly tail: string[] = [];
+  private pending = '';
+  private lastLevel: LogLevel;
+  private readonly tailMax: number;
+  private readonly tailSeverity: number;
+
+  constructor(private readonly config: SpawnConfig) {
+    this.lastLevel = config.logLevel ?? 'error';
+    this.tailMax = config.stderrTailLines ?? 20;
+    this.tailSeverity = severity(config.tailLevel ?? 'warning');
+  }
+
+  /** Takes one chunk of text: whole lines go out now, a trailing partial line waits for the next chunk. */
+  push(text: string): void {
+    this.pending += text;
+    // ffmpeg ends progress lines with \r; treat it as a line end too.
+    const parts = this.pending.split(/\r\n|\n|\r/);
+    this.pending = parts.pop() ?? '';
+    for (const part of parts) this.line(part);
+  }
+
+  /** At the end of the stream: the last line, even without its line end. */
+  flush(): void {
+    if (this.pending) this.line(this.pending);
+    this.pending = '';
+  }
+
+  private line(raw: string): void {
+    if (raw.length === 0) return;
+    const line = parseLogLine(raw, this.lastLevel);
+    this.lastLevel = line.level;
+    if (severity(line.level) <= this.tailSeverity && (this.config.keepInTail?.(line) ?? true)) {
+      this.tail.push(line.context ? `[${line.context}] ${line.message}` : line.message);
+      if (this.tail.length > this.tailMax) this.tail.shift();
+    }
+    this.config.onLog?.(line);
+  }
+}
+
+/** stdin (when asked for) and the readable pipes of `child`, with their stream errors absorbed. */
+function openPipes(child: ChildProcess, config: SpawnConfig): { stdin: Writable | undefined; pipes: Readable[] } {
+  const stdin = config.stdin ? (child.stdin ?? undefined) : undefined;
+  // EPIPE when ffmpeg quits early: absorbed here, `done` carries the reason.
+  stdin?.on('error', () => {});
+  const pipes: Readable[] = [child.stdout!];
+  for (let i = 0; i < (config.extraPipes ?? 0); i++) pipes.push(child.stdio[3 + i] as Readable);
+  for (const p of pipes) p.on('error', () => {});
+  return { stdin, pipes };
+}
+
+/** Resolves with `finish(code, signal)` once `child` has exited and its pipes are closed, or failed to start. */
+function whenClosed(child: ChildProcess, finish: (code: number | null, signal: NodeJS.Signals | null) => ExitInfo): Promise<ExitInfo> {
+  const pid = child.pid;
+  return new Promise<ExitInfo>((resolve) => {
+    // 'close' comes after 'exit' and after every pipe closed, so all output has been read.
+    child.on('close', (code, signal) => resolve(finish(code, signal)));
+    // A spawn failure emits 'error' and possibly no 'close'.
+    child.on('error', () => {
+      if (pid === undefined) resolve(finish(null, null));
+    });
+  });
+}
+
+/** The error `done` rejects with for `exit`, or undefined when the run counts as a success (exit 0, or stopped). */
+function exitFailure(exit: ExitInfo, config: SpawnConfig, commandLine: string, tail: readonly string[]): FfmpegError | undefined {
+  const kind = config.kind ?? 'ffmpeg';
+  if (exit.stopped) return undefined;
+  if (exit.spawnError) {
+    return new FfmpegError(`could not start ${kind} at ${config.binary}: ${exit.spawnError.message}`, {
+      file: config.file,
+      command: commandLine,
+    }, { cause: exit.spawnError });
+  }
+  if (exit.code === 0) return undefined;
+  const what = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const said = tail.length ? `: ${tail.join(' | ')}` : ' (it printed no error)';
+  return new FfmpegError(`${kind} ${what}${config.file ? ` on ${config.file}` : ''}${said}`, {
+    file: config.file,
+    exitCode: exit.code,
+    signal: exit.signal,
+    stderr: tail,
+    command: commandLine,
+  });
+}
+
 /**
  * Starts ffmpeg or ffprobe. Never throws: a binary that cannot start shows up as a rejected `done`.
  * The caller owns the returned process and must let it finish or `stop()` it.
  */
 export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
-  const kind = config.kind ?? 'ffmpeg';
   const args = [...(config.standardFlags === false ? [] : standardArgs(config)), ...config.args];
   const commandLine = [config.binary, ...args].map(shellQuote).join(' ');
-  const extraPipes = config.extraPipes ?? 0;
-  const tailMax = config.stderrTailLines ?? 20;
-  const tailSeverity = severity(config.tailLevel ?? 'warning');
   const graceMs = config.killGraceMs ?? 2000;
-
-  const stdio: StdioOptions = [config.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-  for (let i = 0; i < extraPipes; i++) stdio.push('pipe');
-
-  const child: ChildProcess = spawn(config.binary, args, { shell: false, stdio, windowsHide: true });
+  const child: ChildProcess = spawn(config.binary, args, { shell: false, stdio: stdioFor(config), windowsHide: true });
   const pid = child.pid;
-  const tail: string[] = [];
-  let stopping = false;
-  let exited = false;
-  let killTimer: NodeJS.Timeout | undefined;
+  const life = { stopping: false, exited: false, killTimer: undefined as NodeJS.Timeout | undefined };
 
   // stderr is always drained, never paused: a full stderr pipe would stall ffmpeg.
-  let pendingText = '';
-  let lastLevel: LogLevel = config.logLevel ?? 'error';
-  const onLine = (raw: string): void => {
-    if (raw.length === 0) return;
-    const line = parseLogLine(raw, lastLevel);
-    lastLevel = line.level;
-    if (severity(line.level) <= tailSeverity && (config.keepInTail?.(line) ?? true)) {
-      tail.push(line.context ? `[${line.context}] ${line.message}` : line.message);
-      if (tail.length > tailMax) tail.shift();
-    }
-    config.onLog?.(line);
-  };
+  const stderr = new StderrLines(config);
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (text: string) => {
-    pendingText += text;
-    // ffmpeg ends progress lines with \r; treat it as a line end too.
-    const parts = pendingText.split(/\r\n|\n|\r/);
-    pendingText = parts.pop() ?? '';
-    for (const part of parts) onLine(part);
-  });
+  child.stderr!.on('data', (text: string) => stderr.push(text));
   child.stderr!.on('error', () => {});
-
-  const stdin = config.stdin ? (child.stdin ?? undefined) : undefined;
-  // EPIPE when ffmpeg quits early: absorbed here, `done` carries the reason.
-  stdin?.on('error', () => {});
-  const pipes: Readable[] = [child.stdout!];
-  for (let i = 0; i < extraPipes; i++) pipes.push(child.stdio[3 + i] as Readable);
-  for (const p of pipes) p.on('error', () => {});
+  const { stdin, pipes } = openPipes(child, config);
 
   let spawnError: Error | undefined;
   child.on('error', (err) => {
     spawnError ??= err;
   });
-
-  const closed = new Promise<ExitInfo>((resolve) => {
-    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
-      exited = true;
-      if (killTimer) clearTimeout(killTimer);
-      if (pid !== undefined) live.delete(pid);
-      if (pendingText) onLine(pendingText);
-      pendingText = '';
-      resolve({ code, signal, spawnError, stopped: stopping });
-    };
-    // 'close' comes after 'exit' and after every pipe closed, so all output has been read.
-    child.on('close', (code, signal) => finish(code, signal));
-    // A spawn failure emits 'error' and possibly no 'close'.
-    child.on('error', () => {
-      if (pid === undefined) finish(null, null);
-    });
+  const closed = whenClosed(child, (code, signal) => {
+    life.exited = true;
+    if (life.killTimer) clearTimeout(life.killTimer);
+    if (pid !== undefined) live.delete(pid);
+    stderr.flush();
+    return { code, signal, spawnError, stopped: life.stopping };
   });
-
   const done = closed.then((exit) => {
-    if (exit.stopped) return;
-    if (exit.spawnError) {
-      throw new FfmpegError(`could not start ${kind} at ${config.binary}: ${exit.spawnError.message}`, {
-        file: config.file,
-        command: commandLine,
-      }, { cause: exit.spawnError });
-    }
-    if (exit.code === 0) return;
-    const what = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-    const said = tail.length ? `: ${tail.join(' | ')}` : ' (it printed no error)';
-    throw new FfmpegError(`${kind} ${what}${config.file ? ` on ${config.file}` : ''}${said}`, {
-      file: config.file,
-      exitCode: exit.code,
-      signal: exit.signal,
-      stderr: tail,
-      command: commandLine,
-    });
+    const failure = exitFailure(exit, config, commandLine, stderr.tail);
+    if (failure) throw failure;
   });
   // Callers that only care about `closed` must not trigger an unhandled rejection.
   done.catch(() => {});
@@ -254,22 +289,22 @@ export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
     pipes,
     closed,
     done,
-    stderrTail: () => [...tail],
+    stderrTail: () => [...stderr.tail],
     get stopping() {
-      return stopping;
+      return life.stopping;
     },
     get exited() {
-      return exited;
+      return life.exited;
     },
     stop() {
-      if (exited || pid === undefined) return closed;
-      if (!stopping) {
-        stopping = true;
+      if (life.exited || pid === undefined) return closed;
+      if (!life.stopping) {
+        life.stopping = true;
         stdin?.destroy();
         for (const p of pipes) p.destroy();
         child.kill('SIGTERM');
-        killTimer = setTimeout(() => {
-          if (!exited) child.kill('SIGKILL');
+        life.killTimer = setTimeout(() => {
+          if (!life.exited) child.kill('SIGKILL');
         }, graceMs);
       }
       return closed;

@@ -1,32 +1,28 @@
 /**
  * `annotateVideo`: one recorded video (or stream) to an annotated H.264 MP4, a JSONL file with one line per
- * frame, and a run manifest. Probes the input, resolves the configuration, runs the composed pipeline
- * (compose.ts) with one subscription, and gathers the figures: frames, fps, time per stage, flicker.
+ * frame, and a run manifest. Resolves the configuration (video-config.ts), probes the input, settles the
+ * batch size, runs the composed pipeline (compose/video.ts) with one subscription, and gathers the figures:
+ * frames, fps, time per stage, flicker.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { CamstreamError, ConfigError, type CamModel, type EngineName } from '../../models/index.ts';
+import type { Observable } from 'rxjs';
+import { CamstreamError, type CamModel, type CamModelInfo } from '../../models/index.ts';
 import {
   activeFfmpegPids,
   locateFfmpeg,
   probeMedia,
-  resolveInput,
   type DecodeHandle,
   type EncodeResult,
   type FfmpegTools,
-  type InputScheme,
   type MediaInfo,
 } from '../ffmpeg/index.ts';
 import { composeVideoPipeline, type VideoPipelineConfig, type VideoPipelineHooks } from '../compose/video.ts';
 import { writeJsonFile } from '../sinks/manifest.ts';
-import type { StageTimings, VideoFrame } from '../stages/frame.ts';
-import { chooseBatchFrames, resolveInferStageConfig, type BatchChoice } from '../stages/infer.ts';
-import { resolveLocalizeConfig, type LocalizeConfig } from '../stages/localize.ts';
-import { resolveOfflineQueueConfig } from '../stages/queue-offline.ts';
-import { resolveVideoOverlayConfig, type VideoOverlayConfig } from '../stages/render.ts';
-import { resolveSmoothConfig, type SmoothConfig, type SmoothStats } from '../stages/smooth.ts';
+import type { RenderedFrame, StageTimings, VideoFrame } from '../stages/frame.ts';
+import type { BatchChoice } from '../stages/infer.ts';
+import type { SmoothStats } from '../stages/smooth.ts';
+import { resolveVideoConfig, settleVideoConfig, type VideoConfig } from './video-config.ts';
 
 /** The run was stopped from outside (SIGINT, an aborted signal). The CLI maps `INTERRUPTED` to exit 130. */
 export class InterruptedError extends CamstreamError {
@@ -34,67 +30,6 @@ export class InterruptedError extends CamstreamError {
     super('INTERRUPTED', message);
   }
 }
-
-export interface VideoConfig {
-  /** Output video path (H.264 in the container its extension names; `.mp4` expected). Required. */
-  out: string;
-  /** JSONL path, one line per frame. Default: none. */
-  json?: string;
-  /** Run manifest path; default `<out>.manifest.json`; `false` writes none. */
-  manifest?: string | false;
-  /** Classes per frame (maps, boxes, labels). Default 5. */
-  topK?: number;
-  /** Frames per engine call, or `auto` (time 1 and 4 on the first frame, keep 4 only if 15% faster per frame). Default `auto`. */
-  batchFrames?: number | 'auto';
-  /** Infer every N-th frame; the frames between reuse the last result. Default 1. */
-  everyFrames?: number;
-  /** Frames in flight at most (offline queue). Default 8, raised to the batch size when smaller. */
-  maxQueueFrames?: number;
-  /** Only the first N frames (output and JSONL then have N frames). Default: all. */
-  maxFrames?: number;
-  smooth?: SmoothConfig;
-  localize?: LocalizeConfig;
-  overlay?: VideoOverlayConfig;
-  /** Threads of the model-size decode. Default 1: scaling to 224 pixels is light, and cores are scarce. */
-  decodeThreads?: number;
-  /** Threads of the compositing encoder; 0 lets ffmpeg choose. Default 0. */
-  encodeThreads?: number;
-  /**
-   * Nice value given to the two ffmpeg children (decoder and compositing encoder), 0-19. Default 10: the
-   * engine's threads then get a core the moment they need one and ffmpeg fills the gaps between operators
-   * and batches; the run is lossless, so ffmpeg yielding only reorders work. bench/README.md has the
-   * measurements (ResNet-50, 2 cores: 16.1 vs 15.0 fps with spin-waiting off). 0 leaves them as they are.
-   */
-  ffmpegNice?: number;
-  /** x264 preset. Default `veryfast`. */
-  preset?: string;
-  /** x264 CRF, 0-51. Default 23. */
-  crf?: number;
-  /** Copy the input's audio. Default true. */
-  audio?: boolean;
-  /** A damaged packet fails the run (ffmpeg `-xerror`). Default true: a truncated file is an error. */
-  strict?: boolean;
-  /** Trusted ffmpeg input options (`['-rtsp_transport', 'tcp']`). Default none. */
-  inputOptions?: readonly string[];
-  /** Allowed input schemes. Default all (file, http, https, rtsp). */
-  schemes?: readonly InputScheme[];
-  /** Default `locateFfmpeg()`. */
-  tools?: FfmpegTools;
-}
-
-export const DEFAULT_VIDEO_CONFIG = Object.freeze({
-  topK: 5,
-  batchFrames: 'auto' as const,
-  everyFrames: 1,
-  maxQueueFrames: 8,
-  decodeThreads: 1,
-  encodeThreads: 0,
-  ffmpegNice: 10,
-  preset: 'veryfast',
-  crf: 23,
-  audio: true,
-  strict: true,
-});
 
 export interface VideoProgress {
   frames: number;
@@ -137,89 +72,15 @@ export interface VideoReport {
   config: VideoPipelineConfig;
 }
 
-function checkInt(field: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return value;
-}
-
-/**
- * Validates `config` for `input` and `model` (ConfigError naming the field, the value and the range).
- * `batchFrames: 'auto'` stays 0 here; `annotateVideo` measures it.
- */
-export function resolveVideoConfig(input: string, config: VideoConfig, model: CamModel): VideoPipelineConfig {
-  if (typeof config.out !== 'string' || config.out.trim() === '') throw new ConfigError(`out must be a file path, got ${JSON.stringify(config.out)}`);
-  const source = resolveInput(input, config.schemes);
-  const out = resolve(config.out);
-  const json = config.json === undefined ? undefined : resolve(config.json);
-  if (source.scheme === 'file' && (source.url === out || source.url === json)) {
-    throw new ConfigError(`output ${JSON.stringify(config.out)} is the input itself`);
-  }
-  if (json !== undefined && json === out) throw new ConfigError(`the JSONL path ${JSON.stringify(config.json)} is also the video output`);
-  for (const [flag, path] of [['out', out], ['json', json]] as const) {
-    if (path === undefined) continue;
-    const dir = dirname(path);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`${flag}: folder ${JSON.stringify(dir)} does not exist`);
-  }
-  const infer = resolveInferStageConfig(
-    {
-      topK: config.topK ?? DEFAULT_VIDEO_CONFIG.topK,
-      batchFrames: typeof config.batchFrames === 'number' ? config.batchFrames : undefined,
-      everyFrames: config.everyFrames,
-    },
-    model.info.numClasses,
-  );
-  const batchAuto = (config.batchFrames ?? DEFAULT_VIDEO_CONFIG.batchFrames) === 'auto';
-  if (config.batchFrames !== undefined && config.batchFrames !== 'auto' && typeof config.batchFrames !== 'number') {
-    throw new ConfigError(`batchFrames must be an integer in [1, 64] or 'auto', got ${JSON.stringify(config.batchFrames)}`);
-  }
-  const { maxQueueFrames } = resolveOfflineQueueConfig({ maxQueueFrames: config.maxQueueFrames ?? DEFAULT_VIDEO_CONFIG.maxQueueFrames });
-  const crf = checkInt('crf', config.crf ?? DEFAULT_VIDEO_CONFIG.crf, 0, 51);
-  const preset = config.preset ?? DEFAULT_VIDEO_CONFIG.preset;
-  if (typeof preset !== 'string' || !/^[a-z]+$/.test(preset)) throw new ConfigError(`preset must be an x264 preset name, got ${JSON.stringify(preset)}`);
-  return {
-    input,
-    out,
-    json,
-    topK: infer.topK,
-    batchFrames: batchAuto ? 0 : infer.batchFrames,
-    everyFrames: infer.everyFrames,
-    maxQueueFrames,
-    maxFrames: config.maxFrames === undefined ? undefined : checkInt('maxFrames', config.maxFrames, 1, Number.MAX_SAFE_INTEGER),
-    smooth: resolveSmoothConfig(config.smooth),
-    localize: resolveLocalizeConfig(config.localize),
-    overlay: resolveVideoOverlayConfig(config.overlay),
-    decodeThreads: checkInt('decodeThreads', config.decodeThreads ?? DEFAULT_VIDEO_CONFIG.decodeThreads, 0, 64),
-    encodeThreads: checkInt('encodeThreads', config.encodeThreads ?? DEFAULT_VIDEO_CONFIG.encodeThreads, 0, 64),
-    preset,
-    crf,
-    audio: config.audio ?? DEFAULT_VIDEO_CONFIG.audio,
-    strict: config.strict ?? DEFAULT_VIDEO_CONFIG.strict,
-    inputOptions: [...(config.inputOptions ?? [])],
-    schemes: [...(config.schemes ?? ['file', 'http', 'https', 'rtsp'])],
-  };
-}
-
-const require = createRequire(import.meta.url);
-
-function packageVersion(name: string): string | undefined {
-  try {
-    return (require(`${name}/package.json`) as { version: string }).version;
-  } catch {
-    return undefined;
-  }
-}
-
 /** camstream's own version (package.json at the project root). */
 export function camstreamVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-/** The version of the package behind an engine (`@tensorflow/tfjs-core`, `onnxruntime-node`). */
-export function engineVersion(engine: EngineName): string | undefined {
-  return packageVersion(engine === 'onnx' ? 'onnxruntime-node' : '@tensorflow/tfjs-core');
+/** The installed version of the package behind a model's engine (`CamModelInfo.runtime`). */
+export function engineVersion(info: CamModelInfo): string | undefined {
+  return info.runtime.version ?? undefined;
 }
 
 const STAGES: Array<keyof StageTimings> = ['infer', 'smooth', 'localize', 'render', 'encode', 'json'];
@@ -232,8 +93,75 @@ const STAGES: Array<keyof StageTimings> = ['infer', 'smooth', 'localize', 'rende
  */
 export async function annotateVideo(model: CamModel, input: string, config: VideoConfig, hooks: VideoRunHooks = {}): Promise<VideoReport> {
   const resolved = resolveVideoConfig(input, config, model);
-  const nice = checkInt('ffmpegNice', config.ffmpegNice ?? DEFAULT_VIDEO_CONFIG.ffmpegNice, 0, 19);
-  const deprioritize = (pid: number | undefined): void => {
+  const interrupted = (): InterruptedError => new InterruptedError(`interrupted while annotating ${input}; no output was written`);
+  const throwIfAborted = (): void => {
+    if (hooks.signal?.aborted) throw interrupted();
+  };
+  throwIfAborted();
+  const tools = config.tools ?? (await locateFfmpeg());
+  const probe = await probeMedia(input, { tools, schemes: resolved.decode.schemes });
+  throwIfAborted();
+  const { config: pipeline, batchChoice } = await settleVideoConfig(model, resolved);
+  throwIfAborted();
+
+  const tally = newTally();
+  const totalFrames = expectedFrames(probe, pipeline.decode.maxFrames);
+  const started = performance.now();
+  const onFrame = (frame: RenderedFrame): void => {
+    countFrame(tally, frame);
+    hooks.onFrame?.(frame);
+    if (hooks.onProgress) {
+      const elapsedMs = performance.now() - started;
+      hooks.onProgress({ frames: tally.frames, totalFrames, elapsedMs, fps: (tally.frames * 1000) / elapsedMs });
+    }
+  };
+  const frames$ = composeVideoPipeline(model, probe, tools, pipeline, tallyHooks(hooks, tally, lowerPriority(resolved.ffmpegNice)));
+  await runToEnd(frames$, tally, onFrame, hooks.signal, interrupted);
+  const report = videoReport(input, probe, pipeline, tally, batchChoice, performance.now() - started);
+  if (resolved.manifest === undefined) return report;
+  await writeJsonFile(resolved.manifest, runManifest(model, tools, report));
+  return { ...report, manifest: resolved.manifest };
+}
+
+/** What a run gathers while its frames go by. */
+interface RunTally {
+  frames: number;
+  inferredFrames: number;
+  stages: Record<keyof StageTimings, { totalMs: number; count: number }>;
+  encode: EncodeResult | undefined;
+  smooth: SmoothStats | undefined;
+  /** The decoder's pid: a failed run waits for it to be gone. */
+  decodePid: number | undefined;
+  /** Encoder teardowns under way (SIGTERM, SIGKILL after a grace, then the temporary file deleted). */
+  aborts: Array<Promise<void>>;
+}
+
+function newTally(): RunTally {
+  const stages = Object.fromEntries(STAGES.map((s) => [s, { totalMs: 0, count: 0 }])) as RunTally['stages'];
+  return { frames: 0, inferredFrames: 0, stages, encode: undefined, smooth: undefined, decodePid: undefined, aborts: [] };
+}
+
+function countFrame(tally: RunTally, frame: RenderedFrame): void {
+  tally.frames++;
+  if (frame.inferred) tally.inferredFrames++;
+  for (const s of STAGES) {
+    const v = frame.ms[s];
+    if (v !== undefined) {
+      tally.stages[s].totalMs += v;
+      tally.stages[s].count++;
+    }
+  }
+}
+
+/** Frames the run should give (the container's count or estimate, capped by `maxFrames`), when known. */
+function expectedFrames(probe: MediaInfo, maxFrames: number | undefined): number | undefined {
+  const known = probe.frameCount ?? probe.estimatedFrameCount;
+  return maxFrames !== undefined ? Math.min(maxFrames, known ?? Number.POSITIVE_INFINITY) : known;
+}
+
+/** Gives a child process the nice value `nice` (0 leaves it as it is). */
+function lowerPriority(nice: number): (pid: number | undefined) => void {
+  return (pid) => {
     if (nice === 0 || pid === undefined) return;
     try {
       setPriority(pid, nice);
@@ -241,131 +169,110 @@ export async function annotateVideo(model: CamModel, input: string, config: Vide
       // Only an optimisation: a child that already exited, or a platform without priorities.
     }
   };
-  const interrupted = (): InterruptedError => new InterruptedError(`interrupted while annotating ${input}; no output was written`);
-  if (hooks.signal?.aborted) throw interrupted();
-  const tools = config.tools ?? (await locateFfmpeg());
-  const probe = await probeMedia(input, { tools, schemes: resolved.schemes });
-  if (hooks.signal?.aborted) throw interrupted();
+}
 
-  let batchChoice: BatchChoice | undefined;
-  if (resolved.batchFrames === 0) {
-    const [h, w] = model.info.preprocess.inputSize;
-    const blank = { data: new Uint8Array(h * w * 3).fill(128), width: w, height: h };
-    batchChoice = await chooseBatchFrames(model, blank, { topK: resolved.topK });
-    resolved.batchFrames = batchChoice.batchFrames;
-  }
-  resolved.maxQueueFrames = Math.max(resolved.maxQueueFrames, resolved.batchFrames);
-  if (hooks.signal?.aborted) throw interrupted();
-
-  const totals = Object.fromEntries(STAGES.map((s) => [s, { totalMs: 0, count: 0 }])) as Record<keyof StageTimings, { totalMs: number; count: number }>;
-  let frames = 0;
-  let inferredFrames = 0;
-  let encodeResult: EncodeResult | undefined;
-  let smoothStats: SmoothStats | undefined;
-  const totalFrames = resolved.maxFrames !== undefined
-    ? Math.min(resolved.maxFrames, probe.frameCount ?? probe.estimatedFrameCount ?? Number.POSITIVE_INFINITY)
-    : probe.frameCount ?? probe.estimatedFrameCount;
-  const started = performance.now();
-
-  // Teardown of a failed or stopped run is asynchronous (children get SIGTERM, then SIGKILL after a
-  // grace; the encoder then deletes its temporary file): the run reports failure only after it.
-  const aborts: Array<Promise<void>> = [];
-  let decodePid: number | undefined;
-  const settleTeardown = async (): Promise<void> => {
-    await Promise.allSettled(aborts);
-    const t0 = performance.now();
-    while (decodePid !== undefined && activeFfmpegPids().includes(decodePid) && performance.now() - t0 < 5000) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+/** The caller's hooks, wrapped to fill `tally` and to lower the ffmpeg children's priority first. */
+function tallyHooks(hooks: VideoRunHooks, tally: RunTally, deprioritize: (pid: number | undefined) => void): VideoPipelineHooks {
+  return {
+    ...hooks,
+    onEncodeFinish: (r) => {
+      tally.encode = r;
+      hooks.onEncodeFinish?.(r);
+    },
+    onSmoothStats: (s) => {
+      tally.smooth = s;
+      hooks.onSmoothStats?.(s);
+    },
+    onDecodeStart: (h: DecodeHandle) => {
+      tally.decodePid = h.pid;
+      deprioritize(h.pid);
+      hooks.onDecodeStart?.(h);
+    },
+    onEncodeStart: (enc) => {
+      deprioritize(enc.pid);
+      hooks.onEncodeStart?.(enc);
+    },
+    onEncodeAbort: (done) => {
+      tally.aborts.push(done);
+      hooks.onEncodeAbort?.(done);
+    },
   };
-  await new Promise<void>((resolvePromise, reject) => {
+}
+
+/**
+ * Teardown of a failed or stopped run is asynchronous (children get SIGTERM, then SIGKILL after a grace;
+ * the encoder then deletes its temporary file): the run reports failure only after it.
+ */
+async function settleTeardown(tally: RunTally): Promise<void> {
+  await Promise.allSettled(tally.aborts);
+  const t0 = performance.now();
+  while (tally.decodePid !== undefined && activeFfmpegPids().includes(tally.decodePid) && performance.now() - t0 < 5000) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * The run's one subscription: resolves when `frames$` completes; rejects with its error, or with
+ * `interrupted()` when `signal` aborts, in both cases after `settleTeardown`.
+ */
+function runToEnd(
+  frames$: Observable<RenderedFrame>,
+  tally: RunTally,
+  onFrame: (frame: RenderedFrame) => void,
+  signal: AbortSignal | undefined,
+  interrupted: () => InterruptedError,
+): Promise<void> {
+  return new Promise<void>((resolvePromise, reject) => {
     const fail = (err: unknown): void => {
-      void settleTeardown().then(() => reject(err));
+      void settleTeardown(tally).then(() => reject(err));
     };
     const onAbort = (): void => {
       sub.unsubscribe();
       fail(interrupted());
     };
-    const pipelineHooks: VideoPipelineHooks = {
-      ...hooks,
-      onEncodeFinish: (r) => {
-        encodeResult = r;
-        hooks.onEncodeFinish?.(r);
-      },
-      onSmoothStats: (s) => {
-        smoothStats = s;
-        hooks.onSmoothStats?.(s);
-      },
-      onDecodeStart: (h: DecodeHandle) => {
-        decodePid = h.pid;
-        deprioritize(h.pid);
-        hooks.onDecodeStart?.(h);
-      },
-      onEncodeStart: (enc) => {
-        deprioritize(enc.pid);
-        hooks.onEncodeStart?.(enc);
-      },
-      onEncodeAbort: (done) => {
-        aborts.push(done);
-        hooks.onEncodeAbort?.(done);
-      },
-    };
-    const sub = composeVideoPipeline(model, probe, tools, resolved, pipelineHooks).subscribe({
-      next: (frame) => {
-        frames++;
-        if (frame.inferred) inferredFrames++;
-        for (const s of STAGES) {
-          const v = frame.ms[s];
-          if (v !== undefined) {
-            totals[s].totalMs += v;
-            totals[s].count++;
-          }
-        }
-        hooks.onFrame?.(frame);
-        if (hooks.onProgress) {
-          const elapsedMs = performance.now() - started;
-          hooks.onProgress({ frames, totalFrames, elapsedMs, fps: (frames * 1000) / elapsedMs });
-        }
-      },
+    const sub = frames$.subscribe({
+      next: onFrame,
       error: (err: unknown) => {
-        hooks.signal?.removeEventListener('abort', onAbort);
-        fail(hooks.signal?.aborted ? interrupted() : err);
+        signal?.removeEventListener('abort', onAbort);
+        fail(signal?.aborted ? interrupted() : err);
       },
       complete: () => {
-        hooks.signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
         resolvePromise();
       },
     });
-    hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
 
-  const elapsedMs = performance.now() - started;
+function videoReport(
+  input: string,
+  probe: MediaInfo,
+  config: VideoPipelineConfig,
+  tally: RunTally,
+  batchChoice: BatchChoice | undefined,
+  elapsedMs: number,
+): VideoReport {
   const stages = Object.fromEntries(
-    STAGES.map((s) => [s, { totalMs: totals[s].totalMs, meanMs: totals[s].count ? totals[s].totalMs / totals[s].count : 0 }]),
+    STAGES.map((s) => [s, { totalMs: tally.stages[s].totalMs, meanMs: tally.stages[s].count ? tally.stages[s].totalMs / tally.stages[s].count : 0 }]),
   ) as StageReport;
-  const report: VideoReport = {
+  return {
     input,
-    out: resolved.out,
-    json: resolved.json,
+    out: config.out,
+    json: config.json,
     manifest: undefined,
-    frames,
-    inferredFrames,
+    frames: tally.frames,
+    inferredFrames: tally.inferredFrames,
     elapsedMs,
-    fps: (frames * 1000) / elapsedMs,
-    batchFrames: resolved.batchFrames,
+    fps: (tally.frames * 1000) / elapsedMs,
+    batchFrames: config.infer.batchFrames,
     batchChoice,
     stages,
-    smooth: smoothStats ?? { frames: 0, cuts: 0, switches: 0, flicker: 0 },
-    encode: encodeResult!,
+    smooth: tally.smooth ?? { frames: 0, cuts: 0, switches: 0, flicker: 0 },
+    encode: tally.encode!,
     probe,
-    config: resolved,
+    config,
   };
-  if (config.manifest !== false) {
-    const path = resolve(config.manifest ?? `${resolved.out}.manifest.json`);
-    await writeJsonFile(path, runManifest(model, tools, report));
-    report.manifest = path;
-  }
-  return report;
 }
 
 /** The manifest document: what ran, with what, how fast. */
@@ -402,20 +309,20 @@ export function runManifest(model: CamModel, tools: FfmpegTools, report: VideoRe
       node: process.versions.node,
       ffmpeg: tools.ffmpeg.version,
       ffmpegPath: tools.ffmpeg.path,
-      engine: { package: info.engine === 'onnx' ? 'onnxruntime-node' : '@tensorflow/tfjs-core', version: engineVersion(info.engine) ?? null },
+      engine: { package: info.runtime.package, version: info.runtime.version },
     },
     settings: {
-      topK: config.topK,
-      batchFrames: config.batchFrames,
+      topK: config.infer.topK,
+      batchFrames: config.infer.batchFrames,
       batchMsPerFrame: report.batchChoice?.msPerFrame ?? null,
-      everyFrames: config.everyFrames,
-      maxQueueFrames: config.maxQueueFrames,
-      maxFrames: config.maxFrames ?? null,
-      decodeThreads: config.decodeThreads,
-      encodeThreads: config.encodeThreads,
-      preset: config.preset,
-      crf: config.crf,
-      strict: config.strict,
+      everyFrames: config.infer.everyFrames,
+      maxQueueFrames: config.queue.maxQueueFrames,
+      maxFrames: config.decode.maxFrames ?? null,
+      decodeThreads: config.decode.threads,
+      encodeThreads: config.encode.threads,
+      preset: config.encode.preset,
+      crf: config.encode.crf,
+      strict: config.decode.strict,
     },
     thresholds: { boxRule: config.localize.boxRule, threshold: config.localize.threshold },
     smoothing: { ...config.smooth, cutMeanAbsDiff: Number.isFinite(config.smooth.cutMeanAbsDiff) ? config.smooth.cutMeanAbsDiff : null },

@@ -1,20 +1,13 @@
 /** Rendering of maps over images: the full-resolution overlay (heat layer, boxes, labels) and its file writer. */
-export {
-  DEFAULT_OVERLAY_CONFIG,
-  colourizeMap,
-  overlayFormatFor,
-  renderOverlay,
-  renderOverlayBuffer,
-  resolveOverlayConfig,
-  writeOverlayFile,
-} from './overlay.ts';
+export { DEFAULT_OVERLAY_CONFIG, resolveOverlayConfig } from './overlay-config.ts';
 export type {
   AlphaMode,
-  HeatLayer,
   OverlayBox,
   OverlayConfig,
   OverlayFormat,
   OverlayGeometry,
   OverlayInput,
   OverlayLabel,
-} from './overlay.ts';
+} from './overlay-config.ts';
+export { colourizeMap, type HeatLayer } from './heat-layer.ts';
+export { overlayFormatFor, renderOverlay, renderOverlayBuffer, writeOverlayFile } from './overlay.ts';

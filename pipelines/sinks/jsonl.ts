@@ -7,6 +7,7 @@ import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StageTimings } from '../stages/frame.ts';
+import { writeInOrder } from './in-order.ts';
 
 /**
  * Writes `toLine(frame)` as one line of JSON per frame, honouring the stream's backpressure (a frame is
@@ -25,7 +26,6 @@ export function writeJsonLines<T extends { ms?: StageTimings }>(
       let stream: WriteStream | undefined = createWriteStream(temp, { flags: 'wx' });
       let closed = false;
       let lines = 0;
-      let chain: Promise<unknown> = Promise.resolve();
       let sub: Subscription | undefined;
       const discard = (): void => {
         stream?.destroy();
@@ -40,49 +40,34 @@ export function writeJsonLines<T extends { ms?: StageTimings }>(
         subscriber.error(err);
       };
       stream.on('error', fail);
-      sub = source.subscribe({
-        next: (frame) => {
-          chain = chain.then(async () => {
-            if (closed || !stream) return;
-            const t0 = performance.now();
-            const s = stream;
-            if (!s.write(`${JSON.stringify(toLine(frame))}\n`)) {
-              await new Promise<void>((resolve, reject) => {
-                const onErr = (e: unknown): void => reject(e);
-                s.once('error', onErr);
-                s.once('drain', () => {
-                  s.off('error', onErr);
-                  resolve();
-                });
-              });
-            }
-            lines++;
-            if (frame.ms) frame.ms.json = performance.now() - t0;
-            if (!closed) subscriber.next(frame);
-          });
-          chain.catch(fail);
+      sub = writeInOrder(source, {
+        write: async (frame) => {
+          if (closed || !stream) return;
+          const t0 = performance.now();
+          const s = stream;
+          if (!s.write(`${JSON.stringify(toLine(frame))}\n`)) await drained(s);
+          lines++;
+          if (frame.ms) frame.ms.json = performance.now() - t0;
+          if (!closed) subscriber.next(frame);
         },
-        error: fail,
-        complete: () => {
-          chain
-            .then(async () => {
-              if (closed || !stream) return;
-              const s = stream;
-              await new Promise<void>((resolve, reject) => {
-                s.once('error', reject);
-                s.end(() => resolve());
-              });
-              if (closed) return;
-              await rename(temp, path);
-              stream = undefined;
-              closed = true;
-              onFinish?.({ path, lines });
-              subscriber.complete();
-            })
-            .catch(async (err: unknown) => {
-              await rm(temp, { force: true });
-              fail(err);
-            });
+        complete: async () => {
+          if (closed || !stream) return;
+          const s = stream;
+          await new Promise<void>((resolve, reject) => {
+            s.once('error', reject);
+            s.end(() => resolve());
+          });
+          if (closed) return;
+          await rename(temp, path);
+          stream = undefined;
+          closed = true;
+          onFinish?.({ path, lines });
+          subscriber.complete();
+        },
+        fail,
+        completeFailed: async (err: unknown) => {
+          await rm(temp, { force: true });
+          fail(err);
         },
       });
       return () => {
@@ -93,4 +78,16 @@ export function writeJsonLines<T extends { ms?: StageTimings }>(
         }
       };
     });
+}
+
+/** Resolves on the stream's next 'drain'; rejects on an 'error' before it. */
+function drained(s: WriteStream): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onErr = (e: unknown): void => reject(e);
+    s.once('error', onErr);
+    s.once('drain', () => {
+      s.off('error', onErr);
+      resolve();
+    });
+  });
 }

@@ -8,6 +8,7 @@ import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { encodeVideo, type EncodeResult, type FfmpegTools, type InputScheme, type Rational, type VideoEncoder } from '../ffmpeg/index.ts';
 import type { StageTimings } from '../stages/frame.ts';
 import { compositeFilter, type OverlayLayout } from '../stages/render.ts';
+import { writeInOrder } from './in-order.ts';
 
 export interface OverlayVideoConfig {
   /** The original video (file or whitelisted URL): composited under the overlay, and the audio source. */
@@ -81,8 +82,6 @@ export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVid
         else config.onStart?.(enc);
         return enc;
       });
-      // Frames are written strictly in order through one promise chain.
-      let chain: Promise<unknown> = started;
       let sourceSub: Subscription | undefined;
       const fail = (err: unknown): void => {
         if (closed) return;
@@ -91,32 +90,27 @@ export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVid
         config.onAbort?.(started.then((enc) => enc.abort(), () => undefined));
         subscriber.error(err);
       };
-      sourceSub = source.subscribe({
-        next: (frame) => {
-          chain = chain.then(async () => {
-            if (closed) return;
-            const enc = await started;
-            const t0 = performance.now();
-            await enc.write(frame.overlay);
-            if (frame.ms) frame.ms.encode = performance.now() - t0;
-            if (!closed) subscriber.next(frame);
-          });
-          chain.catch(fail);
+      // Frames are written strictly in order, the first once the encoder has started.
+      sourceSub = writeInOrder(source, {
+        after: started,
+        write: async (frame) => {
+          if (closed) return;
+          const enc = await started;
+          const t0 = performance.now();
+          await enc.write(frame.overlay);
+          if (frame.ms) frame.ms.encode = performance.now() - t0;
+          if (!closed) subscriber.next(frame);
         },
-        error: fail,
-        complete: () => {
-          chain
-            .then(async () => {
-              if (closed) return;
-              const result = await (await started).finish();
-              finished = true;
-              if (closed) return;
-              config.onFinish?.(result);
-              closed = true;
-              subscriber.complete();
-            })
-            .catch(fail);
+        complete: async () => {
+          if (closed) return;
+          const result = await (await started).finish();
+          finished = true;
+          if (closed) return;
+          config.onFinish?.(result);
+          closed = true;
+          subscriber.complete();
         },
+        fail,
       });
       started.catch(fail);
       return () => {

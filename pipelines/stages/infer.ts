@@ -5,6 +5,7 @@
  * rendering and ffmpeg overlap.
  */
 import { bufferCount, concatMap, from, map, mergeMap, type OperatorFunction } from 'rxjs';
+import { stripUndefined } from '../../common/index.ts';
 import { ConfigError, type CamModel, type CamResult, type Frame } from '../../models/index.ts';
 import type { StageTimings } from './frame.ts';
 
@@ -49,10 +50,6 @@ export function resolveInferStageConfig(config: InferStageConfig, numClasses: nu
     throw new ConfigError(`everyFrames must be an integer >= 1, got ${String(c.everyFrames)}`);
   }
   return c;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** What `inferCams` needs of a frame record. */
@@ -147,9 +144,9 @@ export function inferCams<T extends InferInput>(
   };
 }
 
-/** `infer()` calls a model runs at once: an InferPool's `parallelism`, otherwise 1. */
+/** `infer()` calls a model runs at once: `info.parallelism` (an InferPool's worker count), otherwise 1. */
 function parallelismOf(model: CamModel): number {
-  const p = (model as { parallelism?: unknown }).parallelism;
+  const p: unknown = model.info.parallelism;
   return typeof p === 'number' && Number.isInteger(p) && p > 1 ? p : 1;
 }
 

@@ -195,21 +195,40 @@ export class CamSmoother {
    * is detected. The returned arrays are new and owned by the caller.
    */
   update(result: CamResult, pixels?: Frame): SmoothedCams {
-    const c = this.config;
     const cells = result.mapSize[0] * result.mapSize[1];
     if (this.last && (this.last.mapSize[0] !== result.mapSize[0] || this.last.mapSize[1] !== result.mapSize[1])) this.reset();
+    const cut = this.detectCut(pixels);
+    this.accumulate(result, cells);
+    const before = this.displayed;
+    const displayed = this.chooseDisplayed(this.leaderFrom(result.ids[0]));
+    const { ids, maps, probabilities, scores } = this.tracked(displayed, Math.min(result.ids.length, this.classes.size), cells);
+    const { normalized, displayScale } = this.normalize(maps, ids.length, cells);
+    const change = this.measureChange(normalized.subarray(0, cells), cut, cells);
+    const switched = !cut && before !== undefined && before !== displayed;
+    this.counts.frames++;
+    if (cut) this.counts.cuts++;
+    if (switched) this.counts.switches++;
 
+    this.last = { ids, scores, probabilities, maps, mapSize: result.mapSize, normalized, displayScale, cut, switched, change };
+    return this.last;
+  }
+
+  /** Part 4: true (and the state reset) when this frame's thumbnail differs from the last by more than the threshold. */
+  private detectCut(pixels: Frame | undefined): boolean {
+    if (!pixels || !Number.isFinite(this.config.cutMeanAbsDiff)) return false;
     let cut = false;
-    if (pixels && Number.isFinite(c.cutMeanAbsDiff)) {
-      const thumb = thumbnail(pixels, this.previousThumb === this.thumbA ? this.thumbB : this.thumbA);
-      if (this.previousThumb && meanAbsDiff(thumb, this.previousThumb) > c.cutMeanAbsDiff) {
-        this.reset();
-        cut = true;
-      }
-      this.previousThumb = thumb;
+    const thumb = thumbnail(pixels, this.previousThumb === this.thumbA ? this.thumbB : this.thumbA);
+    if (this.previousThumb && meanAbsDiff(thumb, this.previousThumb) > this.config.cutMeanAbsDiff) {
+      this.reset();
+      cut = true;
     }
+    this.previousThumb = thumb;
+    return cut;
+  }
 
-    const w = c.pastWeight;
+  /** Part 1: the EMA of each class's raw map, probability and logit; classes outside the top-k decay. */
+  private accumulate(result: CamResult, cells: number): void {
+    const w = this.config.pastWeight;
     const present = new Set<number>();
     for (let i = 0; i < result.ids.length; i++) {
       const id = result.ids[i];
@@ -235,16 +254,22 @@ export class CamSmoother {
       // Outside the top-k: zero evidence this frame.
       for (let k = 0; k < cells; k++) st.map[k] *= w;
       st.probability *= w;
-      if (w === 0 || (st.probability < c.forgetBelow && id !== this.displayed)) this.classes.delete(id);
+      if (w === 0 || (st.probability < this.config.forgetBelow && id !== this.displayed)) this.classes.delete(id);
     }
     this.fresh = false;
+  }
 
-    // Leader by smoothed probability; ties keep the engine's order.
-    let leader = result.ids[0];
+  /** The class with the highest smoothed probability; ties keep the engine's order (`first` is its top class). */
+  private leaderFrom(first: number): number {
+    let leader = first;
     for (const [id, st] of this.classes) if (st.probability > this.classes.get(leader)!.probability) leader = id;
+    return leader;
+  }
 
-    const before = this.displayed;
-    if (w === 0 || this.displayed === undefined || !this.classes.has(this.displayed)) {
+  /** Part 3: hysteresis. The displayed class after this frame, given this frame's leader. */
+  private chooseDisplayed(leader: number): number {
+    const c = this.config;
+    if (c.pastWeight === 0 || this.displayed === undefined || !this.classes.has(this.displayed)) {
       this.displayed = leader;
       this.challenger = undefined;
       this.challengerFrames = 0;
@@ -260,9 +285,11 @@ export class CamSmoother {
       this.challenger = undefined;
       this.challengerFrames = 0;
     }
-    const displayed = this.displayed;
+    return this.displayed;
+  }
 
-    const count = Math.min(result.ids.length, this.classes.size);
+  /** `count` tracked classes, the displayed one first, then by smoothed probability, copied into new arrays. */
+  private tracked(displayed: number, count: number, cells: number): Pick<SmoothedCams, 'ids' | 'maps' | 'probabilities' | 'scores'> {
     const others = [...this.classes.keys()].filter((id) => id !== displayed).sort((a, b) => this.classes.get(b)!.probability - this.classes.get(a)!.probability);
     const ids = Int32Array.from([displayed, ...others.slice(0, count - 1)]);
     const maps = new Float32Array(ids.length * cells);
@@ -274,24 +301,29 @@ export class CamSmoother {
       probabilities[i] = st.probability;
       scores[i] = st.logit;
     });
+    return { ids, maps, probabilities, scores };
+  }
 
+  /** Part 2: the maps over the stable display scale (or, with smoothing off, each over its own range). */
+  private normalize(maps: Float32Array, count: number, cells: number): { normalized: Float32Array; displayScale: number } {
     const normalized = new Float32Array(maps.length);
-    let displayScale: number;
-    if (w === 0) {
+    if (this.config.pastWeight === 0) {
       // Off: each map stretched to its own range, the per-frame look smoothing is compared against.
-      for (let i = 0; i < ids.length; i++) {
+      for (let i = 0; i < count; i++) {
         normalizeMap(maps.subarray(i * cells, (i + 1) * cells), 'minmax', { out: normalized.subarray(i * cells, (i + 1) * cells) });
       }
-      displayScale = maxOf(maps.subarray(0, cells));
-    } else {
-      let frameMax = 0;
-      for (const st of this.classes.values()) frameMax = Math.max(frameMax, maxOf(st.map));
-      this.scale = Math.max(this.scale * c.scaleDecayPerFrame, frameMax);
-      displayScale = this.scale > 0 ? this.scale : 1;
-      normalizeMap(maps, 'fixed', { scale: displayScale, out: normalized });
+      return { normalized, displayScale: maxOf(maps.subarray(0, cells)) };
     }
+    let frameMax = 0;
+    for (const st of this.classes.values()) frameMax = Math.max(frameMax, maxOf(st.map));
+    this.scale = Math.max(this.scale * this.config.scaleDecayPerFrame, frameMax);
+    const displayScale = this.scale > 0 ? this.scale : 1;
+    normalizeMap(maps, 'fixed', { scale: displayScale, out: normalized });
+    return { normalized, displayScale };
+  }
 
-    const display = normalized.subarray(0, cells);
+  /** The flicker of this frame: mean change of the displayed map since the last frame (NaN after a cut). */
+  private measureChange(display: Float32Array, cut: boolean, cells: number): number {
     let change = Number.NaN;
     if (!cut && this.previousDisplay && this.previousDisplay.length === cells) {
       change = meanAbsDiff(display, this.previousDisplay);
@@ -299,13 +331,7 @@ export class CamSmoother {
       this.changeCount++;
     }
     this.previousDisplay = Float32Array.from(display);
-    const switched = !cut && before !== undefined && before !== displayed;
-    this.counts.frames++;
-    if (cut) this.counts.cuts++;
-    if (switched) this.counts.switches++;
-
-    this.last = { ids, scores, probabilities, maps, mapSize: result.mapSize, normalized, displayScale, cut, switched, change };
-    return this.last;
+    return change;
   }
 }
 

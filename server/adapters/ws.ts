@@ -4,7 +4,7 @@
  * its TCP connection dropped) and cleanup. Nothing else lives here.
  */
 import { WebSocket, type RawData } from 'ws';
-import { CloseCode } from '../../protocol/live.ts';
+import { CloseCode } from '../../protocol/index.ts';
 import type { SessionSocket } from '../core/session.ts';
 
 /** How long a closing socket may take to finish the close handshake before it is dropped. */

@@ -4,9 +4,20 @@
  */
 import { stat } from 'node:fs/promises';
 import { colormapLut, COLORMAP_NAMES, ConfigError, type CamModel } from '../../models/index.ts';
-import { FfmpegError, probeMedia, type MediaInfo } from '../../pipelines/index.ts';
+import {
+  FfmpegError,
+  oneLine,
+  probeMedia,
+  SOURCE_KINDS,
+  type FfmpegSource,
+  type LiveSource,
+  type MediaInfo,
+  type SourceContext,
+  type SourceStats,
+  type WebcamSource,
+} from '../../pipelines/index.ts';
 import { resolveInput } from '../../pipelines/ffmpeg/index.ts';
-import type { ResolvedServerConfig } from '../config.ts';
+import { liveSourceConfig, type ResolvedServerConfig } from '../config.ts';
 import {
   CloseCode,
   FRAME_HEADER_BYTES,
@@ -15,11 +26,10 @@ import {
   type ControlLimits,
   type ServerMessage,
   type WireLimits,
-} from '../../protocol/live.ts';
+} from '../../protocol/index.ts';
 import { confineMediaPath, listMedia, MediaPathError } from '../http/media.ts';
 import { ModelLock } from '../../models/pool/model-lock.ts';
 import { Session, SourceRefusal, type SessionHost, type SessionSocket } from './session.ts';
-import { FfmpegSource, oneLine, WebcamSource, type LiveSource, type SourceContext, type SourceStats } from '../../pipelines/sources/live-ffmpeg.ts';
 
 /** Figures of the whole server (tests, the soak bench). */
 export interface HubStats {
@@ -50,14 +60,14 @@ export class Hub implements SessionHost {
     const [inH, inW] = model.info.preprocess.inputSize;
     const maxRawBytes = Math.max(inW * inH * 3, 1);
     this.limits = {
-      maxControlBytes: config.maxControlBytes,
-      maxJpegBytes: config.maxJpegBytes,
+      maxControlBytes: config.limits.maxControlBytes,
+      maxJpegBytes: config.limits.maxJpegBytes,
       maxRawBytes,
-      maxFrameSide: config.maxFrameSide,
-      maxPayload: FRAME_HEADER_BYTES + Math.max(config.maxJpegBytes, maxRawBytes, config.maxControlBytes),
+      maxFrameSide: config.limits.maxFrameSide,
+      maxPayload: FRAME_HEADER_BYTES + Math.max(config.limits.maxJpegBytes, maxRawBytes, config.limits.maxControlBytes),
     };
-    this.controlLimits = { numClasses: model.info.numClasses, maxTopK: config.maxTopK, maxControlBytes: config.maxControlBytes };
-    this.ctx = { model, lock: this.lock, config };
+    this.controlLimits = { numClasses: model.info.numClasses, maxTopK: config.live.maxTopK, maxControlBytes: config.limits.maxControlBytes };
+    this.ctx = { model, lock: this.lock, config: liveSourceConfig(config) };
     this.statsTimer = setInterval(() => this.sendStats(), 1000);
     this.statsTimer.unref();
   }
@@ -79,8 +89,8 @@ export class Hub implements SessionHost {
     for (const name of COLORMAP_NAMES) colormaps[name] = Buffer.from(colormapLut(name)).toString('base64');
     const kinds: Array<'webcam' | 'file' | 'url' | 'device'> = ['webcam'];
     if (this.mediaRoot) kinds.push('file');
-    if (this.config.urlSources) kinds.push('url');
-    if (this.config.deviceSources) kinds.push('device');
+    if (this.config.sources.urlSources) kinds.push('url');
+    if (this.config.sources.deviceSources) kinds.push('device');
     return {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -98,15 +108,15 @@ export class Hub implements SessionHost {
       limits: this.limits,
       media: this.mediaRoot ? await listMedia(this.mediaRoot) : [],
       sourceKinds: kinds,
-      settings: this.config.settings,
-      maxTopK: Math.min(this.config.maxTopK, info.numClasses),
+      settings: this.config.live.settings,
+      maxTopK: Math.min(this.config.live.maxTopK, info.numClasses),
     };
   }
 
   webcam(session: Session): WebcamSource {
     let source = this.webcams.get(session);
     if (!source) {
-      source = new WebcamSource(`webcam:${session.id}`, this.ctx);
+      source = SOURCE_KINDS.webcam.create(`webcam:${session.id}`, this.ctx);
       // A frame this client sent broke its pipeline (a JPEG that does not decode): close it, typed.
       source.onFailure = (err) => session.close((err as { closeCode?: number }).closeCode ?? CloseCode.InternalError, oneLine(err));
       this.webcams.set(session, source);
@@ -135,7 +145,7 @@ export class Hub implements SessionHost {
   }
 
   private async resolve(spec: Exclude<ClientMessage & { type: 'select' }, never>['source']): Promise<{ key: string; open: () => Promise<FfmpegSource> }> {
-    const tools = this.config.tools;
+    const tools = this.config.sources.tools;
     const probe = async (input: string, schemes: Array<'file' | 'http' | 'https' | 'rtsp'>): Promise<MediaInfo> => {
       try {
         return await probeMedia(input, { tools, schemes, timeoutMs: 15_000 });
@@ -159,12 +169,12 @@ export class Hub implements SessionHost {
           key: `file:${real}:${loop}`,
           open: async () => {
             const info = await probe(real, ['file']);
-            return new FfmpegSource(`file:${spec.path}`, { kind: 'file', input: real, name: spec.path, loop, probe: info, schemes: ['file'], tools }, this.ctx);
+            return SOURCE_KINDS.file.create(`file:${spec.path}`, this.ctx, { input: real, name: spec.path, loop, probe: info, tools });
           },
         };
       }
       case 'url': {
-        if (!this.config.urlSources) throw new SourceRefusal('source-disabled', 'URL sources are off on this server');
+        if (!this.config.sources.urlSources) throw new SourceRefusal('source-disabled', 'URL sources are off on this server');
         let display: string;
         try {
           resolveInput(spec.url, ['http', 'https', 'rtsp']);
@@ -180,12 +190,12 @@ export class Hub implements SessionHost {
           key: `url:${spec.url}`,
           open: async () => {
             const info = await probe(spec.url, ['http', 'https', 'rtsp']);
-            return new FfmpegSource(`url:${display}`, { kind: 'url', input: spec.url, name: display, loop: false, probe: info, schemes: ['http', 'https', 'rtsp'], tools }, this.ctx);
+            return SOURCE_KINDS.url.create(`url:${display}`, this.ctx, { input: spec.url, name: display, loop: false, probe: info, tools });
           },
         };
       }
       case 'device': {
-        if (!this.config.deviceSources) throw new SourceRefusal('source-disabled', 'device sources are off on this server');
+        if (!this.config.sources.deviceSources) throw new SourceRefusal('source-disabled', 'device sources are off on this server');
         if (!DEVICE_RE.test(spec.path)) throw new SourceRefusal('forbidden-path', `device '${spec.path}' is not a v4l2 camera (/dev/videoN)`);
         try {
           await stat(spec.path);
@@ -194,7 +204,7 @@ export class Hub implements SessionHost {
         }
         return {
           key: `device:${spec.path}`,
-          open: async () => new FfmpegSource(`device:${spec.path}`, { kind: 'device', input: spec.path, name: spec.path, loop: false, probe: undefined, schemes: ['file'], tools }, this.ctx),
+          open: async () => SOURCE_KINDS.device.create(`device:${spec.path}`, this.ctx, { input: spec.path, name: spec.path, loop: false, probe: undefined, tools }),
         };
       }
       default:

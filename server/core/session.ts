@@ -18,8 +18,8 @@ import {
   type ErrorCode,
   type ServerMessage,
   type WireLimits,
-} from '../../protocol/live.ts';
-import type { LiveSource, SourceViewer, WebcamSource } from '../../pipelines/sources/live-ffmpeg.ts';
+} from '../../protocol/index.ts';
+import type { LiveSource, SourceViewer, WebcamSource } from '../../pipelines/index.ts';
 
 /** What a session needs of a transport. */
 export interface SessionSocket {
@@ -96,7 +96,7 @@ export class Session implements SourceViewer {
   /** Result messages: skipped while this client is behind (see the module doc). */
   deliver(message: Uint8Array): void {
     if (this.closedFlag) return;
-    const { maxPendingSends, maxBufferedBytes } = this.host.config;
+    const { maxPendingSends, maxBufferedBytes } = this.host.config.limits;
     if (this.pendingSends >= maxPendingSends || this.socket.bufferedAmount > maxBufferedBytes) {
       this.skippedCount++;
       return;

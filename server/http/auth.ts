@@ -41,3 +41,27 @@ export function authorized(req: IncomingMessage, token: string | undefined): boo
   const given = presentedToken(req);
   return given !== undefined && tokensEqual(given, token);
 }
+
+/**
+ * The `set-cookie` header that stores the token a page was opened with (`?token=`), so its scripts, assets
+ * and WebSocket carry it; none when no token is configured or the URL has none.
+ */
+export function tokenCookieHeader(req: IncomingMessage, token: string | undefined): Record<string, string> {
+  return token !== undefined && new URL(req.url ?? '/', 'http://localhost').searchParams.has('token')
+    ? { 'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(presentedToken(req) ?? '')}; HttpOnly; SameSite=Strict; Path=/` }
+    : {};
+}
+
+/**
+ * False for a browser request from another site (its `Origin` names another host): such a page must not
+ * drive this server with the cookie. Requests without `Origin` (not a browser: curl, tests) pass.
+ */
+export function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}

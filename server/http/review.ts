@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { CamstreamError } from '../../models/index.ts';
+import { CamstreamError } from '../../common/index.ts';
 import {
   EXPORT_FORMATS,
   renderExport,
@@ -27,11 +27,12 @@ import {
   type ReviewRow,
   type RowFilter,
 } from '../../review/index.ts';
+import { REVIEW_API, type Decision, type ReviewDatasetInfo, type ReviewImageDetail, type ReviewRowWire } from '../../protocol/index.ts';
+import { sameOrigin } from './auth.ts';
 import { SECURITY_HEADERS, sendText } from './static.ts';
-import type { ReviewDatasetInfo, ReviewImageDetail, ReviewRowWire } from '../../protocol/review.ts';
 
+/** Path of the review page. */
 export const REVIEW_PAGE = '/review';
-export const REVIEW_API = '/api/review';
 const MAX_BODY_BYTES = 16 * 1024;
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -85,16 +86,6 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new HttpError(400, 'the body is not valid JSON');
-  }
-}
-
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true; // not a browser (curl, tests)
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
   }
 }
 
@@ -208,7 +199,7 @@ export class ReviewRoutes {
         if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object');
         const unknown = Object.keys(body).filter((k) => !['status', 'tag', 'note'].includes(k));
         if (unknown.length) throw new HttpError(400, `unknown field ${unknown[0]} (allowed: status, tag, note)`);
-        let decision;
+        let decision: Decision;
         try {
           decision = store.setDecision(id, body as Parameters<ReviewStore['setDecision']>[1]);
         } catch (err) {

@@ -88,7 +88,7 @@ describe.skipIf(!haveChromium || !fixturesPresent)('the web client in headless C
     await run(ffmpeg.path, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-i', fixture('video', 'opencv_vtest.avi'), '-t', '4', '-vf', 'scale=320:240', '-pix_fmt', 'yuv420p', y4m]);
     await run(ffmpeg.path, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-i', fixture('video', 'kivy_cityCC0.mpg'), '-t', '6', '-c:v', 'mpeg4', '-q:v', '4', join(media, 'city.mp4')]);
     model = await load(DARKNET_TINY, { backend: 'wasm', config: { labels: join(DARKNET_TINY, 'imagenet1k_darknet_shortnames.txt') } });
-    server = await startTestServer({ model, mediaRoot: media, clientDir });
+    server = await startTestServer({ model, sources: { mediaRoot: media }, http: { clientDir } });
   });
 
   afterAll(async () => {

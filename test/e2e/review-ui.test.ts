@@ -41,7 +41,7 @@ describe.skipIf(!existsSync(CHROMIUM) || !fixturesPresent)('the review UI in hea
     } finally {
       store.close();
     }
-    server = await startTestServer({ model, clientDir, token: TOKEN, review: { dbPath } });
+    server = await startTestServer({ model, http: { clientDir, token: TOKEN }, review: { dbPath } });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_ARGS });
   }, 240_000);
 

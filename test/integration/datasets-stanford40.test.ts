@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, InputError } from '../../models/index.ts';
-import { DIGIT_LABELS, generateScene, resolveSceneConfig } from '../../lab/train/index.ts';
 import {
+  DIGIT_LABELS,
+  generateScene,
+  resolveSceneConfig,
   parseActionsTxt,
   parseAnnotationXml,
   readDataset,

@@ -48,6 +48,7 @@ describe('InferPool (tfjs wasm in worker threads)', () => {
   it('gives the results of the same model in this thread, in frame order, through inferCams with batches in flight', async () => {
     pool = await openInferPool(folder, { workers: 2, load: { engine: 'tfjs', backend: 'wasm' } });
     expect(pool.parallelism).toBe(2);
+    expect(pool.info).toMatchObject({ parallelism: 2, runsOnJsThread: false, runtime: local.info.runtime });
     expect(pool.info.numClasses).toBe(local.info.numClasses);
     const input = frames(13);
     const expected = await local.infer(input, { topK: 3 });

@@ -13,7 +13,8 @@ import { WebSocket } from 'ws';
 import { smallGapDenseNet, toOnnxModel } from '../../lab/builders/index.ts';
 import { load, type CamModel } from '../../models/index.ts';
 import { locateFfmpeg } from '../../pipelines/index.ts';
-import { decodeResult, startServer, WS_PATH, type LiveServer, type ResultMessage, type ServerMessage, type StartServerOptions } from '../../server/index.ts';
+import { decodeResult, WS_PATH, type ResultMessage, type ServerMessage } from '../../protocol/index.ts';
+import { startServer, type LiveServer, type StartServerOptions } from '../../server/index.ts';
 
 const run = promisify(execFile);
 const disposers: Array<() => Promise<void> | void> = [];
@@ -55,13 +56,18 @@ export async function makeClip(dir: string, name: string, options: { seconds?: n
   return out;
 }
 
+/** `options` listening on a free port unless they name one. */
+function onAnyPort(options: StartServerOptions): StartServerOptions {
+  return { ...options, http: { port: 0, ...options.http } };
+}
+
 /** A server the caller disposes itself (tests of dispose). */
 export function startServerUntracked(options: StartServerOptions): Promise<LiveServer> {
-  return startServer({ port: 0, ...options });
+  return startServer(onAnyPort(options));
 }
 
 export async function startTestServer(options: StartServerOptions): Promise<LiveServer> {
-  const server = await startServer({ port: 0, ...options });
+  const server = await startServer(onAnyPort(options));
   disposers.push(() => server.dispose());
   return server;
 }

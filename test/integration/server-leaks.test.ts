@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { smallGapDenseNet, writeLayersModel } from '../../lab/builders/index.ts';
 import { load } from '../../models/index.ts';
-import { encodeFrame, FrameEncoding } from '../../server/index.ts';
+import { encodeFrame, FrameEncoding } from '../../protocol/index.ts';
 import { connectViewer, disposeAll, makeClip, startTestServer, tempDir } from './server-harness.ts';
 
 afterAll(disposeAll);
@@ -27,7 +27,7 @@ describe('the live path', () => {
     await mkdir(media);
     await makeClip(media, 'clip.mp4', { seconds: 3 });
     try {
-      const server = await startTestServer({ model, mediaRoot: media });
+      const server = await startTestServer({ model, sources: { mediaRoot: media } });
       const atStart = tf.memory().numTensors;
       const cam = await connectViewer(server);
       const rgb = new Uint8Array(64 * 48 * 3).map((_, i) => (i * 13) % 256);

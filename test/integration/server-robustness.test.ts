@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CamModel } from '../../models/index.ts';
-import { CloseCode, encodeFrame, FrameEncoding, type LiveServer } from '../../server/index.ts';
+import { CloseCode, encodeFrame, FrameEncoding } from '../../protocol/index.ts';
+import type { LiveServer } from '../../server/index.ts';
 import { connectViewer, disposeAll, makeClip, smallOnnxModel, startTestServer, tempDir } from './server-harness.ts';
 
 let dir: string;
@@ -52,7 +53,7 @@ function openRaw(server: LiveServer): Promise<WebSocket> {
 
 describe('the live server', () => {
   it('closes 1000 malformed or oversized messages with typed codes while the server and other clients carry on', async () => {
-    const server = await startTestServer({ model, mediaRoot: media, maxJpegBytes: 64 * 1024 });
+    const server = await startTestServer({ model, sources: { mediaRoot: media }, limits: { maxJpegBytes: 64 * 1024 } });
     const watcher = await connectViewer(server);
     watcher.send({ type: 'select', source: { kind: 'file', path: 'clip.mp4' } });
     await watcher.waitForResults(5);
@@ -103,7 +104,7 @@ describe('the live server', () => {
   });
 
   it('skips frames for a client that stopped reading without slowing the others', async () => {
-    const server = await startTestServer({ model, mediaRoot: media, displaySide: 960, jpegQuality: 95 });
+    const server = await startTestServer({ model, sources: { mediaRoot: media }, live: { displaySide: 960, jpegQuality: 95 } });
     const good = await connectViewer(server, { decode: false });
     good.send({ type: 'select', source: { kind: 'file', path: 'big.mp4' } });
     await good.waitForResults(5);
@@ -138,7 +139,7 @@ describe('the live server', () => {
   it('refuses media paths outside the root, with the connection kept open', async () => {
     await writeFile(join(dir, 'outside.mp4'), 'not media');
     await symlink(join(dir, 'outside.mp4'), join(media, 'escape.mp4')).catch(() => {});
-    const server = await startTestServer({ model, mediaRoot: media });
+    const server = await startTestServer({ model, sources: { mediaRoot: media } });
     const v = await connectViewer(server);
     const cases: Array<[string, string]> = [
       ['../outside.mp4', 'forbidden-path'],
@@ -170,7 +171,7 @@ describe('the live server', () => {
 
   it('checks the token on HTTP requests and WebSocket upgrades', async () => {
     const token = 'tok-' + randomBytes(8).toString('hex');
-    const server = await startTestServer({ model, token, clientDir: join(dir, 'no-client') });
+    const server = await startTestServer({ model, http: { token, clientDir: join(dir, 'no-client') } });
     expect((await fetch(server.url)).status).toBe(401);
     expect((await fetch(`${server.url}?token=wrong-token-123`)).status).toBe(401);
     const ok = await fetch(`${server.url}?token=${token}`);

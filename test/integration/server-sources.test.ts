@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CamModel } from '../../models/index.ts';
 import { activeFfmpegPids } from '../../pipelines/index.ts';
-import type { ServerMessage } from '../../server/index.ts';
+import type { ServerMessage } from '../../protocol/index.ts';
 import { connectViewer, disposeAll, makeClip, smallOnnxModel, startServerUntracked, startTestServer, tempDir } from './server-harness.ts';
 
 let media: string;
@@ -27,7 +27,7 @@ const isStatus = (state: string) => (m: ServerMessage): m is ServerMessage & { t
 
 describe('server-side sources', () => {
   it('restarts an ffmpeg source killed mid-stream with backoff, telling every viewer', async () => {
-    const server = await startTestServer({ model, mediaRoot: media, restartInitialDelayMs: 200 });
+    const server = await startTestServer({ model, sources: { mediaRoot: media, restartInitialDelayMs: 200 } });
     const a = await connectViewer(server);
     const b = await connectViewer(server);
     a.send({ type: 'select', source: { kind: 'file', path: 'clip.mp4' } });
@@ -55,7 +55,7 @@ describe('server-side sources', () => {
   });
 
   it('backs off exponentially while ffmpeg keeps dying, then gives up with an error status', async () => {
-    const server = await startTestServer({ model, mediaRoot: media, restartInitialDelayMs: 50, restartMaxDelayMs: 400, restartMaxAttempts: 4 });
+    const server = await startTestServer({ model, sources: { mediaRoot: media, restartInitialDelayMs: 50, restartMaxDelayMs: 400, restartMaxAttempts: 4 } });
     const v = await connectViewer(server);
     v.send({ type: 'select', source: { kind: 'file', path: 'clip.mp4' } });
     await v.waitForResults(3);
@@ -74,7 +74,7 @@ describe('server-side sources', () => {
   });
 
   it('pauses, resumes and seeks a file for every viewer, and ends a file played once', async () => {
-    const server = await startTestServer({ model, mediaRoot: media });
+    const server = await startTestServer({ model, sources: { mediaRoot: media } });
     const v = await connectViewer(server);
     v.send({ type: 'select', source: { kind: 'file', path: 'clip.mp4', loop: false } });
     await v.waitForResults(5);
@@ -102,7 +102,7 @@ describe('server-side sources', () => {
   });
 
   it('ends every ffmpeg child and closes every client on dispose', async () => {
-    const server = await startServerUntracked({ model, mediaRoot: media });
+    const server = await startServerUntracked({ model, sources: { mediaRoot: media } });
     const v = await connectViewer(server);
     v.send({ type: 'select', source: { kind: 'file', path: 'clip.mp4' } });
     await v.waitForResults(3);
@@ -115,7 +115,7 @@ describe('server-side sources', () => {
   });
 
   it('shares one ffmpeg among viewers of the same file and stops it with the last one', async () => {
-    const server = await startTestServer({ model, mediaRoot: media });
+    const server = await startTestServer({ model, sources: { mediaRoot: media } });
     const viewers = await Promise.all([0, 1, 2].map(() => connectViewer(server)));
     for (const v of viewers) v.send({ type: 'select', source: { kind: 'file', path: 'short.mp4' } });
     await Promise.all(viewers.map((v) => v.waitForResults(3)));

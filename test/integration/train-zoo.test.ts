@@ -14,7 +14,6 @@ import { load } from '../../models/index.ts';
 import {
   DEFAULT_EVAL_SEED,
   GAP_NET_PREPROCESS,
-  generateScene,
   trainGapNet,
   writeZooFolder,
   ZOO_FILES,
@@ -22,6 +21,7 @@ import {
   type ZooManifest,
 } from '../../lab/train/index.ts';
 import { evaluate, generatedSamples } from '../../lab/eval/index.ts';
+import { generateScene } from '../../datasets/index.ts';
 
 let root: string;
 beforeAll(async () => {

@@ -41,7 +41,7 @@ describe('video pipeline tensor ownership (tfjs engine)', () => {
     const report = await annotateVideo(
       model,
       clip,
-      { out: join(dir, 'out.mp4'), manifest: false, tools, preset: 'ultrafast', batchFrames: 3 },
+      { out: join(dir, 'out.mp4'), manifest: false, tools, encode: { preset: 'ultrafast' }, infer: { batchFrames: 3 } },
       {
         onFrame: (f) => {
           if (f.index % 100 === 99) samples.push({ frame: f.index, ...tf.memory() });

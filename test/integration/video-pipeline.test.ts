@@ -18,6 +18,7 @@ import {
   locateFfmpeg,
   probeMedia,
   resolveVideoConfig,
+  settleVideoConfig,
   type FfmpegTools,
   type FrameLine,
   type MediaInfo,
@@ -98,8 +99,8 @@ describe.skipIf(!fixturesPresent)('annotateVideo on the fixture videos (random O
         out: join(d, 'out.mp4'),
         json: join(d, 'frames.jsonl'),
         tools,
-        preset: 'ultrafast',
-        batchFrames: 4,
+        encode: { preset: 'ultrafast' },
+        infer: { batchFrames: 4 },
       });
       expect(report.frames).toBe(info.frameCount);
       const out = await expectSameTiming(info, report.out);
@@ -136,7 +137,7 @@ describe.skipIf(!fixturesPresent)('annotateVideo on the fixture videos (random O
     const model = await load(DARKNET_TINY, { config: { labels: 'imagenet1k_darknet_shortnames.txt' } });
     try {
       const info = await probeMedia(input, { tools, countFrames: 'always' });
-      const report = await annotateVideo(model, input, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, maxFrames: 60, batchFrames: 1 });
+      const report = await annotateVideo(model, input, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, decode: { maxFrames: 60 }, infer: { batchFrames: 1 } });
       expect(report.frames).toBe(60);
       await expectSameTiming(info, report.out, 60);
       const lines = readJsonLines<FrameLine>(join(d, 'f.jsonl'));
@@ -159,7 +160,7 @@ describe('annotateVideo on generated clips', () => {
     const d = await fresh('cut');
     const info = await probeMedia(cutClip, { tools, countFrames: 'always' });
     expect(info.frameCount).toBe(100);
-    const report = await annotateVideo(onnx, cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, preset: 'ultrafast' });
+    const report = await annotateVideo(onnx, cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, encode: { preset: 'ultrafast' } });
     const out = await expectSameTiming(info, report.out);
     expect(out.hasAudio).toBe(true);
     const lines = readJsonLines<FrameLine>(join(d, 'f.jsonl'));
@@ -169,7 +170,7 @@ describe('annotateVideo on generated clips', () => {
 
   it('infers every n-th frame with everyFrames and still writes every frame', async () => {
     const d = await fresh('every');
-    const report = await annotateVideo(onnx, cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, preset: 'ultrafast', everyFrames: 3, batchFrames: 2 });
+    const report = await annotateVideo(onnx, cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, encode: { preset: 'ultrafast' }, infer: { everyFrames: 3, batchFrames: 2 } });
     expect(report.frames).toBe(100);
     expect(report.inferredFrames).toBe(34);
     const lines = readJsonLines<FrameLine>(join(d, 'f.jsonl'));
@@ -180,7 +181,7 @@ describe('annotateVideo on generated clips', () => {
   it('smoothing lowers the flicker figure on the same clip', async () => {
     const d = await fresh('flicker');
     const run = (pastWeight: number) =>
-      annotateVideo(onnx, cutClip, { out: join(d, `s${pastWeight}.mp4`), manifest: false, tools, preset: 'ultrafast', smooth: { pastWeight } });
+      annotateVideo(onnx, cutClip, { out: join(d, `s${pastWeight}.mp4`), manifest: false, tools, encode: { preset: 'ultrafast' }, smooth: { pastWeight } });
     const off = await run(0);
     const on = await run(0.8);
     expect(on.smooth.flicker).toBeLessThan(off.smooth.flicker);
@@ -204,7 +205,7 @@ describe('failures leave nothing behind', () => {
     const whole = await readFile(fixture('video', 'opencv_vtest.avi'));
     const truncated = join(d, 'truncated.avi');
     await writeFile(truncated, whole.subarray(0, Math.floor(whole.length * 0.3)));
-    const err = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, preset: 'ultrafast' }).catch((e: unknown) => e);
+    const err = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, encode: { preset: 'ultrafast' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FfmpegError);
     expect((err as Error).message).toContain(truncated);
     expect((err as Error).message).toMatch(/truncated\.avi: corrupt input packet/);
@@ -217,13 +218,13 @@ describe('failures leave nothing behind', () => {
     const whole = await readFile(fixture('video', 'kivy_cityCC0.mpg'));
     const truncated = join(d, 'truncated.mpg');
     await writeFile(truncated, whole.subarray(0, Math.floor(whole.length * 0.5)));
-    const err = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, preset: 'ultrafast' }).catch((e: unknown) => e);
+    const err = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, encode: { preset: 'ultrafast' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FfmpegError);
     expect((err as Error).message).toContain(truncated);
     expect((err as Error).message).toMatch(/ffmpeg said: \[mpeg2video\] .*damaged/);
     expect(leftovers(d)).toEqual(['truncated.mpg']);
     // Lenient decoding gives the shorter video instead.
-    const report = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), manifest: false, tools, preset: 'ultrafast', strict: false });
+    const report = await annotateVideo(onnx, truncated, { out: join(d, 'out.mp4'), manifest: false, tools, encode: { preset: 'ultrafast' }, decode: { strict: false } });
     expect(report.frames).toBeGreaterThan(50);
     expect(report.frames).toBeLessThan(190);
   });
@@ -232,14 +233,14 @@ describe('failures leave nothing behind', () => {
     expect(() => resolveVideoConfig(cutClip, { out: join(dir, 'nope', 'x.mp4') }, onnx)).toThrow(/folder .*nope.* does not exist/);
     expect(() => resolveVideoConfig(cutClip, { out: cutClip }, onnx)).toThrow(/is the input itself/);
     expect(() => resolveVideoConfig('ftp://example.com/a.mp4', { out: join(dir, 'x.mp4') }, onnx)).toThrow(/scheme 'ftp:'/);
-    expect(() => resolveVideoConfig(cutClip, { out: join(dir, 'x.mp4'), topK: 13 }, onnx)).toThrow(/topK must be an integer in \[1, 12\]/);
+    expect(() => resolveVideoConfig(cutClip, { out: join(dir, 'x.mp4'), infer: { topK: 13 } }, onnx)).toThrow(/topK must be an integer in \[1, 12\]/);
   });
 });
 
 describe('teardown', () => {
   it('unsubscribing early ends both ffmpeg children and deletes the temporary outputs', async () => {
     const d = await fresh('unsub');
-    const config = resolveVideoConfig(cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), batchFrames: 1, maxQueueFrames: 2 }, onnx);
+    const { config } = await settleVideoConfig(onnx, resolveVideoConfig(cutClip, { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), infer: { batchFrames: 1 }, queue: { maxQueueFrames: 2 } }, onnx));
     const info = await probeMedia(cutClip, { tools });
     const pids: number[] = [];
     const aborts: Array<Promise<void>> = [];
@@ -264,7 +265,7 @@ describe('teardown', () => {
     const err = await annotateVideo(
       onnx,
       cutClip,
-      { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, batchFrames: 1 },
+      { out: join(d, 'out.mp4'), json: join(d, 'f.jsonl'), tools, infer: { batchFrames: 1 } },
       { signal: controller.signal, onProgress: (p) => p.frames === 10 && controller.abort() },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InterruptedError);

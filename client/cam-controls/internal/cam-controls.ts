@@ -6,7 +6,7 @@
  * `seek` {seconds}, `snapshot`.
  */
 import { css, html, LitElement, nothing } from 'lit';
-import type { ServerMessage, SourceSettings, SourceSpec } from '../../../protocol/live.ts';
+import type { ServerMessage, SourceSettings, SourceSpec } from '../../../protocol/index.ts';
 import type { MapChoice } from '../../cam-viewer/cam-viewer.ts';
 
 type Hello = Extract<ServerMessage, { type: 'hello' }>;

@@ -5,7 +5,7 @@
  * element fires `cam-drawn` (detail: the result and `drawnAt`, performance.now()) for the stats.
  */
 import { css, html, LitElement, type PropertyValues } from 'lit';
-import type { ResultMessage } from '../../../protocol/live.ts';
+import type { ResultMessage } from '../../../protocol/index.ts';
 import { AnimationFrameController } from '../../controllers/animation-frame-controller.ts';
 import { createOverlayRenderer, type OverlayRenderer } from './overlay-renderer.ts';
 

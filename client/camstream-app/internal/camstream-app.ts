@@ -5,7 +5,8 @@
  * selects a source on load; `?renderer=2d` forces the canvas 2D overlay.
  */
 import { css, html, LitElement } from 'lit';
-import { encodeFrame, type ResultMessage, type SourceSettings, type SourceSpec } from '../../../protocol/live.ts';
+import { percentile } from '../../../common/index.ts';
+import { encodeFrame, WS_PATH, type ResultMessage, type SourceSettings, type SourceSpec } from '../../../protocol/index.ts';
 import { parseSourceValue, type DisplayOptions } from '../../cam-controls/cam-controls.ts';
 import '../../cam-controls/cam-controls.ts';
 import '../../cam-stats/cam-stats.ts';
@@ -15,16 +16,11 @@ import { CameraController, type CapturedFrame } from '../../controllers/camera-c
 import { SocketController } from '../../controllers/socket-controller.ts';
 
 function socketUrl(): string {
-  const url = new URL('/ws', location.href);
+  const url = new URL(WS_PATH, location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const token = new URLSearchParams(location.search).get('token');
   if (token) url.searchParams.set('token', token);
   return url.toString();
-}
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 export class CamstreamApp extends LitElement {
@@ -136,13 +132,12 @@ export class CamstreamApp extends LitElement {
     if (this.latencies.length > 120) this.latencies.shift();
     this.drawTimes.push(drawnAt);
     while (this.drawTimes.length > 0 && drawnAt - this.drawTimes[0] > 2000) this.drawTimes.shift();
-    const sorted = [...this.latencies].sort((a, b) => a - b);
     const span = this.drawTimes.length > 1 ? (drawnAt - this.drawTimes[0]) / 1000 : 0;
     this.figures = {
       frames: this.figures.frames + 1,
       fps: span > 0 ? (this.drawTimes.length - 1) / span : 0,
-      p50: percentile(sorted, 0.5),
-      p95: percentile(sorted, 0.95),
+      p50: percentile(this.latencies, 0.5),
+      p95: percentile(this.latencies, 0.95),
       inferMs: result.timings.inferMs,
     };
   }

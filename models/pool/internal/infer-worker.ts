@@ -8,7 +8,9 @@
  * Result arrays are transferred, not copied. `count` is tfjs' live tensor count in this worker (the leak check).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CamstreamError, load, type CamModel, type LoadOptions } from '../../index.ts';
+import { CamstreamError } from '../../../common/errors.ts';
+import { load } from '../../load/index.ts';
+import type { CamModel, LoadOptions } from '../../types.ts';
 
 interface WorkerInput {
   source: string;

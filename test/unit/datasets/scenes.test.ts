@@ -7,7 +7,7 @@ import {
   generateScenes,
   resolveSceneConfig,
   sceneLabel,
-} from '../../../lab/train/index.ts';
+} from '../../../datasets/index.ts';
 import { ConfigError } from '../../../common/errors.ts';
 
 describe('scene generator', () => {

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRandom, mulberry32, smallClassConvNet, smallGapDenseNet, type NetSpec, toLayersModel, writeLayersModel, toTfGraphArtifacts, writeTfGraphModel } from '../../../lab/builders/index.ts';
+import { mulberry32 } from '../../../common/index.ts';
+import { createRandom, smallClassConvNet, smallGapDenseNet, type NetSpec, toLayersModel, writeLayersModel, toTfGraphArtifacts, writeTfGraphModel } from '../../../lab/builders/index.ts';
 import { folderLoadHandler, initTfjsBackend, readModelFolder } from '../../../models/tfjs/index.ts';
 import { tempFolders } from '../models/tfjs-helpers.ts';
 

@@ -14,7 +14,7 @@ import {
   thresholdSweep,
   type Box,
   type FrameGeometry,
-} from '../../../models/boxes/boxes.ts';
+} from '../../../models/boxes/index.ts';
 import { fitGeometry } from '../../../models/preprocess.ts';
 
 /** A `[h, w]` map of zeros with the given cells set: `[row, col, value]`. */

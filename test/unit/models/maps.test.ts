@@ -11,7 +11,7 @@ import {
 } from '../../../models/cam/maps.ts';
 import { applyColormap, colormapLut, COLORMAP_NAMES } from '../../../models/cam/colormaps.ts';
 // The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
-import { mulberry32 as rng } from '../../../lab/builders/index.ts';
+import { mulberry32 as rng } from '../../../common/index.ts';
 
 
 function randomMap(n: number, seed: number): Float32Array {

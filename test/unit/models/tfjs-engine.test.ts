@@ -91,6 +91,9 @@ describe.each(CASES)('tfjs engine, head $title', (c) => {
     expect(model.info.engine).toBe('tfjs');
     expect(model.info.backend).toBe('cpu');
     expect(model.info.threads).toBe(1);
+    expect(model.info.runsOnJsThread).toBe(true);
+    expect(model.info.parallelism).toBe(1);
+    expect(model.info.runtime).toEqual({ package: '@tensorflow/tfjs-core', version: expect.stringMatching(/^\d+\.\d+/) });
   });
 
   it('keeps the CAM identity for the top-k classes, frames of mixed sizes in one batch', async () => {

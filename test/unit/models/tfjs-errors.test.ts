@@ -92,6 +92,18 @@ describe('tfjs engine load errors', () => {
     await expect(load).rejects.toThrow(/'webgl'.*available here: .*cpu/);
     await expect(loadTfjsModel({ ...tfjsSource(dir), format: 'onnx' }, { backend: 'cpu' })).rejects.toThrow(/'onnx'/);
     await expect(loadTfjsModel(tfjsSource(dir), { backend: 'cpu', threads: 0 })).rejects.toThrow(/threads.*got 0/);
+    await expect(loadTfjsModel(tfjsSource(dir), { backend: 'cpu', threads: 1.5 })).rejects.toThrow(ConfigError);
+  });
+
+  it('clamps threads above the cores as the ONNX engine does, and reports the threads the backend runs', async () => {
+    const dir = await folders.make();
+    await writeLayersModel(smallGapDenseNet(6), dir);
+    const model = await loadTfjsModel(tfjsSource(dir), { backend: 'cpu', threads: 10_000 });
+    try {
+      expect(model.info.threads).toBe(1);
+    } finally {
+      await model.dispose();
+    }
   });
 });
 

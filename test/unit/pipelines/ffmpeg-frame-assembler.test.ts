@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrameAssembler } from '../../../pipelines/ffmpeg/index.ts';
 // The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
-import { mulberry32 as rng } from '../../../lab/builders/index.ts';
+import { mulberry32 as rng } from '../../../common/index.ts';
 
 
 function randomBytes(next: () => number, n: number): Uint8Array {

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { ConfigError, InputError } from '../../../common/errors.ts';
 import { applyColormap, colormapLut } from '../../../models/cam/colormaps.ts';
 import { upsampleBilinear } from '../../../models/cam/maps.ts';
-import { iou, paperBox, type Box, type FrameGeometry } from '../../../models/boxes/boxes.ts';
+import { iou, paperBox, type Box, type FrameGeometry } from '../../../models/boxes/index.ts';
 import {
   colourizeMap,
   renderOverlay,

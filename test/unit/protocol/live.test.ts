@@ -11,7 +11,7 @@ import {
   type ControlLimits,
   type ResultMessage,
   type WireLimits,
-} from '../../../server/index.ts';
+} from '../../../protocol/index.ts';
 
 const LIMITS: WireLimits = { maxControlBytes: 4096, maxJpegBytes: 4096, maxRawBytes: 32 * 24 * 3, maxFrameSide: 640, maxPayload: FRAME_HEADER_BYTES + 4096 };
 const CONTROL: ControlLimits = { numClasses: 1000, maxTopK: 10, maxControlBytes: 4096 };

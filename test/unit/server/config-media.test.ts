@@ -8,13 +8,13 @@ import { confineMediaPath, isLoopbackHost, listMedia, MediaPathError, resolveSer
 
 describe('resolveServerConfig', () => {
   it('listens on 127.0.0.1:8080 by default', () => {
-    expect(resolveServerConfig()).toMatchObject({ host: '127.0.0.1', port: 8080, token: undefined });
+    expect(resolveServerConfig()).toMatchObject({ http: { host: '127.0.0.1', port: 8080, token: undefined } });
   });
 
   it.each(['0.0.0.0', '::', '192.168.1.20', 'example.org'])('refuses the non-loopback host %s without a token', (host) => {
-    expect(() => resolveServerConfig({ host })).toThrow(ConfigError);
-    expect(() => resolveServerConfig({ host })).toThrow(/refusing to listen on .* without a token/);
-    expect(resolveServerConfig({ host, token: 'a-long-secret' }).host).toBe(host);
+    expect(() => resolveServerConfig({ http: { host } })).toThrow(ConfigError);
+    expect(() => resolveServerConfig({ http: { host } })).toThrow(/refusing to listen on .* without a token/);
+    expect(resolveServerConfig({ http: { host, token: 'a-long-secret' } }).http.host).toBe(host);
   });
 
   it('knows loopback addresses', () => {
@@ -23,9 +23,9 @@ describe('resolveServerConfig', () => {
   });
 
   it('names the bad field and its range', () => {
-    expect(() => resolveServerConfig({ port: 70000 })).toThrow(/port must be an integer in \[0, 65535\], got 70000/);
-    expect(() => resolveServerConfig({ token: 'short' })).toThrow(/token must be 8 to 256/);
-    expect(() => resolveServerConfig({ settings: { smoothing: 1 } })).toThrow(/smoothing/);
+    expect(() => resolveServerConfig({ http: { port: 70000 } })).toThrow(/port must be an integer in \[0, 65535\], got 70000/);
+    expect(() => resolveServerConfig({ http: { token: 'short' } })).toThrow(/token must be 8 to 256/);
+    expect(() => resolveServerConfig({ live: { settings: { smoothing: 1 } } })).toThrow(/smoothing/);
   });
 
   it('compares tokens by content only', () => {

@@ -1,0 +1,85 @@
+/**
+ * The ffmpeg command line of an encode run: raw frames on stdin (input 0), optional extra inputs for a
+ * filter graph, an optional audio input, one encoded output file.
+ */
+import type { PixFmt } from './decode-config.ts';
+import { formatRational, type Rational } from './rational.ts';
+
+/** An input ffmpeg reads besides the frames, resolved and allowed (see `resolveInput`). */
+export interface EncodeExtraInput {
+  url: string;
+  whitelist: string;
+  /** Input options placed before its `-i`. */
+  options: readonly string[];
+}
+
+/** The audio track to mux in: where from, which span, and whether it is copied or re-encoded. */
+export interface EncodeAudioTrack {
+  url: string;
+  whitelist: string;
+  startSeconds?: number;
+  durationSeconds?: number;
+  codec: 'copy' | 'aac';
+}
+
+/** Everything `buildEncodeArgs` needs, validated and resolved by `encodeVideo`. */
+export interface EncodeArgParts {
+  width: number;
+  height: number;
+  rate: Rational;
+  inputPixFmt: PixFmt;
+  codec: string;
+  preset: string;
+  crf: number;
+  pixFmt: string;
+  threads: number;
+  /** `-vf` chain (the caller's filter, then the even-size padding), if any. */
+  vf: string | undefined;
+  extraInputs: readonly EncodeExtraInput[];
+  filterComplex: string | undefined;
+  audio: EncodeAudioTrack | undefined;
+  faststart: boolean;
+  /** `-f`, when the output name has no extension to pick the muxer. */
+  format: string | undefined;
+  /** The temporary output path. */
+  temp: string;
+}
+
+/**
+ * The arguments of an encode run, built from resolved parts. Equivalent command line (ffmpeg 4+), with
+ * audio copied from the source:
+ *   ffmpeg -hide_banner -loglevel level+error -nostats -y
+ *     -f rawvideo -pix_fmt rgb24 -video_size 568x320 -framerate 30/1 -i pipe:0
+ *     -protocol_whitelist file -i in.mov
+ *     -map 0:v:0 -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p -threads 0
+ *     -map 1:a:0 -c:a copy -movflags +faststart out.mp4.tmp-1a2b3c4d.mp4
+ */
+export function buildEncodeArgs(parts: EncodeArgParts): string[] {
+  const args = [
+    '-y',
+    '-f', 'rawvideo', '-pix_fmt', parts.inputPixFmt, '-video_size', `${parts.width}x${parts.height}`,
+    '-framerate', formatRational(parts.rate), '-i', 'pipe:0',
+  ];
+  for (const x of parts.extraInputs) args.push(...x.options, '-protocol_whitelist', x.whitelist, '-i', x.url);
+  const audioIndex = 1 + parts.extraInputs.length;
+  if (parts.audio) {
+    if (parts.audio.startSeconds) args.push('-ss', String(parts.audio.startSeconds));
+    if (parts.audio.durationSeconds !== undefined) args.push('-t', String(parts.audio.durationSeconds));
+    args.push('-protocol_whitelist', parts.audio.whitelist, '-i', parts.audio.url);
+  }
+  if (parts.filterComplex) args.push('-filter_complex', parts.filterComplex, '-map', '[vout]');
+  else args.push('-map', '0:v:0');
+  if (parts.vf) args.push('-vf', parts.vf);
+  args.push('-c:v', parts.codec);
+  if (parts.codec === 'libx264' || parts.codec === 'libx265') args.push('-preset', parts.preset, '-crf', String(parts.crf));
+  args.push('-pix_fmt', parts.pixFmt, '-threads', String(parts.threads));
+  if (parts.audio) {
+    args.push('-map', `${audioIndex}:a:0`);
+    if (parts.audio.codec === 'copy') args.push('-c:a', 'copy');
+    else args.push('-c:a', 'aac', '-b:a', '128k');
+  }
+  if (parts.faststart) args.push('-movflags', '+faststart');
+  if (parts.format) args.push('-f', parts.format);
+  args.push(parts.temp);
+  return args;
+}

@@ -1,0 +1,205 @@
+/**
+ * A running encoder (`VideoEncoder`): frames written to ffmpeg's stdin with backpressure, then either
+ * finished (stdin ended, exit 0 awaited, temporary file renamed onto the target) or aborted (child
+ * ended, temporary file deleted). Started by `encodeVideo` in encode.ts.
+ */
+import { rename, rm } from 'node:fs/promises';
+import { InputError } from '../../models/index.ts';
+import type { PixFmt } from './decode-config.ts';
+import { FfmpegError } from './errors.ts';
+import type { Rational } from './rational.ts';
+import { registerCleanup, type FfmpegProcess } from './spawn.ts';
+
+/** What `VideoEncoder.finish()` resolves with once the file is in place. */
+export interface EncodeResult {
+  out: string;
+  /** Frames written to stdin. */
+  frames: number;
+  /** Size of the encoded frames without `filterComplex` (odd sizes padded to even); with it, the graph decides. */
+  width: number;
+  height: number;
+  frameRate: Rational;
+  audio: 'copy' | 'aac' | 'none';
+  /** Wall time from start to rename, ms. */
+  elapsedMs: number;
+}
+
+/** A running encoder. Call `finish()` or `abort()` exactly once at the end. */
+export interface VideoEncoder {
+  readonly pid: number | undefined;
+  readonly commandLine: string;
+  /** Where ffmpeg writes until the rename. */
+  readonly tempPath: string;
+  readonly out: string;
+  /** Bytes each `write` must receive: `width * height * bytesPerPixel(inputPixFmt)`. */
+  readonly frameBytes: number;
+  readonly framesWritten: number;
+  /**
+   * Hands one frame to ffmpeg. Resolves at once while the pipe takes data, else after 'drain'
+   * (`write() === false`). The encoder keeps a reference to `frame` until ffmpeg has read it: do not
+   * modify it afterwards. Rejects with the FfmpegError when ffmpeg has failed.
+   */
+  write(frame: Uint8Array): Promise<void>;
+  /** Ends stdin, awaits exit 0 and renames the temporary file to `out`. On failure deletes it and rejects. */
+  finish(): Promise<EncodeResult>;
+  /** Ends ffmpeg (stdin closed, SIGTERM, SIGKILL after the grace) and deletes the temporary file. */
+  abort(): Promise<void>;
+}
+
+/** What an `EncodeRun` knows besides its process: the files, the frame layout and the figures it reports. */
+export interface EncodePlan {
+  out: string;
+  /** The temporary name ffmpeg writes to, beside `out`. */
+  temp: string;
+  /** Size and layout of the frames written. */
+  width: number;
+  height: number;
+  inputPixFmt: PixFmt;
+  frameBytes: number;
+  /** Size of the encoded frames (odd sizes padded), for the result. */
+  outWidth: number;
+  outHeight: number;
+  rate: Rational;
+  audio: EncodeResult['audio'];
+  /** `performance.now()` just before the spawn. */
+  startedMs: number;
+}
+
+type EncodeState = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
+
+/** The `VideoEncoder` over one ffmpeg process that reads raw frames on stdin. */
+export class EncodeRun implements VideoEncoder {
+  readonly pid: number | undefined;
+  readonly commandLine: string;
+  readonly tempPath: string;
+  readonly out: string;
+  readonly frameBytes: number;
+  private written = 0;
+  private state: EncodeState = 'open';
+  /** Waiters for 'drain' that must also wake when ffmpeg exits (one listener each, removed when settled). */
+  private readonly exitWaiters = new Set<(err: unknown) => void>();
+  private readonly removeTemp = (): Promise<void> => rm(this.plan.temp, { force: true });
+  private readonly unregister: () => void;
+
+  /** Takes ownership of `proc`: its temporary file is removed on failure, abort or `shutdownFfmpeg()`. */
+  constructor(
+    private readonly proc: FfmpegProcess,
+    private readonly plan: EncodePlan,
+  ) {
+    this.pid = proc.pid;
+    this.commandLine = proc.commandLine;
+    this.tempPath = plan.temp;
+    this.out = plan.out;
+    this.frameBytes = plan.frameBytes;
+    this.unregister = registerCleanup(this.removeTemp);
+    void proc.closed.then(() => this.onClosed()).catch(() => {
+      // Removing the temp file failed (permissions): finish()/abort() try again and report it.
+    });
+  }
+
+  get framesWritten(): number {
+    return this.written;
+  }
+
+  async write(frame: Uint8Array): Promise<void> {
+    const { out, width, height, inputPixFmt } = this.plan;
+    if (this.state === 'failed') throw await this.exitError();
+    if (this.state !== 'open') throw new FfmpegError(`write after ${this.state === 'aborted' ? 'abort' : 'finish'} on the encoder for ${out}`, { file: out });
+    if (!(frame instanceof Uint8Array) || frame.byteLength !== this.frameBytes) {
+      throw new InputError(`a frame for ${out} must be ${this.frameBytes} bytes (${width}x${height} ${inputPixFmt}), got ${frame?.byteLength}`);
+    }
+    if (this.proc.exited) throw await this.exitError();
+    this.written++;
+    if (this.proc.stdin!.write(frame)) return;
+    await this.drainOrExit();
+  }
+
+  async finish(): Promise<EncodeResult> {
+    const { out, temp } = this.plan;
+    if (this.state === 'failed') throw await this.exitError();
+    if (this.state !== 'open') throw new FfmpegError(`finish after ${this.state} on the encoder for ${out}`, { file: out });
+    this.state = 'finishing';
+    this.proc.stdin!.end();
+    try {
+      await this.proc.done;
+      if (this.proc.stopping) throw new FfmpegError(`encoding ${out} was aborted`, { file: out });
+      await rename(temp, out);
+    } catch (err) {
+      if (this.state === 'finishing') this.state = 'failed';
+      await this.removeTemp();
+      this.unregister();
+      throw err;
+    }
+    this.state = 'finished';
+    this.unregister();
+    return this.result();
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'finished' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    await this.proc.stop();
+    await this.removeTemp();
+    this.unregister();
+  }
+
+  private result(): EncodeResult {
+    const { out, outWidth, outHeight, rate, audio, startedMs } = this.plan;
+    return {
+      out,
+      frames: this.written,
+      width: outWidth,
+      height: outHeight,
+      frameRate: rate,
+      audio,
+      elapsedMs: performance.now() - startedMs,
+    };
+  }
+
+  /** Resolves on stdin's 'drain'; rejects with the exit error should ffmpeg exit first. */
+  private drainOrExit(): Promise<void> {
+    const stdin = this.proc.stdin!;
+    return new Promise<void>((resolve, reject) => {
+      const onExit = (err: unknown): void => {
+        stdin.off('drain', onDrain);
+        reject(err);
+      };
+      const onDrain = (): void => {
+        this.exitWaiters.delete(onExit);
+        resolve();
+      };
+      stdin.once('drain', onDrain);
+      this.exitWaiters.add(onExit);
+    });
+  }
+
+  /** The child and its pipes are gone: a run still open failed, and blocked writes are woken. */
+  private async onClosed(): Promise<void> {
+    if (this.state === 'open') {
+      // ffmpeg died while frames were still coming: nothing will be renamed, drop the partial file.
+      this.state = 'failed';
+      await this.removeTemp();
+      this.unregister();
+    }
+    if (this.exitWaiters.size === 0) return;
+    const err = await this.exitError();
+    for (const w of this.exitWaiters) w(err);
+    this.exitWaiters.clear();
+  }
+
+  /** Why writing can no longer go on: aborted, ffmpeg's failure, or an exit 0 before the input ended. */
+  private async exitError(): Promise<unknown> {
+    const out = this.plan.out;
+    if (this.state === 'aborted') return new FfmpegError(`encoding ${out} was aborted`, { file: out });
+    try {
+      await this.proc.done;
+    } catch (err) {
+      return err;
+    }
+    return new FfmpegError(`ffmpeg stopped reading frames for ${out} after ${this.written} (exit code 0)`, {
+      file: out,
+      exitCode: 0,
+      command: this.proc.commandLine,
+    });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The heat layer: a normalized map resampled and coloured on a small grid spanning the frame. The only
+ * per-pixel work done in JS; enlarging the grid to the frame is left to libvips or ffmpeg.
+ */
+import { checkGeometry, checkMap, colormapLut, contentRect, frameGrid, resampleMap, type FrameGeometry, type MapSize } from '../../models/index.ts';
+import { resolveOverlayConfig, type OverlayConfig } from './overlay-config.ts';
+
+/** A small RGBA image: the coloured map over the frame, ready to be enlarged to `frameWidth x frameHeight`. */
+export interface HeatLayer {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Colours a normalized map on a small grid spanning the frame (see `samplesPerCell`), with the alpha of
+ * `alphaMode`. This is the part of the overlay done in JS; enlarging it (sharp here, or ffmpeg's scale and
+ * overlay filters in a video pipeline) gives the full-size layer. Returns a new buffer owned by the caller.
+ */
+export function colourizeMap(
+  map: Float32Array,
+  mapSize: MapSize,
+  geometry: FrameGeometry,
+  config: OverlayConfig = {},
+): HeatLayer {
+  checkMap(map, mapSize);
+  checkGeometry(geometry);
+  return colourizeGrid(map, mapSize, geometry, resolveOverlayConfig(config), false);
+}
+
+/**
+ * `colourizeMap`, optionally pre-compensating libvips' upsampling: its `linear` resize samples output pixel
+ * `j` at input position `j / s - 0.5` (s = enlargement), half an output pixel left of the half-pixel-centre
+ * convention `(j + 0.5) / s - 0.5` that the boxes and `upsampleBilinear` use. Sampling the grid half a frame
+ * pixel further along cancels it (checked against a per-pixel reference in the render tests). An axis that is
+ * not enlarged is not shifted.
+ */
+export function colourizeGrid(
+  map: Float32Array,
+  mapSize: MapSize,
+  geometry: FrameGeometry,
+  c: Required<OverlayConfig>,
+  forLibvips: boolean,
+): HeatLayer {
+  const content = contentRect(geometry);
+  // Map cells lying over the frame along each axis (fewer than the map's when letterbox padding is cut off).
+  const cellsX = (mapSize[1] * content.width) / geometry.inputWidth;
+  const cellsY = (mapSize[0] * content.height) / geometry.inputHeight;
+  const width = Math.max(1, Math.min(geometry.frameWidth, Math.round(cellsX * c.samplesPerCell)));
+  const height = Math.max(1, Math.min(geometry.frameHeight, Math.round(cellsY * c.samplesPerCell)));
+  const { transform } = frameGrid(mapSize, geometry, width, height);
+  if (forLibvips && width < geometry.frameWidth) transform.offsetX += (0.5 * transform.scaleX * width) / geometry.frameWidth;
+  if (forLibvips && height < geometry.frameHeight) transform.offsetY += (0.5 * transform.scaleY * height) / geometry.frameHeight;
+  const values = resampleMap(map, mapSize, [height, width], transform);
+  const lut = colormapLut(c.colormap);
+  const data = new Uint8Array(width * height * 4);
+  const alpha255 = c.alpha * 255;
+  const byValue = c.alphaMode === 'value';
+  for (let i = 0, o = 0; i < values.length; i++, o += 4) {
+    const v = values[i];
+    const q = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+    const k = 3 * q;
+    data[o] = lut[k];
+    data[o + 1] = lut[k + 1];
+    data[o + 2] = lut[k + 2];
+    data[o + 3] = Math.round(byValue ? (alpha255 * q) / 255 : alpha255);
+  }
+  return { data, width, height };
+}
