@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { createRandom } from '../lab/builders/index.ts';
 import { CAM_IO, GraphView, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, parseOnnxModel } from '../models/onnx/index.ts';
-import { resolvePreprocess } from '../models/preprocess.ts';
+import { resolvePreprocess } from '../models/index.ts';
 import { summarize, type Timing } from './internal/measure.ts';
 import { BENCH_MODELS, BENCH_PREPROCESS, type BenchModelName, prepareModel } from './internal/models.ts';
 

@@ -7,7 +7,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/index.ts';
-import { createProgressBar, load, type CamModel, type EngineName } from '../models/index.ts';
+import {
+  createProgressBar,
+  describePreprocess,
+  load,
+  PRESET_NAMES,
+  RESIZE_FILTERS,
+  type CamModel,
+  type EngineName,
+  type ModelFileConfig,
+  type NormalizationPreset,
+  type ResizeFilter,
+} from '../models/index.ts';
 
 export interface ModelCliOptions {
   model?: string;
@@ -15,6 +26,14 @@ export interface ModelCliOptions {
   backend?: string;
   threads?: number;
   labels?: string;
+  /**
+   * `--preset`: the named normalization (commander checks the choices), except in `video`, where `--preset`
+   * is x264's and the normalization is `--model-preset`.
+   */
+  preset?: string;
+  modelPreset?: NormalizationPreset;
+  /** Resampling filter (`--resize-filter`). */
+  resizeFilter?: ResizeFilter;
   quiet?: boolean;
   /** ONNX Runtime: let idle intra-op threads spin (default true); commands sharing cores with ffmpeg pass false. */
   spinWait?: boolean;
@@ -23,7 +42,15 @@ export interface ModelCliOptions {
 const ZOO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'models', 'zoo');
 
 export function addModelOptions(command: Command): Command {
+  // `video` already has an x264 --preset: there the normalization preset is --model-preset.
+  const presetFlag = command.options.some((o) => o.long === '--preset') ? '--model-preset' : '--preset';
   return command
+    .addOption(
+      new Option(`${presetFlag} <name>`, 'input normalization: imagenet/torchvision (x/255, ImageNet mean, std), tf (x/127.5 - 1), raw (0-255); overrides camstream.json').choices([...PRESET_NAMES]),
+    )
+    .addOption(
+      new Option('--resize-filter <name>', 'resampling to the model input: triangle (antialiased, as PIL/torchvision; default), area, bilinear (no antialiasing)').choices([...RESIZE_FILTERS]),
+    )
     .option('-m, --model <spec>', 'model folder, model.json, .onnx file, or http(s) URL of one (default: the embedded model)')
     .addOption(new Option('--engine <name>', 'engine (default: by the model format)').choices(['tfjs', 'onnx']))
     .option('--backend <name>', 'tfjs backend (tensorflow, wasm, cpu) or ONNX Runtime provider (cpu, cuda, tensorrt, webgpu)')
@@ -58,7 +85,7 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
       threads: options.threads,
       spinWait: options.spinWait,
       cacheDir: process.env.CAMSTREAM_CACHE || undefined,
-      config: options.labels ? { labels: resolve(options.labels) } : undefined,
+      config: cliModelConfig(options),
       onProgress: progress?.onProgress,
     });
     if (!options.quiet) process.stderr.write(`camstream: ${describeModel(model)}\n`);
@@ -68,14 +95,26 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
   }
 }
 
-/** One line on what really runs: engine, backend or provider, threads, head and shapes. */
+/** What the model options set over camstream.json (labels, preset, resize filter); undefined when nothing. */
+function cliModelConfig(options: ModelCliOptions): ModelFileConfig | undefined {
+  const config: ModelFileConfig = {};
+  if (options.labels) config.labels = resolve(options.labels);
+  // x264 preset names never collide with normalization presets, so only the latter are taken from --preset.
+  const preset = options.modelPreset ?? (PRESET_NAMES as readonly string[]).find((p) => p === options.preset);
+  if (preset) config.preset = preset as NormalizationPreset;
+  if (options.resizeFilter) config.resizeFilter = options.resizeFilter;
+  return Object.keys(config).length > 0 ? config : undefined;
+}
+
+/** One line on what really runs: engine, backend or provider, threads, head, shapes and normalization. */
 export function describeModel(model: CamModel): string {
   const { info } = model;
   const [h, w, k] = info.featureShape;
   const [ih, iw] = info.preprocess.inputSize;
   return (
     `${info.source}: ${info.engine}/${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ` +
-    `input ${iw}x${ih}, head ${info.head}, features ${h}x${w}x${k}, ${info.numClasses} classes`
+    `input ${iw}x${ih}, head ${info.head}, features ${h}x${w}x${k}, ${info.numClasses} classes, ` +
+    `normalization ${describePreprocess(info.preprocess)}`
   );
 }
 

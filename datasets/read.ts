@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { InputError } from '../common/index.ts';
-import { listFiles, parseActionsTxt, parseAnnotationXml, readSplitFile, stanford40Paths, type Box } from './stanford40.ts';
+import { listFiles, parseActionsTxt, parseAnnotationXml, readAnnotationFile, readSplitFile, stanford40Paths, type Box } from './stanford40.ts';
 import type { DatasetLayout } from './write.ts';
 
 export interface DatasetItem {
@@ -77,7 +77,7 @@ export async function readStanford40(root: string): Promise<Dataset> {
         const id = file.slice(0, -extname(file).length);
         const xmlPath = join(p.annotations, `${id}.xml`);
         if (!existsSync(xmlPath)) throw new InputError(`${splitPath} lists ${file} but ${xmlPath} is missing`);
-        const ann = parseAnnotationXml(await readFile(xmlPath, 'utf8'), xmlPath);
+        const ann = parseAnnotationXml(await readAnnotationFile(xmlPath), xmlPath);
         if (ann.filename !== file) throw new InputError(`${xmlPath}: <filename> is '${ann.filename}', expected '${file}'`);
         const boxes = ann.objects.filter((o) => o.action === className).map((o) => o.box);
         if (boxes.length === 0) {

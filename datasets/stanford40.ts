@@ -13,19 +13,16 @@
  * continuous `[x1, y1, x2, y2]` pixel-edge coordinates (see models/boxes.ts), so xmin = x1 + 1 and
  * xmax = x2 when writing, and the reverse when reading.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../common/index.ts';
+import { findElement, findElements, readXmlTree, type XmlElement } from './xml.ts';
 
 export type Box = [number, number, number, number];
 
 /** XML special characters escaped for element text. */
 export function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-function unescapeXml(text: string): string {
-  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 }
 
 /** The annotation XML of one image (one person-like object whose action is the class). */
@@ -63,46 +60,60 @@ export interface Stanford40Annotation {
   objects: Array<{ action: string; name: string | undefined; box: Box }>;
 }
 
-/** Text of the first `<tag>` element inside `xml`, or undefined. */
-function element(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`).exec(xml);
-  return m === null ? undefined : m[1];
+/** Text of the first `<tag>` element below `el`, or undefined. */
+function text(el: XmlElement, tag: string): string | undefined {
+  return findElement(el, tag)?.text;
 }
 
-function elements(xml: string, tag: string): string[] {
-  return [...xml.matchAll(new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => m[1]);
-}
-
-function numberField(xml: string, tag: string, where: string): number {
-  const text = element(xml, tag);
-  const value = text === undefined ? NaN : Number(text.trim());
-  if (text === undefined || !Number.isFinite(value)) {
-    throw new InputError(`${where}: <${tag}> missing or not a number (got ${text === undefined ? 'nothing' : `'${text.trim()}'`})`);
+function numberField(el: XmlElement, tag: string, where: string): number {
+  const t = text(el, tag);
+  const value = t === undefined ? NaN : Number(t.trim());
+  if (t === undefined || !Number.isFinite(value)) {
+    throw new InputError(`${where}: <${tag}> missing or not a number (got ${t === undefined ? 'nothing' : `'${t.trim()}'`})`);
   }
   return value;
+}
+
+/** Default for `maxAnnotationBytes`: 256 KiB, hundreds of times a real annotation (under 1 KB). */
+export const DEFAULT_MAX_ANNOTATION_BYTES = 256 * 1024;
+
+/**
+ * Reads an annotation file of at most `maxBytes` bytes. The size is checked before the text is read, so a
+ * huge file costs nothing. ENOENT passes through as is (callers report a missing file their own way).
+ * @throws InputError naming the file, its size and the limit when it is larger.
+ */
+export async function readAnnotationFile(path: string, maxBytes: number = DEFAULT_MAX_ANNOTATION_BYTES): Promise<string> {
+  const tooBig = (bytes: number) =>
+    new InputError(`${path}: annotation file of ${bytes} bytes is larger than the limit of ${maxBytes} bytes (maxAnnotationBytes)`);
+  const { size } = await stat(path);
+  if (size > maxBytes) throw tooBig(size);
+  const bytes = await readFile(path);
+  // The file may have grown between the two calls.
+  if (bytes.length > maxBytes) throw tooBig(bytes.length);
+  return bytes.toString('utf8');
 }
 
 /**
  * Parses a Stanford 40 (Pascal-VOC style) annotation. Checks the fields the dataset defines: <filename>,
  * <size> with <width>, <height> (and <depth>, default 3), and per <object> an <action> and a <bndbox>
  * whose corners lie inside the image with xmin <= xmax and ymin <= ymax. Boxes come back in camstream's
- * pixel-edge convention. `where` names the file in errors.
+ * pixel-edge convention. `where` names the file in errors. Linear in the size of `xml` (see xml.ts).
  */
 export function parseAnnotationXml(xml: string, where: string): Stanford40Annotation {
-  const root = element(xml, 'annotation');
+  const root = findElement(readXmlTree(xml, where), 'annotation');
   if (root === undefined) throw new InputError(`${where}: no <annotation> root element`);
-  const filename = element(root, 'filename');
+  const filename = text(root, 'filename');
   if (filename === undefined || filename.trim() === '') throw new InputError(`${where}: <filename> missing`);
-  const size = element(root, 'size');
+  const size = findElement(root, 'size');
   if (size === undefined) throw new InputError(`${where}: <size> missing`);
   const width = numberField(size, 'width', where);
   const height = numberField(size, 'height', where);
-  const depth = element(size, 'depth') === undefined ? 3 : numberField(size, 'depth', where);
+  const depth = text(size, 'depth') === undefined ? 3 : numberField(size, 'depth', where);
   if (!(width >= 1 && height >= 1)) throw new InputError(`${where}: image size ${width}x${height} is not positive`);
-  const objects = elements(root, 'object').map((obj, i) => {
-    const action = element(obj, 'action');
+  const objects = findElements(root, 'object').map((obj, i) => {
+    const action = text(obj, 'action');
     if (action === undefined || action.trim() === '') throw new InputError(`${where}: object ${i} has no <action>`);
-    const bndbox = element(obj, 'bndbox');
+    const bndbox = findElement(obj, 'bndbox');
     if (bndbox === undefined) throw new InputError(`${where}: object ${i} has no <bndbox>`);
     const xmin = numberField(bndbox, 'xmin', where);
     const ymin = numberField(bndbox, 'ymin', where);
@@ -114,11 +125,11 @@ export function parseAnnotationXml(xml: string, where: string): Stanford40Annota
           '(1-based, inclusive corners)',
       );
     }
-    const name = element(obj, 'name');
-    return { action: unescapeXml(action.trim()), name: name?.trim(), box: [xmin - 1, ymin - 1, xmax, ymax] as Box };
+    const name = text(obj, 'name');
+    return { action: action.trim(), name: name?.trim(), box: [xmin - 1, ymin - 1, xmax, ymax] as Box };
   });
   if (objects.length === 0) throw new InputError(`${where}: no <object> element`);
-  return { filename: unescapeXml(filename.trim()), width, height, depth, objects };
+  return { filename: filename.trim(), width, height, depth, objects };
 }
 
 /** `actions.txt`: a header, then `name<TAB>count` per class. */

@@ -9,10 +9,16 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, stripUndefined } from '../common/index.ts';
 import { DIGIT_LABELS, generateScene, resolveSceneConfig, type SceneConfig } from './scenes.ts';
+import { loadMnistDigits, MnistSampler, MNIST_SPLITS, type MnistSplit } from './mnist.ts';
+import { generateMnistScene, MNIST_RECIPES, NO_DIGIT_LABEL, type MnistRecipe } from './mnist-scenes.ts';
 import { actionsTxt, annotationXml, stanford40Paths } from './stanford40.ts';
 
 export type DatasetLayout = 'stanford40' | 'folders';
 export const DATASET_LAYOUTS: readonly DatasetLayout[] = ['stanford40', 'folders'];
+
+/** Where the scenes come from: the procedural generator (scenes.ts) or real MNIST digits (mnist-scenes.ts). */
+export type SceneSource = 'procedural' | 'mnist';
+export const SCENE_SOURCES: readonly SceneSource[] = ['procedural', 'mnist'];
 
 export interface WriteDatasetConfig {
   layout?: DatasetLayout;
@@ -28,6 +34,12 @@ export interface WriteDatasetConfig {
   quality?: number;
   /** Other scene settings (size comes from `size`). */
   scene?: SceneConfig;
+  /** Scene source. Default 'procedural'. */
+  source?: SceneSource;
+  /** Real-digit recipe (source 'mnist'). Default 'dm100'. dm100 and stn60 have their own canvas size; `size` sets the others'. */
+  recipe?: MnistRecipe;
+  /** MNIST split the digits come from (source 'mnist'). Default 'test'. */
+  split?: MnistSplit;
 }
 
 export const DEFAULT_WRITE_DATASET_CONFIG = Object.freeze({
@@ -37,6 +49,9 @@ export const DEFAULT_WRITE_DATASET_CONFIG = Object.freeze({
   size: 112,
   trainFraction: 0.5,
   quality: 92,
+  source: 'procedural' as SceneSource,
+  recipe: 'dm100' as MnistRecipe,
+  split: 'test' as MnistSplit,
 });
 
 export type ResolvedWriteDatasetConfig = Required<Omit<WriteDatasetConfig, 'scene'>> & { scene: Required<SceneConfig> };
@@ -51,6 +66,9 @@ export function resolveWriteDatasetConfig(config: WriteDatasetConfig = {}): Reso
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError(`seed must be a non-negative integer, got ${c.seed}`);
   if (!(c.trainFraction >= 0 && c.trainFraction <= 1)) throw new ConfigError(`trainFraction must be in [0, 1], got ${c.trainFraction}`);
   if (!Number.isInteger(c.quality) || c.quality < 1 || c.quality > 100) throw new ConfigError(`quality must be an integer in [1, 100], got ${c.quality}`);
+  if (!SCENE_SOURCES.includes(c.source)) throw new ConfigError(`source must be one of ${SCENE_SOURCES.join(', ')}, got '${String(c.source)}'`);
+  if (!MNIST_RECIPES.includes(c.recipe)) throw new ConfigError(`recipe must be one of ${MNIST_RECIPES.join(', ')}, got '${String(c.recipe)}'`);
+  if (!MNIST_SPLITS.includes(c.split)) throw new ConfigError(`split must be one of ${MNIST_SPLITS.join(', ')}, got '${String(c.split)}'`);
   const scene = resolveSceneConfig({ ...config.scene, size: c.size });
   return { ...c, scene };
 }
@@ -79,7 +97,7 @@ export async function writeGeneratedDataset(
   await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
   await rm(tmp, { recursive: true, force: true });
-  const classes = [...DIGIT_LABELS];
+  const { classes, scene: sceneAt } = sceneSource(c);
   const counts = classes.map(() => 0);
   // Per class: the file ids in generation order (for the split files).
   const perClass: string[][] = classes.map(() => []);
@@ -95,12 +113,12 @@ export async function writeGeneratedDataset(
     for (let start = 0; start < c.n; start += inFlight) {
       const jobs: Promise<void>[] = [];
       for (let i = start; i < Math.min(c.n, start + inFlight); i++) {
-        const scene = generateScene(c.seed, i, c.scene);
+        const scene = sceneAt(i);
         const name = classes[scene.label];
         counts[scene.label]++;
         const jpeg = sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } }).jpeg({ quality: c.quality });
         if (c.layout === 'stanford40') {
-          const id = `${name}_${String(counts[scene.label]).padStart(3, '0')}`;
+          const id = `${name.replace(/ /g, '_')}_${String(counts[scene.label]).padStart(3, '0')}`;
           perClass[scene.label].push(`${id}.jpg`);
           const xml = annotationXml({ filename: `${id}.jpg`, width: scene.width, height: scene.height, action: name, box: scene.box });
           jobs.push(jpeg.toFile(join(paths.images, `${id}.jpg`)).then(() => writeFile(join(paths.annotations, `${id}.xml`), xml)));
@@ -132,6 +150,33 @@ export async function writeGeneratedDataset(
     throw error;
   }
   return { out: target, layout: c.layout, n: c.n, classes, counts };
+}
+
+/** One scene to write: RGB bytes, class index into the dataset's classes, true box. */
+interface WritableScene {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  label: number;
+  box: [number, number, number, number];
+}
+
+/**
+ * The dataset's classes and its scene `i`: procedural scenes, or real-digit scenes of the chosen recipe
+ * and split (recipe 'none' has the single class `no digit`; in the Stanford 40 layout, which needs a box
+ * per image, its images carry the whole frame as their box).
+ */
+function sceneSource(c: ResolvedWriteDatasetConfig): { classes: string[]; scene: (i: number) => WritableScene } {
+  if (c.source === 'procedural') return { classes: [...DIGIT_LABELS], scene: (i) => generateScene(c.seed, i, c.scene) };
+  const sampler = new MnistSampler(loadMnistDigits(), c.split);
+  const none = c.recipe === 'none';
+  return {
+    classes: none ? [NO_DIGIT_LABEL] : [...DIGIT_LABELS],
+    scene: (i) => {
+      const s = generateMnistScene(sampler, c.recipe, c.seed, i, { size: c.size });
+      return { ...s, label: none ? 0 : s.label, box: s.box ?? [0, 0, s.width, s.height] };
+    },
+  };
 }
 
 function lines(items: readonly string[]): string {

@@ -14,6 +14,7 @@ export {
   MODEL_CONFIG_FILE,
   MANIFEST_FILE,
   cacheEntryPath,
+  writeFileVia,
   type CacheManifest,
   type CachedFile,
   type ResolveOptions,
@@ -23,7 +24,18 @@ export {
 export { TS_WORKER_BOOT } from './pool/worker-boot.ts';
 export { DEFAULT_INFER_POOL_CONFIG, InferPool, openInferPool, type InferPoolConfig } from './pool/infer-pool.ts';
 export { ModelLock } from './pool/model-lock.ts';
-export { resolvePreprocess, fitGeometry, inputToFrame, type FitGeometry } from './preprocess.ts';
+export {
+  DEFAULT_PREPROCESS,
+  NORMALIZATION_PRESETS,
+  PRESET_NAMES,
+  RESIZE_FILTERS,
+  describePreprocess,
+  normalizationRecord,
+  resolvePreprocess,
+  fitGeometry,
+  inputToFrame,
+  type FitGeometry,
+} from './preprocess.ts';
 export {
   upsampleBilinear,
   resampleMap,

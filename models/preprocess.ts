@@ -4,9 +4,10 @@
  * and the box code all read the same definitions.
  *
  * What an engine does with a `Preprocess` (both engines must do exactly this, in this order):
- * 1. Fit the RGB uint8 frame to `inputSize` as `fitGeometry` describes: bilinear resize with half-pixel
- *    centres (TF `resizeBilinear(halfPixelCenters=true)`, ONNX `Resize` mode linear with
- *    `coordinate_transformation_mode = half_pixel`, no antialiasing) to the content size, then, for
+ * 1. Fit the RGB uint8 frame to `inputSize` as `fitGeometry` describes: resize to the content size with
+ *    `resizeFilter` (default `triangle`, antialiased as PIL and torchvision: the tap tables of
+ *    models/internal/resize-taps.ts, columns then rows; `bilinear`: half-pixel 2x2 taps, TF
+ *    `resizeBilinear(halfPixelCenters=true)`, ONNX `Resize` linear `half_pixel`), then, for
  *    `letterbox`, pad to `inputSize` with pixel value 0 (black, before normalization), the content centred
  *    (odd padding: the extra pixel goes to the bottom/right). A frame already at the content size is not
  *    resampled.
@@ -15,7 +16,7 @@
  * 4. Transpose to NCHW when `layout` is `nchw`.
  */
 import { ConfigError, InputError } from '../common/errors.ts';
-import type { ModelFileConfig, Preprocess, ResizeMode } from './types.ts';
+import type { ModelFileConfig, NormalizationPreset, Preprocess, ResizeFilter, ResizeMode } from './types.ts';
 
 /** Largest accepted input side in pixels (the same bound as `camstream.json` parsing). */
 export const MAX_INPUT_SIDE = 8192;
@@ -33,13 +34,77 @@ export const DEFAULT_PREPROCESS: Readonly<{
   std: readonly [number, number, number];
   channelOrder: 'rgb' | 'bgr';
   resize: ResizeMode;
+  resizeFilter: ResizeFilter;
 }> = Object.freeze({
   scale: 1 / 255,
   mean: Object.freeze([0, 0, 0] as const),
   std: Object.freeze([1, 1, 1] as const),
   channelOrder: 'rgb' as const,
   resize: 'stretch' as const,
+  resizeFilter: 'triangle' as const,
 });
+
+/** Resampling filters, default first. */
+export const RESIZE_FILTERS: readonly ResizeFilter[] = Object.freeze(['triangle', 'area', 'bilinear'] as const);
+
+type Normalization = Readonly<{ scale: number; mean: readonly [number, number, number]; std: readonly [number, number, number] }>;
+
+const IMAGENET: Normalization = Object.freeze({
+  scale: 1 / 255,
+  mean: Object.freeze([0.485, 0.456, 0.406] as const),
+  std: Object.freeze([0.229, 0.224, 0.225] as const),
+});
+
+/**
+ * The named normalizations, `x = (pixel * scale - mean) / std` per channel (in the model's channel order):
+ * - `imagenet`, `torchvision`: scale 1/255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]
+ *   (torchvision's and timm's ImageNet models);
+ * - `tf`: scale 1/127.5, mean 1, std 1, that is x / 127.5 - 1 in [-1, 1] (Keras `mode='tf'`: MobileNet,
+ *   Inception, EfficientNetV2 exports);
+ * - `raw`: scale 1, mean 0, std 1 (pixels 0-255; Caffe-style models then set their own `mean`).
+ * Frozen.
+ */
+export const NORMALIZATION_PRESETS: Readonly<Record<NormalizationPreset, Normalization>> = Object.freeze({
+  imagenet: IMAGENET,
+  torchvision: IMAGENET,
+  tf: Object.freeze({ scale: 1 / 127.5, mean: Object.freeze([1, 1, 1] as const), std: Object.freeze([1, 1, 1] as const) }),
+  raw: Object.freeze({ scale: 1, mean: Object.freeze([0, 0, 0] as const), std: Object.freeze([1, 1, 1] as const) }),
+});
+
+/** Preset names, for options and messages. */
+export const PRESET_NAMES = Object.freeze(Object.keys(NORMALIZATION_PRESETS) as NormalizationPreset[]);
+
+const round = (v: number): string => String(Number(v.toPrecision(6)));
+
+/**
+ * One line on what a model's pixels go through, for start-up lines and records:
+ * `imagenet: (x/255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rgb, triangle resize, stretch`.
+ */
+export function describePreprocess(pre: Preprocess): string {
+  const s = pre.scale === 1 ? 'x' : Number.isInteger(1 / pre.scale) || Number.isInteger(2 / pre.scale) ? `x/${round(1 / pre.scale)}` : `x*${round(pre.scale)}`;
+  const m = pre.mean.every((v) => v === 0) ? s : `${s} - [${pre.mean.map(round).join(', ')}]`;
+  const formula = pre.std.every((v) => v === 1) ? m : `(${m}) / [${pre.std.map(round).join(', ')}]`;
+  return `${pre.normalization}: ${formula}, ${pre.channelOrder}, ${pre.resizeFilter} resize, ${pre.resize}`;
+}
+
+/** The normalization fields of records (JSON lines, `image --json`): what ran, for reproducing it. */
+export function normalizationRecord(pre: Preprocess): {
+  preset: Preprocess['normalization'];
+  scale: number;
+  mean: number[];
+  std: number[];
+  channelOrder: 'rgb' | 'bgr';
+  resizeFilter: ResizeFilter;
+} {
+  return {
+    preset: pre.normalization,
+    scale: pre.scale,
+    mean: [...pre.mean],
+    std: [...pre.std],
+    channelOrder: pre.channelOrder,
+    resizeFilter: pre.resizeFilter,
+  };
+}
 
 /** What an engine learnt from the model file itself. */
 export interface DiscoveredInput {
@@ -95,7 +160,9 @@ function checkOneOf<T extends string>(field: string, v: unknown, allowed: readon
  *
  * - `inputSize`: the model's fixed size, else `fileConfig.inputSize`. When both exist they must agree.
  * - `layout`: `fileConfig.layout`, else the model's.
- * - `scale` 1/255, `mean` [0, 0, 0], `std` [1, 1, 1], `channelOrder` rgb, `resize` stretch by default.
+ * - `scale`, `mean`, `std`: each from its own field, else from `preset` (`NORMALIZATION_PRESETS`), else
+ *   1/255, [0, 0, 0], [1, 1, 1]. `normalization` records which (`custom` as soon as a field is set).
+ * - `channelOrder` rgb, `resize` stretch, `resizeFilter` triangle by default.
  *   `mean` and `std` are in the model's channel order (for `bgr`, mean[0] is the blue channel's).
  *
  * Every field is validated (config may come from a hand-written file or from code).
@@ -121,7 +188,10 @@ export function resolvePreprocess(fileConfig: ModelFileConfig, discovered: Disco
         'set "inputSize": [height, width] in camstream.json beside the model (or LoadOptions.config)',
     );
   }
-  const scale = fc.scale ?? DEFAULT_PREPROCESS.scale;
+  const preset = fc.preset === undefined ? undefined : checkOneOf('preset', fc.preset, PRESET_NAMES);
+  const base = preset === undefined ? DEFAULT_PREPROCESS : NORMALIZATION_PRESETS[preset];
+  const custom = fc.scale !== undefined || fc.mean !== undefined || fc.std !== undefined;
+  const scale = fc.scale ?? base.scale;
   if (!isFiniteNumber(scale) || scale <= 0) {
     throw bad('scale', scale, 'a finite number > 0 (for example 0.00392156862745098 = 1/255)');
   }
@@ -130,9 +200,11 @@ export function resolvePreprocess(fileConfig: ModelFileConfig, discovered: Disco
     channelOrder: checkOneOf('channelOrder', fc.channelOrder ?? DEFAULT_PREPROCESS.channelOrder, ['rgb', 'bgr'] as const),
     layout,
     scale,
-    mean: checkTriple('mean', fc.mean ?? DEFAULT_PREPROCESS.mean, false),
-    std: checkTriple('std', fc.std ?? DEFAULT_PREPROCESS.std, true),
+    mean: checkTriple('mean', fc.mean ?? base.mean, false),
+    std: checkTriple('std', fc.std ?? base.std, true),
     resize: checkOneOf('resize', fc.resize ?? DEFAULT_PREPROCESS.resize, ['stretch', 'letterbox'] as const),
+    resizeFilter: checkOneOf('resizeFilter', fc.resizeFilter ?? DEFAULT_PREPROCESS.resizeFilter, RESIZE_FILTERS),
+    normalization: custom ? 'custom' : (preset ?? 'default'),
   };
   Object.freeze(pre.inputSize);
   Object.freeze(pre.mean);
@@ -205,4 +277,9 @@ export function fitGeometry(frameWidth: number, frameHeight: number, pre: Pick<P
 /** Maps a point in model-input pixels to frame pixels (see `FitGeometry`). Not clamped to the frame. */
 export function inputToFrame(geometry: FitGeometry, inputX: number, inputY: number): [number, number] {
   return [(inputX - geometry.padLeft) * geometry.scaleX, (inputY - geometry.padTop) * geometry.scaleY];
+}
+
+/** Whether an engine resizes `pre`'s frames by tap tables (the antialiased filters) rather than bilinear. */
+export function usesResizeTaps(pre: Pick<Preprocess, 'resizeFilter'>): pre is { resizeFilter: 'triangle' | 'area' } {
+  return pre.resizeFilter !== 'bilinear';
 }

@@ -13,13 +13,32 @@ export type EngineName = 'tfjs' | 'onnx';
 /** How a frame is fitted to the model input: `stretch` ignores aspect ratio; `letterbox` pads with zeros. */
 export type ResizeMode = 'stretch' | 'letterbox';
 
+/**
+ * How a frame is resampled to the model input (models/internal/resize-taps.ts):
+ * - `triangle` (default): antialiased, the tent filter over each output pixel's footprint, as PIL's
+ *   `BILINEAR` and torchvision's `Resize(antialias=True)`;
+ * - `area`: the box filter over the footprint (OpenCV `INTER_AREA`);
+ * - `bilinear`: 2x2 taps with half-pixel centres and no antialiasing (TF `resizeBilinear`, ONNX `Resize`
+ *   linear), for models trained on frames resized that way.
+ */
+export type ResizeFilter = 'triangle' | 'area' | 'bilinear';
+
+/**
+ * Named normalizations (`x = (pixel * scale - mean) / std`), see `NORMALIZATION_PRESETS` in
+ * models/preprocess.ts: `imagenet` and `torchvision` (scale 1/255, ImageNet mean and std), `tf`
+ * (x / 127.5 - 1), `raw` (pixels as they are, 0-255).
+ */
+export type NormalizationPreset = 'imagenet' | 'torchvision' | 'tf' | 'raw';
+
 /** Which head was found and turned into CAM. */
 export type HeadKind =
   | 'gap-dense' // GlobalAveragePooling2D -> [Dropout/Flatten/Activation] -> Dense (Keras)
-  | 'class-conv-gap' // linear 1x1 conv with C filters -> GAP (NIN, SqueezeNet, Darknet)
+  | 'class-conv-gap' // linear 1x1 conv with C filters -> GAP (NIN, Darknet)
+  | 'class-conv-relu-gap' // 1x1 conv with C filters -> ReLU -> GAP (SqueezeNet): maps are post-ReLU
   | 'mean-matmul' // TF graph: Mean over H,W -> MatMul (+ BiasAdd/Add)
   | 'onnx-gap-gemm' // ONNX: GlobalAveragePool/ReduceMean -> Flatten/Reshape -> Gemm/MatMul (+ Add)
   | 'onnx-class-conv-gap' // ONNX: 1x1 Conv with C filters -> GlobalAveragePool/ReduceMean
+  | 'onnx-class-conv-relu-gap' // ONNX: 1x1 Conv with C filters -> Relu -> GlobalAveragePool (SqueezeNet)
   | 'custom-head'; // replaced by `withHead` (a linear classifier trained on GAP features, paper sec. 4)
 
 /** Input preprocessing: `x = (pixel * scale - mean[c]) / std[c]`, channels in `channelOrder`. */
@@ -33,6 +52,13 @@ export interface Preprocess {
   mean: [number, number, number];
   std: [number, number, number];
   resize: ResizeMode;
+  /** Resampling filter; `triangle` (antialiased) by default. */
+  resizeFilter: ResizeFilter;
+  /**
+   * Where `scale`, `mean` and `std` came from: a preset's name, `custom` (camstream.json or options set
+   * them), or `default` (nothing did: scale 1/255, mean 0, std 1).
+   */
+  normalization: NormalizationPreset | 'custom' | 'default';
 }
 
 /** The package that runs a model, for reports and manifests. */
@@ -168,6 +194,10 @@ export interface ModelFileConfig {
   mean?: [number, number, number];
   std?: [number, number, number];
   resize?: ResizeMode;
+  /** Resampling filter (default `triangle`); `bilinear` for models trained on non-antialiased resizes. */
+  resizeFilter?: ResizeFilter;
+  /** Named normalization; `scale`, `mean` and `std` set beside it override its values. */
+  preset?: NormalizationPreset;
   /** Labels file (one label per line), relative to the model folder. */
   labels?: string;
   /** Name of the feature tensor / layer / node feeding GAP. */
@@ -176,6 +206,11 @@ export interface ModelFileConfig {
   weights?: string;
   /** Name of the classifier bias. */
   bias?: string;
+  /**
+   * Written by `camstream quantize`: how the INT8 model was made and how close it stays to fp32 (top-1
+   * agreement, top-5 overlap, CAM Pearson r mean and worst, speedup). Informational; loading ignores it.
+   */
+  quantization?: Record<string, unknown>;
 }
 
 /**

@@ -4,7 +4,7 @@
  * re-exported here as a namespace-free list of what callers need.
  */
 export { annotateImages, overlayName, type ImageJobConfig, type ImageRecord, type ImageTopEntry } from './jobs/image.ts';
-export { readImageFrame } from './sources/image-file.ts';
+export { DEFAULT_MAX_IMAGE_PIXELS, readImageFrame, type ImageReadConfig } from './sources/image-file.ts';
 export * from './render/index.ts';
 
 export type { InferredFrame, LocalizedFrame, RenderedFrame, SmoothedFrame, StageTimings, VideoFrame } from './stages/frame.ts';
@@ -65,7 +65,7 @@ export {
 } from './stages/render.ts';
 export { writeOverlayVideo, type OverlaySinkInput, type OverlayVideoConfig } from './sinks/mp4.ts';
 export { writeJsonLines } from './sinks/jsonl.ts';
-export { writeJsonFile } from './sinks/manifest.ts';
+export { writeFileAtomic, writeJsonFile } from './sinks/manifest.ts';
 export {
   composeVideoPipeline,
   frameLine,

@@ -48,6 +48,8 @@ export interface ModelSummary {
   /** `[h, w, k]`. */
   featureShape: [number, number, number];
   numClasses: number;
+  /** What the model is for, in a few words for the page (e.g. the embedded digits model's); absent if unknown. */
+  note?: string;
 }
 
 export type SourceState = 'starting' | 'live' | 'paused' | 'restarting' | 'ended' | 'error';
@@ -114,7 +116,11 @@ export type ErrorCode =
   | 'source-disabled'
   | 'not-seekable'
   | 'no-source'
-  | 'source-failed';
+  | 'source-failed'
+  /** A URL source whose host is (or resolves to) a loopback, private or link-local address. */
+  | 'forbidden-url'
+  /** Too many sources are being opened at once (server-wide or by this address); try again later. */
+  | 'busy';
 
 // ---------------------------------------------------------------------------------------------------------
 // Control message schema: a small hand-written validator (no schema library), one rule per field.

@@ -31,6 +31,8 @@ export const CloseCode = Object.freeze({
   GoingAway: 1001,
   /** Larger than the connection's `maxPayload` (sent by `ws` itself before the message is read). */
   TooBig: 1009,
+  /** The server is over a shared limit (bytes of unfinished messages from all clients): try again later. */
+  TryAgainLater: 1013,
   /** Not JSON, unknown `type`, or a field of the wrong type or out of range. */
   BadMessage: 4000,
   /** Missing or wrong token (normally refused at the HTTP upgrade with 401 instead). */
@@ -57,6 +59,7 @@ export const CLOSE_REASONS: Readonly<Record<number, string>> = Object.freeze({
   [CloseCode.BadFrame]: 'bad frame',
   [CloseCode.KeepAliveTimeout]: 'keep-alive timeout',
   [CloseCode.InternalError]: 'internal error',
+  [CloseCode.TryAgainLater]: 'server busy, try again later',
 });
 
 /** Size limits, bytes. Sent to the client in `hello`. */

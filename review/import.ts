@@ -40,6 +40,8 @@ export interface ReviewImportConfig {
   /** Seed of the folder layout's train/test split. Default 7. */
   seed?: number;
   classifier?: ClassifierConfig;
+  /** Stanford 40: largest annotation file read, in bytes (larger ones are skipped). Default 256 KiB. */
+  maxAnnotationBytes?: number;
 }
 
 export const DEFAULT_REVIEW_IMPORT_CONFIG = Object.freeze({ topK: 3, batchSize: 8, testFraction: 0.5, seed: 7 });
@@ -154,7 +156,7 @@ export async function importForReview(
   hooks: ReviewImportHooks = {},
 ): Promise<ReviewImportResult> {
   const c = resolveImportConfig(config);
-  const scanned = await scanDataset(root, c.layout);
+  const scanned = await scanDataset(root, c.layout, { maxAnnotationBytes: c.maxAnnotationBytes });
   const issues = [...scanned.issues];
   for (const i of scanned.issues) hooks.onIssue?.(i);
   const name = c.name ?? basename(scanned.root);
@@ -166,12 +168,9 @@ export async function importForReview(
   const { kept } = features;
   if (kept.length === 0) throw new InputError(`${scanned.root}: no readable images (${issues.length} files skipped)`);
   const { splits, fit } = splitAndFit(kept, scanned, c);
-  const datasetId = store.replaceDataset(
-    { name, root: scanned.root, layout: scanned.layout, classes: scanned.classes, modelSource: c.modelSpec ?? model.info.source, modelKey, issues },
-    toImageInputs(kept, splits),
-  );
-  const idByKey = new Map(store.images(datasetId).map((im) => [im.key, im.id]));
-  const cams = await measureCams(model, fit.head, kept, splits, idByKey, scanned.classes.length, c, hooks);
+  // Everything is measured before anything is written: the store then replaces the dataset and saves its
+  // analysis in one transaction, so a concurrent import of the same dataset cannot interleave with this one.
+  const cams = await measureCams(model, fit.head, kept, splits, scanned.classes.length, c, hooks);
 
   const summary: ReviewSummary = {
     dataset: name,
@@ -199,7 +198,11 @@ export async function importForReview(
       preprocess: model.info.preprocess,
     },
   };
-  store.saveAnalysis(datasetId, { head: fit.head, summary, predictions: cams.predictions, maps: cams.maps });
+  const datasetId = store.saveImport(
+    { name, root: scanned.root, layout: scanned.layout, classes: scanned.classes, modelSource: c.modelSpec ?? model.info.source, modelKey, issues },
+    toImageInputs(kept, splits),
+    { head: fit.head, summary, predictions: cams.predictions, maps: cams.maps },
+  );
   return { datasetId, name, summary, issues, featuresComputed: features.computed, featuresCached: features.cached };
 }
 
@@ -283,8 +286,8 @@ function toImageInputs(kept: readonly KeptImage[], splits: readonly Split[]): Im
 
 /** What phase 2 measured: a prediction and maps per image, and the test images' figures. */
 interface CamMeasures {
-  predictions: PredictionInput[];
-  maps: Array<{ imageId: number; map: StoredMap }>;
+  predictions: Array<Omit<PredictionInput, 'imageId'> & { imageKey: string }>;
+  maps: Array<{ imageKey: string; map: StoredMap }>;
   evaluated: EvaluatedImage[];
   mapSize: [number, number];
 }
@@ -295,7 +298,6 @@ async function measureCams(
   head: LinearHead,
   kept: readonly KeptImage[],
   splits: readonly Split[],
-  idByKey: ReadonlyMap<string, number>,
   numClasses: number,
   c: ResolvedImportConfig,
   hooks: ReviewImportHooks,
@@ -313,7 +315,7 @@ async function measureCams(
       for (const [j, r] of results.entries()) {
         const { item, frame } = batch[j];
         out.mapSize = [r.mapSize[0], r.mapSize[1]];
-        measureOne(out, r, item, frame, idByKey.get(item.key)!, splits[start + j] === 'test', allClasses, model.info.preprocess, c.topK);
+        measureOne(out, r, item, frame, splits[start + j] === 'test', allClasses, model.info.preprocess, c.topK);
       }
       hooks.onProgress?.('cams', Math.min(kept.length, start + c.batchSize), kept.length);
     }
@@ -329,7 +331,6 @@ function measureOne(
   r: CamResult,
   item: ScannedItem,
   frame: Frame,
-  imageId: number,
   isTest: boolean,
   allClasses: readonly number[],
   preprocess: Preprocess,
@@ -341,7 +342,7 @@ function measureOne(
   const predicted = order[0];
   const geometry = frameGeometry(frame.width, frame.height, preprocess);
   const loc = localizeAgainst(mapAt(r, item.label), r.mapSize, geometry, item.boxes);
-  out.predictions.push({ imageId, predicted, confidence: r.probabilities[predicted], top, mapClass: item.label, ...loc });
-  for (const id of new Set([item.label, ...top.map((t) => t.classId)])) out.maps.push({ imageId, map: quantizeRawMap(mapAt(r, id), id, r.mapSize) });
+  out.predictions.push({ imageKey: item.key, predicted, confidence: r.probabilities[predicted], top, mapClass: item.label, ...loc });
+  for (const id of new Set([item.label, ...top.map((t) => t.classId)])) out.maps.push({ imageKey: item.key, map: quantizeRawMap(mapAt(r, id), id, r.mapSize) });
   if (isTest) out.evaluated.push({ label: item.label, predicted, ...loc });
 }

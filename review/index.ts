@@ -38,7 +38,6 @@ export {
   renderExport,
   reportJson,
   writeExport,
-  writeFileAtomic,
   type ExportFormat,
 } from './report.ts';
 export type {

@@ -3,10 +3,9 @@
  * form, and exports as CSV (one row per image), JSON (summary, head and rows) or a static, self-contained HTML
  * report (inline CSS and SVG plots, overlay thumbnails as data URIs). Files are written atomically.
  */
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { relative, sep } from 'node:path';
 import { ConfigError, InputError } from '../common/index.ts';
+import { writeFileAtomic } from '../pipelines/index.ts';
 import { renderReviewOverlay } from './overlay.ts';
 import type { ReviewStore } from './store.ts';
 import type { DatasetRecord, ReviewRow, ReviewSummary } from './types.ts';
@@ -63,8 +62,14 @@ const CSV_COLUMNS = [
   'cam_box', 'true_boxes', 'status', 'tag', 'note', 'path',
 ] as const;
 
+/**
+ * One CSV cell. Text a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, or a tab or
+ * carriage return before one) gets a leading single quote, as OWASP's CSV injection advice says; numbers
+ * are written as numbers, so a negative score stays a number.
+ */
 function csvCell(v: unknown): string {
-  const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  let s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -90,13 +95,14 @@ function rowRecord(row: ReviewRow, classes: readonly string[]) {
   };
 }
 
-/** CSV: a header, then one row per analysed image (all splits). */
+/** CSV: a header, then one row per analysed image (all splits), paths relative to the dataset folder. */
 export function exportCsv(store: ReviewStore, datasetName: string): string {
   const d = store.requireDataset(datasetName);
   analysed(d);
   const lines = [CSV_COLUMNS.join(',')];
   for (const row of store.rows(d.id, { split: 'all' })) {
-    const r = rowRecord(row, d.classes);
+    // A shared CSV must not tell where the server keeps its files.
+    const r = { ...rowRecord(row, d.classes), path: relative(d.root, row.path).split(sep).join('/') };
     lines.push(CSV_COLUMNS.map((c) => csvCell(r[c])).join(','));
   }
   return `${lines.join('\n')}\n`;
@@ -190,18 +196,6 @@ Green: annotated boxes. Red: the CAM box (paper rule) of the true class's map.</
 <div class="grid">${cards.join('\n')}</div>
 </body></html>
 `;
-}
-
-/** Writes `content` to `path` through a temporary file in the same folder, renamed on success. */
-export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, content);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Renders the export of `format` for a dataset. */

@@ -6,11 +6,11 @@
  * is found when the import decodes it.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { readdir, readFile, realpath } from 'node:fs/promises';
+import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { InputError } from '../common/index.ts';
 import { type Box } from '../models/index.ts';
-import { detectLayout, parseActionsTxt, parseAnnotationXml, type DatasetLayout } from '../datasets/index.ts';
+import { DEFAULT_MAX_ANNOTATION_BYTES, detectLayout, parseActionsTxt, parseAnnotationXml, readAnnotationFile, type DatasetLayout } from '../datasets/index.ts';
 import type { ImportIssue } from './types.ts';
 
 export interface ScannedItem {
@@ -38,19 +38,48 @@ function message(err: unknown): string {
   return (err as Error).message.split('\n')[0];
 }
 
-/**
- * Reads `root` in `layout` (detected when undefined). Throws InputError only when the dataset as a whole is
- * unreadable (missing folder, no actions.txt, no classes); each bad file becomes an issue.
- */
-export async function scanDataset(root: string, layout?: DatasetLayout): Promise<ScannedDataset> {
-  const dir = resolve(root);
-  if (!existsSync(dir)) throw new InputError(`dataset folder ${dir} does not exist`);
-  const chosen = layout ?? detectLayout(dir);
-  if (chosen !== 'stanford40' && chosen !== 'folders') throw new InputError(`layout must be stanford40 or folders, got '${String(layout)}'`);
-  return chosen === 'stanford40' ? scanStanford40(dir) : scanFolders(dir);
+/** Limits of a scan. */
+export interface ScanOptions {
+  /** Largest annotation file read, in bytes; a larger one is skipped. Default `DEFAULT_MAX_ANNOTATION_BYTES` (256 KiB). */
+  maxAnnotationBytes?: number;
 }
 
-async function scanStanford40(root: string): Promise<ScannedDataset> {
+/**
+ * Reads `root` in `layout` (detected when undefined). Throws InputError only when the dataset as a whole is
+ * unreadable (missing folder, no actions.txt, no classes); each bad file becomes an issue. Every file kept
+ * lies inside the dataset folder once symlinks are followed (items carry that real path); a split-file
+ * entry or a link leading elsewhere is reported and skipped.
+ */
+export async function scanDataset(root: string, layout?: DatasetLayout, options: ScanOptions = {}): Promise<ScannedDataset> {
+  const lexical = resolve(root);
+  if (!existsSync(lexical)) throw new InputError(`dataset folder ${lexical} does not exist`);
+  const dir = await realpath(lexical);
+  const chosen = layout ?? detectLayout(dir);
+  if (chosen !== 'stanford40' && chosen !== 'folders') throw new InputError(`layout must be stanford40 or folders, got '${String(layout)}'`);
+  const maxBytes = options.maxAnnotationBytes ?? DEFAULT_MAX_ANNOTATION_BYTES;
+  if (!(Number.isInteger(maxBytes) && maxBytes > 0)) throw new InputError(`maxAnnotationBytes must be a whole number > 0, got ${String(maxBytes)}`);
+  return chosen === 'stanford40' ? scanStanford40(dir, maxBytes) : scanFolders(dir);
+}
+
+/**
+ * The real path of `path` when it exists and lies inside `root` (a real path itself); `'missing'` when it
+ * does not exist, `'outside'` when it is elsewhere, as written or once its links are followed.
+ */
+async function insideRoot(root: string, path: string): Promise<string | 'missing' | 'outside'> {
+  const below = (p: string) => {
+    const rel = relative(root, p);
+    return rel !== '' && rel !== '..' && !rel.startsWith('../') && !isAbsolute(rel);
+  };
+  if (!below(resolve(path))) return 'outside';
+  try {
+    const real = await realpath(path);
+    return below(real) ? real : 'outside';
+  } catch {
+    return 'missing';
+  }
+}
+
+async function scanStanford40(root: string, maxAnnotationBytes: number): Promise<ScannedDataset> {
   const images = join(root, 'JPEGImages');
   const annotations = join(root, 'XMLAnnotations');
   const splits = join(root, 'ImageSplits');
@@ -79,9 +108,16 @@ async function scanStanford40(root: string): Promise<ScannedDataset> {
         }
         const xmlPath = join(annotations, `${key}.xml`);
         const imagePath = join(images, file);
+        const xmlWhere = await insideRoot(root, xmlPath);
+        const imageWhere = await insideRoot(root, imagePath);
+        if (xmlWhere === 'outside' || imageWhere === 'outside') {
+          const path = imageWhere === 'outside' ? imagePath : xmlPath;
+          issues.push({ path, reason: `entry '${entry}' of ${splitPath} leads outside the dataset folder ${root}`, severity: 'skipped' });
+          continue;
+        }
         let boxes: Box[];
         try {
-          const ann = parseAnnotationXml(await readFile(xmlPath, 'utf8'), xmlPath);
+          const ann = parseAnnotationXml(await readAnnotationFile(xmlWhere === 'missing' ? xmlPath : xmlWhere, maxAnnotationBytes), xmlPath);
           boxes = ann.objects.filter((o) => o.action === className).map((o) => o.box);
           if (boxes.length === 0) throw new InputError(`${xmlPath}: no object with <action>${className}</action>`);
         } catch (err) {
@@ -89,12 +125,12 @@ async function scanStanford40(root: string): Promise<ScannedDataset> {
           issues.push({ path: xmlPath, reason, severity: 'skipped' });
           continue;
         }
-        if (!existsSync(imagePath)) {
+        if (imageWhere === 'missing') {
           issues.push({ path: imagePath, reason: `image missing (listed in ${splitPath})`, severity: 'skipped' });
           continue;
         }
         seen.add(key);
-        items.push({ key, path: imagePath, label, split, boxes });
+        items.push({ key, path: imageWhere, label, split, boxes });
       }
     }
   }
@@ -110,15 +146,23 @@ async function scanFolders(root: string): Promise<ScannedDataset> {
   const issues: ImportIssue[] = [];
   const items: ScannedItem[] = [];
   for (const [label, className] of classes.entries()) {
-    const entries = (await readdir(join(root, className), { withFileTypes: true })).filter((d) => d.isFile() && !d.name.startsWith('.'));
+    const entries = (await readdir(join(root, className), { withFileTypes: true })).filter(
+      (d) => (d.isFile() || d.isSymbolicLink()) && !d.name.startsWith('.'),
+    );
     for (const name of entries.map((d) => d.name).sort()) {
       const path = join(root, className, name);
       if (!IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) {
         issues.push({ path, reason: `not an image file name (extension '${extname(name)}')`, severity: 'skipped' });
         continue;
       }
+      const where = await insideRoot(root, path);
+      if (where === 'outside' || where === 'missing') {
+        const reason = where === 'outside' ? `a link leading outside the dataset folder ${root}` : 'a link to nothing';
+        issues.push({ path, reason, severity: 'skipped' });
+        continue;
+      }
       // Keys carry the class so that equal file names in two folders stay distinct.
-      items.push({ key: `${className}/${name.slice(0, -extname(name).length)}`, path, label, boxes: [] });
+      items.push({ key: `${className}/${name.slice(0, -extname(name).length)}`, path: where, label, boxes: [] });
     }
   }
   return { root, layout: 'folders', classes, items, issues };

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { InputError } from '../common/index.ts';
-import type { SqlDatabase } from './internal/sqlite.ts';
+import { BUSY_TIMEOUT_MS, isBusyError, type SqlDatabase } from './internal/sqlite.ts';
 import { openStoreDatabase } from './internal/store-schema.ts';
 import {
   countFeatures,
@@ -22,7 +22,17 @@ import {
   selectMaps,
   selectRows,
 } from './internal/store-queries.ts';
-import { writeAnalysis, writeDataset, writeDecision, writeFeatures, type Analysis, type DatasetMeta, type DecisionChange } from './internal/store-writes.ts';
+import {
+  writeAnalysis,
+  writeDataset,
+  writeDecision,
+  writeFeatures,
+  writeImport,
+  type Analysis,
+  type DatasetMeta,
+  type DecisionChange,
+  type KeyedAnalysis,
+} from './internal/store-writes.ts';
 import type { DatasetRecord, Decision, DecisionStatus, DecisionTag, ImageInput, ImageRecord, ReviewRow, RowFilter, StoredMap } from './types.ts';
 
 /** Every decision tag, in the order the UI offers them. */
@@ -87,12 +97,23 @@ export class ReviewStore {
    * of that name, in one transaction. Decisions survive (keyed by image key). Returns the dataset id.
    */
   replaceDataset(meta: DatasetMeta, images: readonly ImageInput[]): number {
-    return writeDataset(this.db, meta, images);
+    return this.writing(`replace dataset '${meta.name}'`, () => writeDataset(this.db, meta, images));
+  }
+
+  /**
+   * Replaces a dataset's images and stores their analysis in one transaction (what an import does). The
+   * transaction takes the store's write lock first, so concurrent imports (of one dataset or of several,
+   * from any number of processes) wait for each other and the last to commit wins whole.
+   * @throws InputError naming the store and the dataset when the write fails (another process holding the
+   *   store beyond the busy timeout, say); nothing of this import is then stored.
+   */
+  saveImport(meta: DatasetMeta, images: readonly ImageInput[], analysis: KeyedAnalysis): number {
+    return this.writing(`save the import of dataset '${meta.name}'`, () => writeImport(this.db, meta, images, analysis));
   }
 
   /** Stores the analysis of a dataset (head, summary, predictions, maps) in one transaction. */
   saveAnalysis(datasetId: number, analysis: Analysis): void {
-    writeAnalysis(this.db, datasetId, analysis);
+    this.writing(`save the analysis of dataset ${datasetId}`, () => writeAnalysis(this.db, datasetId, analysis));
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -105,7 +126,7 @@ export class ReviewStore {
 
   /** Caches GAP vectors (one transaction for the batch). */
   cacheFeatures(modelKey: string, rows: ReadonlyArray<{ sha256: string; features: Float32Array }>): void {
-    writeFeatures(this.db, modelKey, rows);
+    this.writing(`cache the features of ${rows.length} images`, () => writeFeatures(this.db, modelKey, rows));
   }
 
   /** Number of cached vectors for a model (for reports and tests). */
@@ -147,13 +168,33 @@ export class ReviewStore {
   /** Sets (merges) the decision on an image; returns the stored decision. */
   setDecision(imageId: number, change: DecisionChange): Decision {
     checkDecisionChange(change);
-    return writeDecision(this.db, imageId, change);
+    return this.writing(`save the decision on image ${imageId}`, () => writeDecision(this.db, imageId, change));
   }
 
   decision(imageId: number): Decision {
     const im = this.image(imageId);
     if (!im) throw new InputError(`no image with id ${imageId}`);
     return selectDecision(this.db, im.datasetId, im.key);
+  }
+
+  /**
+   * Runs a write, turning SQLite's failures into InputErrors that say which store, what was being written
+   * and, for a lock held too long, that another process holds it. Nothing of a failed write is stored.
+   */
+  private writing<R>(what: string, write: () => R): R {
+    try {
+      return write();
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      const reason = (err as Error).message;
+      if (isBusyError(err)) {
+        throw new InputError(
+          `review store ${this.path}: could not ${what}: another process (an import, or serve saving a decision) ` +
+            `kept the store locked for more than ${BUSY_TIMEOUT_MS / 1000} s (${reason}); nothing was written: try again`,
+        );
+      }
+      throw new InputError(`review store ${this.path}: could not ${what} (${reason}); nothing was written`);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /** Shapes shared by the review feature's parts (import, analysis, store, reports, server). */
 import type { Box, LinearHead } from '../models/index.ts';
-import type { Decision, DecisionStatus, DecisionTag, ImportIssue, ReviewSummary } from '../protocol/index.ts';
+import type { Decision, DecisionStatus, ImportIssue, ReviewSummary } from '../protocol/index.ts';
 import type { Localization } from './metrics.ts';
 
 /** Shapes the review API sends (the summary, import issues, decisions) are defined once, in protocol/review.ts. */

@@ -13,7 +13,7 @@ import type { SourceSettings } from '../protocol/index.ts';
 
 /** Where the server listens and who may use it. */
 export interface HttpConfig {
-  /** Interface to listen on. Default `127.0.0.1`. Anything but loopback requires `token`. */
+  /** Interface to listen on (an IPv6 address with or without brackets). Default `127.0.0.1`. Anything but loopback requires `token`. */
   host?: string;
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
@@ -37,14 +37,34 @@ export interface LimitsConfig {
   maxBufferedBytes?: number;
   /** Keep-alive ping interval, ms; a client that misses a pong until the next ping is closed. Default 15000. */
   pingIntervalMs?: number;
+  /** Open WebSocket connections, in all; more are refused at the upgrade with 503. Default 128. */
+  maxConnections?: number;
+  /** ...from one remote address. Default 64. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Bytes of incoming messages still arriving (fragments and partial frames), summed over every
+   * connection; a connection that would overdraw it is closed with 1013. Default 16 MiB.
+   */
+  maxPartialBytes?: number;
+  /** Frames one incoming message may be split into; more closes the connection with 4003. Default 64. */
+  maxMessageFragments?: number;
 }
 
 /** Which sources viewers may open, and how ffmpeg sources are run and restarted. */
 export interface SourcesConfig {
   /** Folder whose video files viewers may open (paths confined to it, symlinks out refused). Default none. */
   mediaRoot?: string;
-  /** Viewers may open RTSP/HTTP(S) URLs as sources. Default true. */
+  /** Viewers may open RTSP/HTTP(S) URLs as sources. Default false (`--allow-url-sources`). */
   urlSources?: boolean;
+  /**
+   * ...including URLs whose host is (or resolves to) a loopback, private, link-local or other non-public
+   * address, IPv4 or IPv6. Default false (`--allow-private-urls`).
+   */
+  privateUrls?: boolean;
+  /** Sources being probed and opened at once, server-wide; a viewer asking for one more gets `busy`. Default 4. */
+  maxOpening?: number;
+  /** ...by the viewers of one remote address. Default 2. */
+  maxOpeningPerAddress?: number;
   /** Viewers may open v4l2 camera devices (`/dev/videoN`). Default true. */
   deviceSources?: boolean;
   /** Size of device frames (v4l2 cannot be probed beforehand), `[width, height]`. Default [640, 480]. */
@@ -98,9 +118,16 @@ export const DEFAULT_SERVER_CONFIG = Object.freeze({
     maxPendingSends: 2,
     maxBufferedBytes: 1 << 20,
     pingIntervalMs: 15_000,
+    maxConnections: 128,
+    maxConnectionsPerAddress: 64,
+    maxPartialBytes: 16 << 20,
+    maxMessageFragments: 64,
   }),
   sources: Object.freeze({
-    urlSources: true,
+    urlSources: false,
+    privateUrls: false,
+    maxOpening: 4,
+    maxOpeningPerAddress: 2,
     deviceSources: true,
     deviceSize: Object.freeze([640, 480]) as readonly [number, number],
     restartInitialDelayMs: 250,
@@ -136,10 +163,13 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/** Host and token: a non-loopback host without a token is refused. */
+/** Host and token: a non-loopback host without a token is refused. `[::1]` becomes `::1` (what listen takes). */
 function resolveAccess(http: HttpConfig): { host: string; token: string | undefined } {
-  const host = http.host ?? DEFAULT_SERVER_CONFIG.http.host;
-  if (typeof host !== 'string' || host.trim() === '') throw new ConfigError(`host must be an interface name or address, got ${JSON.stringify(host)}`);
+  const given = http.host ?? DEFAULT_SERVER_CONFIG.http.host;
+  if (typeof given !== 'string' || given.trim() === '') throw new ConfigError(`host must be an interface name or address, got ${JSON.stringify(given)}`);
+  const bracketed = /^\[(.*)\]$/.exec(given);
+  if (bracketed && isIP(bracketed[1]) !== 6) throw new ConfigError(`host ${given} has brackets but no IPv6 address inside`);
+  const host = bracketed ? bracketed[1] : given;
   const token = http.token;
   if (token !== undefined && (typeof token !== 'string' || token.length < 8 || token.length > 256 || /[\s;,]/.test(token))) {
     throw new ConfigError('token must be 8 to 256 characters without spaces, commas or semicolons');
@@ -192,10 +222,13 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
   const pingIntervalMs = checkInt('pingIntervalMs', limits.pingIntervalMs ?? d.limits.pingIntervalMs, 100, 3_600_000);
   return {
     http: { host, port, token, clientDir: http.clientDir },
-    limits: { maxControlBytes, maxJpegBytes, maxFrameSide, maxPendingSends, maxBufferedBytes, pingIntervalMs },
+    limits: { maxControlBytes, maxJpegBytes, maxFrameSide, maxPendingSends, maxBufferedBytes, pingIntervalMs, ...resolveConnectionLimits(limits) },
     sources: {
       mediaRoot: sources.mediaRoot,
       urlSources: sources.urlSources ?? d.sources.urlSources,
+      privateUrls: sources.privateUrls ?? d.sources.privateUrls,
+      maxOpening: checkInt('maxOpening', sources.maxOpening ?? d.sources.maxOpening, 1, 1024),
+      maxOpeningPerAddress: checkInt('maxOpeningPerAddress', sources.maxOpeningPerAddress ?? d.sources.maxOpeningPerAddress, 1, 1024),
       deviceSources: sources.deviceSources ?? d.sources.deviceSources,
       deviceSize: [deviceSize[0], deviceSize[1]],
       restartInitialDelayMs,
@@ -206,6 +239,17 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     live: { settings, maxTopK, displaySide, jpegQuality },
     review: config.review ? { dbPath: config.review.dbPath } : undefined,
     log: config.log ?? (() => {}),
+  };
+}
+
+/** The connection caps of `limits` over the defaults, each within its range. */
+function resolveConnectionLimits(limits: LimitsConfig): Pick<ResolvedServerConfig['limits'], 'maxConnections' | 'maxConnectionsPerAddress' | 'maxPartialBytes' | 'maxMessageFragments'> {
+  const d = DEFAULT_SERVER_CONFIG.limits;
+  return {
+    maxConnections: checkInt('maxConnections', limits.maxConnections ?? d.maxConnections, 1, 100_000),
+    maxConnectionsPerAddress: checkInt('maxConnectionsPerAddress', limits.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress, 1, 100_000),
+    maxPartialBytes: checkInt('maxPartialBytes', limits.maxPartialBytes ?? d.maxPartialBytes, 1024, 1 << 30),
+    maxMessageFragments: checkInt('maxMessageFragments', limits.maxMessageFragments ?? d.maxMessageFragments, 1, 1 << 20),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 
 /** Starting and stopping: `startServer` binds HTTP + WebSocket and returns `{ url, dispose, ... }`. */
-export { startServer, type LiveServer, type StartServerOptions } from './start.ts';
+export { startServer, type LiveServer, type ServerStats, type StartServerOptions } from './start.ts';
 
 /** Configuration: grouped fields, frozen defaults, and the resolver the CLI calls to fail fast. */
 export {
@@ -24,3 +24,6 @@ export {
 /** The guards on what a client names or presents: media paths confined to the root, token comparison. */
 export { confineMediaPath, listMedia, MediaPathError } from './http/media.ts';
 export { tokensEqual } from './http/auth.ts';
+
+/** The address check in front of URL sources (loopback, private, link-local... refused unless allowed). */
+export { privateAddressKind, urlHostRefusal, type HostLookup } from './core/url-guard.ts';

@@ -5,7 +5,7 @@
  * upgrade handler, listen, and hand back a disposer that undoes them in reverse.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, resolve } from 'node:path';
@@ -14,13 +14,27 @@ import { WebSocketServer } from 'ws';
 import { ConfigError } from '../common/index.ts';
 import type { CamModel } from '../models/index.ts';
 import { activeFfmpegPids } from '../pipelines/index.ts';
-import { WS_PATH } from '../protocol/index.ts';
+import { CloseCode, WS_PATH } from '../protocol/index.ts';
 import { resolveServerConfig, type ResolvedServerConfig, type ServerConfig } from './config.ts';
 import { authorized, sameOrigin, tokenCookieHeader } from './http/auth.ts';
 import { Hub, type HubStats } from './core/hub.ts';
 import { ReviewRoutes } from './http/review.ts';
 import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './http/static.ts';
 import { adaptWebSocket } from './adapters/ws.ts';
+import { ConnectionLimiter, watchPartialMessages, type PartialBudget } from './adapters/ws-limits.ts';
+import { guardRequest, guardUpgrade } from './http/guard.ts';
+
+/** The hub's figures plus the WebSocket endpoint's: open connections and bytes of unfinished messages. */
+export interface ServerStats extends HubStats {
+  connections: number;
+  partialBytes: number;
+}
+
+/** What the upgrade handler shares across connections: the connection counts and the partial-message budget. */
+interface Admission {
+  limiter: ConnectionLimiter;
+  budget: PartialBudget;
+}
 
 /** Where `npm run build:client` writes the web client. */
 export const DEFAULT_CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'client', 'dist');
@@ -28,6 +42,8 @@ export const DEFAULT_CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)
 export interface StartServerOptions extends ServerConfig {
   /** The model every source uses. The caller owns it: `dispose()` does not dispose it. */
   model: CamModel;
+  /** What the model is for, in a few words the page shows (the CLI says so for its embedded digits model). */
+  modelNote?: string;
 }
 
 export interface LiveServer {
@@ -36,8 +52,8 @@ export interface LiveServer {
   readonly port: number;
   /** Whether the web client build was found (the page says how to build it otherwise). */
   readonly clientBuilt: boolean;
-  /** Sessions and sources with their counters, ffmpeg pids included. */
-  stats(): HubStats;
+  /** Sessions and sources with their counters (ffmpeg pids included), open connections, partial bytes. */
+  stats(): ServerStats;
   /** Closes every client (1001), ends every source and its ffmpeg, stops listening. */
   dispose(): Promise<void>;
 }
@@ -47,19 +63,23 @@ const FFMPEG_EXIT_WAIT_MS = 5000;
 
 /** Starts listening; resolves once the port is bound. Errors: ConfigError (bad config, a missing media root). */
 export async function startServer(options: StartServerOptions): Promise<LiveServer> {
-  const { model, ...rest } = options;
+  const { model, modelNote, ...rest } = options;
   const config = resolveServerConfig(rest);
   const mediaRoot = await realMediaRoot(config.sources.mediaRoot);
   const clientDir = resolve(config.http.clientDir ?? DEFAULT_CLIENT_DIR);
   const built = await clientBuilt(clientDir);
   if (!built) config.log(`warning: ${MISSING_BUILD_MESSAGE} (looked in ${clientDir})`);
 
-  const hub = new Hub(model, config, mediaRoot);
+  const hub = new Hub(model, config, mediaRoot, modelNote);
   const reviewRoutes = config.review ? new ReviewRoutes({ dbPath: config.review.dbPath, clientDir }) : undefined;
-  const http = createServer(httpHandler(config, clientDir, reviewRoutes));
+  const http = createServer(guardRequest(httpHandler(config, clientDir, reviewRoutes), config.log));
   const sockets = trackConnections(http);
   const wss = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxPayload, perMessageDeflate: false });
-  http.on('upgrade', upgradeHandler(config, wss, hub));
+  const admission: Admission = {
+    limiter: new ConnectionLimiter(config.limits.maxConnections, config.limits.maxConnectionsPerAddress),
+    budget: { used: 0, max: config.limits.maxPartialBytes },
+  };
+  http.on('upgrade', guardUpgrade(upgradeHandler(config, wss, hub, admission), config.log));
   const port = await listen(http, config);
 
   let disposing: Promise<void> | undefined;
@@ -67,7 +87,7 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
     url: `http://${urlHost(config.http.host)}:${port}/`,
     port,
     clientBuilt: built,
-    stats: () => hub.stats(),
+    stats: () => ({ ...hub.stats(), connections: admission.limiter.open, partialBytes: admission.budget.used }),
     dispose: () => {
       disposing ??= shutDown(hub, reviewRoutes, wss, http, sockets);
       return disposing;
@@ -88,27 +108,46 @@ async function realMediaRoot(mediaRoot: string | undefined): Promise<string | un
 }
 
 /** Plain HTTP: the token check, then the review routes (when on), then the client's static files. */
-function httpHandler(config: ResolvedServerConfig, clientDir: string, reviewRoutes: ReviewRoutes | undefined): Parameters<typeof createServer>[1] {
+function httpHandler(config: ResolvedServerConfig, clientDir: string, reviewRoutes: ReviewRoutes | undefined): (req: IncomingMessage, res: ServerResponse) => Promise<void> | void {
+  // The returned promise goes to guardRequest, which answers for any throw or rejection.
   return (req, res) => {
     const { token } = config.http;
     if (!authorized(req, token)) return sendText(res, 401, 'unauthorized: open the URL camstream serve printed (it carries ?token=)');
-    if (reviewRoutes?.handles(req)) return void reviewRoutes.handle(req, res, tokenCookieHeader(req, token));
-    void serveStatic(clientDir, req, res, tokenCookieHeader(req, token)).catch(() => sendText(res, 500, 'internal error'));
+    if (reviewRoutes?.handles(req)) return reviewRoutes.handle(req, res, tokenCookieHeader(req, token));
+    return serveStatic(clientDir, req, res, tokenCookieHeader(req, token));
   };
 }
 
-/** WebSocket upgrades: only at `WS_PATH`, with the token, from the same origin; each becomes a hub session. */
-function upgradeHandler(config: ResolvedServerConfig, wss: WebSocketServer, hub: Hub): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+/**
+ * WebSocket upgrades: only at `WS_PATH`, with the token, from the same origin, within the connection caps
+ * (503 over them); each becomes a hub session whose unfinished incoming messages are metered.
+ */
+function upgradeHandler(config: ResolvedServerConfig, wss: WebSocketServer, hub: Hub, admission: Admission): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
-    const reject = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const reject = (status: number, text: string, extra = ''): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
     };
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== WS_PATH) return reject(404, 'Not Found');
     if (!authorized(req, config.http.token)) return reject(401, 'Unauthorized');
     if (!sameOrigin(req)) return reject(403, 'Forbidden');
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const refused = admission.limiter.admit(address);
+    if (refused) return reject(503, 'Service Unavailable', 'Retry-After: 5\r\n');
+    let stopMeter = (): void => {};
+    socket.once('close', () => {
+      admission.limiter.release(address);
+      stopMeter();
+    });
     wss.handleUpgrade(req, socket, head, (ws) => {
       try {
-        hub.connect(adaptWebSocket(ws, config.limits.pingIntervalMs));
+        const adapted = adaptWebSocket(ws, config.limits.pingIntervalMs, address);
+        stopMeter = watchPartialMessages(socket, admission.budget, config.limits.maxMessageFragments, (why) => {
+          // Stop reading what this client sends; the close handshake then ends in the adapter's grace.
+          socket.pause();
+          if (why === 'budget') adapted.close(CloseCode.TryAgainLater, 'server busy: too many unfinished messages, try again later');
+          else adapted.close(CloseCode.MessageTooLarge, `a message split into more than ${config.limits.maxMessageFragments} fragments`);
+        });
+        hub.connect(adapted);
       } catch {
         ws.terminate();
       }

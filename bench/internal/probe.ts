@@ -4,7 +4,7 @@
  * their times.
  */
 import * as ort from 'onnxruntime-node';
-import { DataType, encodeModel, floatTensor, node, valueInfo } from '../../models/onnx/proto.ts';
+import { DataType, encodeModel, floatTensor, node, valueInfo } from '../../models/onnx/index.ts';
 import { createRandom } from '../../lab/builders/index.ts';
 
 const N = 512;

@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../common/index.ts';
 import { DEFAULT_EVAL_SEED } from '../../lab/train/index.ts';
-import { readDataset } from '../../datasets/index.ts';
-import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, type EvalSample } from '../../lab/eval/index.ts';
+import { MNIST_RECIPES, readDataset, type MnistRecipe } from '../../datasets/index.ts';
+import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, mnistSamples, type EvalSample } from '../../lab/eval/index.ts';
 import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface EvalCliOptions extends ModelCliOptions {
@@ -37,6 +37,16 @@ function trainingSeedOf(modelSpec: string | undefined): number | undefined {
   }
 }
 
+/** The recipe of `--dataset mnist:<recipe>`, undefined for another dataset; throws on an unknown recipe. */
+function mnistRecipeOf(dataset: string): MnistRecipe | undefined {
+  if (!dataset.startsWith('mnist:')) return undefined;
+  const recipe = dataset.slice('mnist:'.length) as MnistRecipe;
+  if (!MNIST_RECIPES.includes(recipe)) {
+    throw new ConfigError(`--dataset ${dataset}: the recipe must be one of ${MNIST_RECIPES.map((r) => `mnist:${r}`).join(', ')}`);
+  }
+  return recipe;
+}
+
 /** `camstream eval`: accuracy and localization scores on generated scenes or a dataset folder. */
 export function evalCommand(): Command {
   const command = new Command('eval')
@@ -45,18 +55,20 @@ export function evalCommand(): Command {
       'Scores a model on freshly generated scenes (--dataset generated) or on a dataset folder (Stanford 40 ' +
         'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class ' +
         'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s; ' +
-        'then accuracy and top-1 localization per class.',
+        'then accuracy and top-1 localization per class. --dataset mnist:dm100|mnist:stn60|mnist:webcam|mnist:none ' +
+        "builds real-digit scenes from the MNIST test split (seeded); for mnist:none the accuracy is the share answered 'no digit'.",
     )
-    .option('-d, --dataset <dir|generated>', 'dataset folder, or "generated" for fresh scenes', 'generated')
-    .option('-n, --n <count>', 'number of images (generated: default 5000; folder: default all)', parsePositiveInt('--n'))
+    .option('-d, --dataset <dir|generated|mnist:recipe>', 'dataset folder, "generated" for fresh procedural scenes, or mnist:dm100|stn60|webcam|none', 'generated')
+    .option('-n, --n <count>', 'number of images (generated and mnist: default 5000; folder: default all)', parsePositiveInt('--n'))
     .option('--seed <n>', `scene stream for --dataset generated (never the training seed)`, parseSeed, DEFAULT_EVAL_SEED)
     .addOption(new Option('--split <name>', 'Stanford 40 split to use (default: both)').choices(['train', 'test']))
     .option('--batch-size <n>', 'frames per inference call', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'print the scores as JSON on stdout instead of a markdown table');
   addModelOptions(command);
   return command.action(async (options: EvalCliOptions) => {
-    const generated = options.dataset === 'generated';
-    if (generated) {
+    const recipe = mnistRecipeOf(options.dataset);
+    const generated = options.dataset === 'generated' || recipe !== undefined;
+    if (options.dataset === 'generated') {
       const trainingSeed = trainingSeedOf(options.model);
       if (trainingSeed !== undefined && trainingSeed === options.seed) {
         throw new ConfigError(`--seed ${options.seed} is the seed this model was trained on; evaluate on another scene stream`);
@@ -70,8 +82,10 @@ export function evalCommand(): Command {
         ? (options.n ?? 5000)
         : Math.min(options.n ?? Infinity, dataset!.items.filter((it) => options.split === undefined || it.split === options.split).length);
       let samples: Iterable<EvalSample> | AsyncIterable<EvalSample>;
-      if (generated) {
-        const [h, w] = model.info.preprocess.inputSize;
+      const [h, w] = model.info.preprocess.inputSize;
+      if (recipe !== undefined) {
+        samples = mnistSamples(recipe, options.seed, total, labels);
+      } else if (generated) {
         samples = generatedSamples(options.seed, total, { size: Math.max(h, w) });
       } else {
         samples = datasetSamples(dataset!, labels, { split: options.split, limit: options.n });
@@ -89,7 +103,14 @@ export function evalCommand(): Command {
       }
       const context = {
         model: options.model ?? model.info.source,
-        dataset: generated ? 'generated scenes' : resolve(options.dataset),
+        dataset:
+          recipe === 'none'
+            ? "mnist:none (test split; accuracy = share answered 'no digit')"
+            : recipe !== undefined
+              ? `mnist:${recipe} (test split)`
+              : generated
+                ? 'generated scenes'
+                : resolve(options.dataset),
         seed: generated ? options.seed : undefined,
         engine: model.info.engine,
         backend: model.info.backend,

@@ -1,7 +1,17 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../../common/index.ts';
-import { DATASET_LAYOUTS, writeGeneratedDataset, type DatasetLayout } from '../../datasets/index.ts';
+import {
+  DATASET_LAYOUTS,
+  MNIST_RECIPES,
+  MNIST_SPLITS,
+  SCENE_SOURCES,
+  writeGeneratedDataset,
+  type DatasetLayout,
+  type MnistRecipe,
+  type MnistSplit,
+  type SceneSource,
+} from '../../datasets/index.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface GenerateCliOptions {
@@ -11,6 +21,9 @@ interface GenerateCliOptions {
   out: string;
   size: number;
   trainFraction: number;
+  source: SceneSource;
+  recipe?: MnistRecipe;
+  split?: MnistSplit;
   quiet?: boolean;
 }
 
@@ -41,8 +54,17 @@ export function generateCommand(): Command {
     .option('--seed <n>', 'scene stream seed', parseSeed, 7)
     .option('--size <px>', 'image side in pixels', parsePositiveInt('--size'), 112)
     .option('--train-fraction <f>', 'share of each class listed in <class>_train.txt (Stanford 40)', parseFraction, 0.5)
+    .addOption(new Option('--source <source>', 'procedural digits, or real MNIST digits (the mnist dev dependency)').choices([...SCENE_SOURCES]).default('procedural'))
+    .addOption(
+      new Option('--recipe <name>', "real-digit recipe (--source mnist): DeepMind's 100x100 cluttered MNIST, the STN paper's 60x60, webcam-like, or no digit")
+        .choices([...MNIST_RECIPES]),
+    )
+    .addOption(new Option('--split <name>', 'MNIST split the digits come from (--source mnist; default test)').choices([...MNIST_SPLITS]))
     .option('-q, --quiet', 'no progress output')
     .action(async (options: GenerateCliOptions) => {
+      if (options.source !== 'mnist' && (options.recipe !== undefined || options.split !== undefined)) {
+        throw new ConfigError(`--recipe and --split need --source mnist, got --source ${options.source}`);
+      }
       const bar =
         !options.quiet && process.stderr.isTTY
           ? new cliProgress.SingleBar({ format: 'generate |{bar}| {value}/{total} images | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -51,7 +73,16 @@ export function generateCommand(): Command {
       try {
         const result = await writeGeneratedDataset(
           options.out,
-          { layout: options.layout, n: options.n, seed: options.seed, size: options.size, trainFraction: options.trainFraction },
+          {
+            layout: options.layout,
+            n: options.n,
+            seed: options.seed,
+            size: options.size,
+            trainFraction: options.trainFraction,
+            source: options.source,
+            recipe: options.recipe,
+            split: options.split,
+          },
           (done) => bar?.update(done),
         );
         bar?.stop();

@@ -1,18 +1,25 @@
 import { Command, Option } from 'commander';
-import { annotateImages, type ImageRecord } from '../../pipelines/jobs/image.ts';
+import { annotateImages, type ImageFailure, type ImageRecord } from '../../pipelines/jobs/image.ts';
+import { parseClassRefs, type ClassRef } from '../../pipelines/jobs/classes.ts';
+import { InputError } from '../../common/index.ts';
 import { COLORMAP_NAMES } from '../../models/index.ts';
+import { int8ModelFor } from './quantize.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface ImageCliOptions extends ModelCliOptions {
-  top: number;
-  classes?: number[];
+  /** Unset unless given: the job then clamps its default to the class count. */
+  top?: number;
+  maxMegapixels: number;
+  classes?: ClassRef[];
   out?: string;
+  mapsOut?: string;
   json?: boolean;
   boxRule: 'paper' | 'official';
   threshold: number;
   colormap: 'turbo' | 'jet' | 'inferno';
   alpha: number;
   normalize: 'minmax' | 'prob';
+  int8?: boolean;
 }
 
 export function imageCommand(): Command {
@@ -23,50 +30,72 @@ export function imageCommand(): Command {
         'per class (in original pixels), and writes an overlay per image with --out, a JSON array with --json.',
     )
     .argument('<files...>', 'image files (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
-    .option('-k, --top <k>', 'classes per image, best first', parsePositiveInt('--top'), 5)
-    .option('--classes <ids>', 'comma-separated class indices to map instead of the top-k', parseClassList)
-    .option('-o, --out <dir>', 'write an overlay per image into this folder (<name>.cam.<ext>)')
+    .option('-k, --top <k>', 'classes per image, best first (default: 5, or every class of a model with fewer)', parsePositiveInt('--top'))
+    .option('--max-megapixels <mp>', 'refuse larger images, read from their header before decoding', parseNumberIn('--max-megapixels', 0.000001, 1e6), 64)
+    .option('--classes <list>', 'comma-separated class indices or names (from the labels) to map instead of the top-k; one overlay per class', parseClassRefs)
+    .option('-o, --out <dir>', 'write an overlay per image into this folder (<name>.cam.<ext>; with --classes <name>.c<index>.cam.<ext>)')
+    .option('--maps-out <dir>', 'save each class map raw as float32 <name>.c<index>.npy (feature resolution) and as a 16-bit PNG at image size')
     .option('--json', 'print the results as a JSON array on stdout')
     .addOption(new Option('--box-rule <rule>', 'paper: largest component above threshold; official: the released code').choices(['paper', 'official']).default('paper'))
     .option('--threshold <t>', 'paper box threshold, a fraction of the map maximum', parseNumberIn('--threshold', 0, 0.999), 0.2)
     .addOption(new Option('--colormap <name>', 'overlay colormap').choices([...COLORMAP_NAMES]).default('turbo'))
     .option('--alpha <a>', 'overlay opacity', parseNumberIn('--alpha', 0, 1), 0.5)
     .addOption(new Option('--normalize <mode>', 'minmax: each map to its own range; prob: scaled by the class probability').choices(['minmax', 'prob']).default('minmax'));
+  command.option('--int8', 'run an INT8 form of the ONNX model, quantized on first use with these images and cached');
   addModelOptions(command);
   return command.action(async (files: string[], options: ImageCliOptions) => {
-    const model = await openModel(options);
+    const model = await openModel(options.int8 ? { ...options, model: await int8ModelFor(options.model, files, options.quiet === true) } : options);
+    // Results and failures in input order: a bad file is reported and skipped, and the run exits 3 at the end.
+    const results: Array<ImageRecord | ImageFailure> = [];
+    const onFailure = (failure: ImageFailure): void => {
+      results.push(failure);
+      process.stderr.write(`camstream: ${failure.error.message}\n`);
+    };
     try {
-      const records = await annotateImages(
+      await annotateImages(
         files,
         model,
         {
           topK: options.top,
+          maxPixels: Math.max(1, Math.round(options.maxMegapixels * 1e6)),
           classes: options.classes,
           outDir: options.out,
+          mapsDir: options.mapsOut,
           boxRule: options.boxRule,
           threshold: options.threshold,
           normalize: options.normalize,
           overlay: { colormap: options.colormap, alpha: options.alpha },
         },
-        options.json ? undefined : (record) => process.stdout.write(formatRecord(record)),
+        (record) => {
+          results.push(record);
+          if (!options.json) process.stdout.write(formatRecord(record));
+        },
+        onFailure,
       );
-      if (options.json) {
-        const out = records.map(({ file, width, height, engine, backend, threads, top, overlay }) => ({
-          file,
-          width,
-          height,
-          engine,
-          backend,
-          threads,
-          top: top.map(({ index, label, score, logit, box }) => ({ index, label, score, logit, box: box && box.map(round1) })),
-          ...(overlay ? { overlay } : {}),
-        }));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      }
+      if (options.json) process.stdout.write(`${JSON.stringify(results.map(jsonRecord), null, 2)}\n`);
+      const failed = results.length - results.filter((r) => 'top' in r).length;
+      if (failed > 0) throw new InputError(`${failed} of ${files.length} image${files.length === 1 ? '' : 's'} could not be read (see above)`);
     } finally {
       await model.dispose();
     }
   });
+}
+
+/** The documented `--json` shape of one result: a record, or `{file, error}` for a file that failed. */
+function jsonRecord(r: ImageRecord | ImageFailure): object {
+  if (!('top' in r)) return { file: r.file, error: r.error.message };
+  const { file, width, height, engine, backend, threads, normalization, top, overlay } = r;
+  return {
+    file,
+    width,
+    height,
+    engine,
+    backend,
+    threads,
+    normalization,
+    top: top.map(({ index, label, score, logit, box, ...saved }) => ({ index, label, score, logit, box: box && box.map(round1), ...saved })),
+    ...(overlay ? { overlay } : {}),
+  };
 }
 
 function round1(v: number): number {
@@ -81,12 +110,4 @@ function formatRecord(record: ImageRecord): string {
   }
   if (record.overlay) lines.push(`  overlay: ${record.overlay}`);
   return `${lines.join('\n')}\n`;
-}
-
-function parseClassList(value: string): number[] {
-  const ids = value.split(',').map((s) => Number(s.trim()));
-  if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
-    throw new Error(`--classes must be comma-separated class indices, got '${value}'`);
-  }
-  return ids;
 }

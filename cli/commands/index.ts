@@ -6,6 +6,10 @@ import { reviewCommand } from './review.ts';
 import { generateCommand } from './generate.ts';
 import { trainCommand } from './train.ts';
 import { evalCommand } from './eval.ts';
+import { convertCommand } from './convert.ts';
+import { quantizeCommand } from './quantize.ts';
+import { workerCommand } from './worker.ts';
+import { jobsCommand } from './jobs.ts';
 
 /** Every subcommand, in the order `--help` lists them. */
 export const commands: Array<() => Command> = [
@@ -16,4 +20,8 @@ export const commands: Array<() => Command> = [
   generateCommand,
   trainCommand,
   evalCommand,
+  convertCommand,
+  quantizeCommand,
+  workerCommand,
+  jobsCommand,
 ];

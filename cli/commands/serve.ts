@@ -1,6 +1,7 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { ConfigError } from '../../models/index.ts';
 import { shutdownFfmpeg } from '../../pipelines/index.ts';
+import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { resolveServerConfig, startServer } from '../../server/index.ts';
 import { reviewDbPath } from '../../review/index.ts';
 import { reviewHome } from './review.ts';
@@ -13,16 +14,23 @@ interface ServeCliOptions extends ModelCliOptions {
   mediaRoot?: string;
   top: number;
   smooth: number;
-  urlSources: boolean;
+  allowUrlSources: boolean;
+  allowPrivateUrls: boolean;
   deviceSources: boolean;
   home?: string;
 }
+
+/** Exit statuses after a clean shutdown on a signal: 128 + the signal's number, as shells report it. */
+const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = Object.freeze({ SIGINT: 130, SIGTERM: 143 });
 
 function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--port must be an integer in [0, 65535], got '${value}'`);
   return n;
 }
+
+/** What the page says about the embedded model. */
+export const EMBEDDED_MODEL_NOTE = 'a digits model: hold up a handwritten digit';
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -39,7 +47,10 @@ export function serveCommand(): Command {
     .option('--media-root <dir>', 'folder whose videos viewers may open (paths confined to it)')
     .option('-k, --top <k>', 'classes with maps per frame, to start with', parsePositiveInt('--top'), 5)
     .option('--smooth <a>', 'EMA weight of the past in [0, 1), to start with; 0 turns smoothing off', parseNumberIn('--smooth', 0, 0.99), 0.7)
-    .option('--no-url-sources', 'refuse RTSP/HTTP URL sources')
+    .option('--allow-url-sources', 'let viewers open RTSP/HTTP(S) URLs as sources (off by default); only public addresses')
+    .option('--allow-private-urls', 'with --allow-url-sources: also URLs whose host is loopback, private or link-local')
+    // URL sources are off by default now; the old switch is still accepted and does nothing.
+    .addOption(new Option('--no-url-sources').hideHelp())
     .option('--no-device-sources', 'refuse v4l2 camera sources')
     .option('--home <dir>', 'camstream home whose review.db the /review page shows (default: CAMSTREAM_HOME or ~/.camstream)');
   addModelOptions(command);
@@ -52,8 +63,16 @@ export function serveCommand(): Command {
     try {
       server = await startServer({
         model,
+        // Without --model the embedded digits model runs: the page says what it recognises.
+        modelNote: options.model === undefined ? EMBEDDED_MODEL_NOTE : undefined,
         http: { host: options.host, port: options.port, token },
-        sources: { mediaRoot: options.mediaRoot, urlSources: options.urlSources, deviceSources: options.deviceSources },
+        sources: {
+          mediaRoot: options.mediaRoot,
+          urlSources: options.allowUrlSources === true,
+          privateUrls: options.allowPrivateUrls === true,
+          deviceSources: options.deviceSources,
+          tools: await locateCliFfmpeg(),
+        },
         live: { settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth } },
         review: { dbPath: reviewDbPath(reviewHome(options.home)) },
         log: (line) => process.stderr.write(`camstream: ${line}\n`),
@@ -64,11 +83,13 @@ export function serveCommand(): Command {
     }
     const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
     process.stdout.write(`camstream serve: ${shown}\n`);
-    await new Promise<void>((resolveStop) => {
-      const stop = (): void => {
+    const review = token ? `${server.url}review?token=${encodeURIComponent(token)}` : `${server.url}review`;
+    process.stdout.write(`camstream serve: review ${review}\n`);
+    const signal = await new Promise<keyof typeof SIGNAL_EXIT>((resolveStop) => {
+      const stop = (name: keyof typeof SIGNAL_EXIT): void => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
-        resolveStop();
+        resolveStop(name);
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -77,5 +98,6 @@ export function serveCommand(): Command {
     await server.dispose();
     await shutdownFfmpeg();
     await model.dispose();
+    process.exitCode = SIGNAL_EXIT[signal];
   });
 }

@@ -1,12 +1,15 @@
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ConfigError } from '../../common/index.ts';
 import { initTfjsBackend } from '../../models/tfjs/backend.ts';
 import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG, type TrainProgress } from '../../lab/train/index.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface TrainCliOptions {
   out?: string;
+  replaceShipped?: boolean;
   steps: number;
   batchSize: number;
   seed: number;
@@ -37,9 +40,11 @@ export function trainCommand(): Command {
     .description(
       'Trains the digits GAP network on freshly generated cluttered scenes (seeded, no downloads) and writes ' +
         'the model folder: model.json, weights, labels.txt, camstream.json and manifest.json. With no options ' +
-        'it rebuilds the shipped model in models/zoo/. Uses tfjs-node when installed, else the wasm backend.',
+        'it runs the shipped recipe into a new folder ./digits-gap-<date>; only --replace-shipped writes over ' +
+        'the shipped model in models/zoo/. Uses tfjs-node when installed, else the wasm backend.',
     )
-    .option('-o, --out <dir>', 'model folder to write (replaced atomically)', ZOO_MODEL_DIR)
+    .option('-o, --out <dir>', 'model folder to write (replaced atomically; default: a new ./digits-gap-<date>)')
+    .option('--replace-shipped', `write over the shipped embedded model (${ZOO_MODEL_DIR})`)
     .option('--steps <n>', 'optimizer steps', parsePositiveInt('--steps'), ZOO_TRAIN_CONFIG.steps)
     .option('--batch-size <n>', 'scenes per step', parsePositiveInt('--batch-size'), ZOO_TRAIN_CONFIG.batchSize)
     .option('--seed <n>', 'seed of the weights and of the training scenes', parseNonNegativeInt('--seed'), ZOO_TRAIN_CONFIG.seed)
@@ -58,8 +63,8 @@ export function trainCommand(): Command {
 
 /** The action of `camstream train`: backend, progress output, SIGINT to stop, then the model folder. */
 async function runTrain(options: TrainCliOptions): Promise<void> {
+  const out = trainOutput(options);
   const backend = await initTfjsBackend(options.backend);
-  const out = resolve(options.out ?? ZOO_MODEL_DIR);
   const args = process.argv.slice(process.argv.indexOf('train'));
   const command = `camstream ${args.join(' ')}`;
   const bar = process.stderr.isTTY === true && !options.quiet ? createTrainBar() : undefined;
@@ -90,6 +95,29 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
     bar?.stop();
     process.off('SIGINT', onSignal);
   }
+}
+
+/**
+ * The folder `camstream train` writes: --out, the shipped model's folder with --replace-shipped, else a
+ * new `digits-gap-<date>` folder in the working directory.
+ * @throws ConfigError when --out names the shipped folder without --replace-shipped, or both are given.
+ */
+export function trainOutput(options: { out?: string; replaceShipped?: boolean }, now = new Date()): string {
+  if (options.replaceShipped) {
+    if (options.out !== undefined && resolve(options.out) !== ZOO_MODEL_DIR) {
+      throw new ConfigError(`--replace-shipped writes ${ZOO_MODEL_DIR}; drop --out ${options.out} or --replace-shipped`);
+    }
+    return ZOO_MODEL_DIR;
+  }
+  if (options.out !== undefined) {
+    const out = resolve(options.out);
+    if (out === ZOO_MODEL_DIR) throw new ConfigError(`--out ${options.out} is the shipped model's folder; add --replace-shipped to overwrite it`);
+    return out;
+  }
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  let out = resolve(`digits-gap-${stamp}`);
+  for (let k = 2; existsSync(out); k++) out = resolve(`digits-gap-${stamp}-${k}`);
+  return out;
 }
 
 function createTrainBar(): cliProgress.SingleBar {

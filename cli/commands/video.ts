@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
 import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoConfig, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
+import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface VideoCliOptions extends ModelCliOptions {
@@ -20,6 +21,7 @@ interface VideoCliOptions extends ModelCliOptions {
   colormap: 'turbo' | 'jet' | 'inferno';
   alpha: number;
   maxFrames?: number;
+  maxFramePixels: number;
   batch: number | 'auto';
   queue: number;
   preset: string;
@@ -37,7 +39,8 @@ export function videoCommand(): Command {
       'Decodes every frame, computes the class activation maps of the top classes, smooths them over time ' +
         '(EMA of raw maps, stable brightness scale, hysteresis on the shown class, reset on scene cuts) and ' +
         'writes an H.264 MP4 with the same frame count, rate and duration as the input (audio copied), a JSONL ' +
-        'line per frame with --json, and <out>.manifest.json describing the run. Ctrl-C stops cleanly (exit 130).',
+        'line per frame with --json, and <out>.manifest.json describing the run. Ctrl-C stops cleanly (exit 130; ' +
+        'SIGTERM: 143). FFMPEG_PATH and FFPROBE_PATH choose the ffmpeg binaries.',
     )
     .argument('<input>', 'video file, or http(s):// or rtsp:// URL')
     .requiredOption('-o, --out <file>', 'output video (.mp4)')
@@ -50,6 +53,7 @@ export function videoCommand(): Command {
     .addOption(new Option('--colormap <name>', 'heat map colours').choices([...COLORMAP_NAMES]).default('turbo'))
     .option('--alpha <a>', 'heat map opacity', parseNumberIn('--alpha', 0, 1), 0.5)
     .option('--max-frames <n>', 'only the first n frames', parsePositiveInt('--max-frames'))
+    .option('--max-frame-pixels <n>', 'refuse inputs whose frames have more pixels than this', parsePositiveInt('--max-frame-pixels'), 64_000_000)
     .option('--batch <n|auto>', 'frames per engine call; auto measures 1 vs 4 at start', parseBatch, 'auto' as const)
     .option('--queue <n>', 'frames in flight at most (bounded queue)', parsePositiveInt('--queue'), 8)
     .option('--preset <name>', 'x264 preset', 'veryfast')
@@ -61,18 +65,24 @@ export function videoCommand(): Command {
   addModelOptions(command);
   return command.action(async (input: string, options: VideoCliOptions) => {
     if (!Number.isInteger(options.crf)) throw new ConfigError(`--crf must be a whole number in [0, 51], got '${options.crf}'`);
+    // Only the entry point reads the environment: FFMPEG_PATH / FFPROBE_PATH pick the binaries.
+    const tools = await locateCliFfmpeg();
     // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see
     // VideoConfig.ffmpegNice). ONNX Runtime gets every core but does not spin-wait, so its idle threads
     // leave the cores to ffmpeg: measured best end to end (bench/ort-threads.ts, bench/README.md).
     const model = await openModel({ ...options, spinWait: false });
     const controller = new AbortController();
-    const onSignal = (): void => controller.abort();
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      stoppedBy ??= signal;
+      controller.abort();
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const bar = !options.quiet && process.stderr.isTTY ? progressBar() : undefined;
     let report: VideoReport;
     try {
-      report = await annotateVideo(model, input, videoConfig(options), {
+      report = await annotateVideo(model, input, { ...videoConfig(options), tools }, {
         signal: controller.signal,
         onProgress: bar?.update,
         onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),
@@ -80,7 +90,7 @@ export function videoCommand(): Command {
     } catch (err) {
       // Ends every ffmpeg child still running and deletes the encoder's temporary file before exiting.
       await shutdownFfmpeg();
-      if (controller.signal.aborted) throw new InterruptedError(`interrupted: ${input} was not written to ${options.out}`);
+      if (controller.signal.aborted) throw new InterruptedError(`interrupted by ${stoppedBy}: ${input} was not written to ${options.out}`, stoppedBy);
       throw err;
     } finally {
       bar?.stop();
@@ -98,6 +108,7 @@ function videoConfig(options: VideoCliOptions): VideoConfig {
     out: options.out,
     json: options.json,
     manifest: options.manifest ? undefined : false,
+    maxFramePixels: options.maxFramePixels,
     decode: { maxFrames: options.maxFrames, strict: !options.lenient, inputOptions: options.rtspTcp ? ['-rtsp_transport', 'tcp'] : [] },
     infer: { topK: options.top, batchFrames: options.batch, everyFrames: options.every },
     queue: { maxQueueFrames: options.queue },

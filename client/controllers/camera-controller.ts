@@ -10,6 +10,29 @@ import { FrameEncoding, type FrameMessage } from '../../protocol/index.ts';
 /** A captured webcam frame: the wire's frame message, `captureMs` being performance.now() at capture. */
 export type CapturedFrame = FrameMessage;
 
+/** What a failed getUserMedia means for the user, and what to do about it. */
+export function cameraProblem(err: unknown): string {
+  const name = (err as { name?: string } | undefined)?.name;
+  switch (name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Camera access was denied. Allow the camera for this site (the camera icon in the address bar), then press "Start the camera" again, or pick a file source.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No camera was found. Connect one and press "Start the camera" again, or pick a file source.';
+    case 'NotReadableError':
+    case 'AbortError':
+      return 'The camera could not start: another application may be using it. Close it and press "Start the camera" again.';
+    case 'InsecureContext':
+      return 'This browser offers no camera to this page: open it over https or at localhost.';
+    default:
+      return `The camera could not start (${name ?? 'error'}: ${(err as Error | undefined)?.message ?? String(err)}).`;
+  }
+}
+
+/** The sent frame's `[width, height]`, fixed or computed from the camera's own size at each capture. */
+export type FrameSize = [number, number] | ((videoWidth: number, videoHeight: number) => [number, number]);
+
 export class CameraController implements ReactiveController {
   stream: MediaStream | undefined;
   error: string | undefined;
@@ -23,7 +46,7 @@ export class CameraController implements ReactiveController {
   private canvas: HTMLCanvasElement | undefined;
   private running = false;
   private encoding: 'jpeg' | 'rgb' = 'jpeg';
-  private size: [number, number] = [224, 224];
+  private size: FrameSize = [224, 224];
   private timer: number | undefined;
   private busy = false;
 
@@ -41,15 +64,16 @@ export class CameraController implements ReactiveController {
     this.stop();
   }
 
-  /** Opens the camera and starts capturing from `video` at `size` = [width, height]. */
-  async start(video: HTMLVideoElement, size: [number, number], encoding: 'jpeg' | 'rgb' = 'jpeg'): Promise<void> {
+  /** Opens the camera and starts capturing from `video` at `size` ([width, height], or a function of the camera's size). */
+  async start(video: HTMLVideoElement, size: FrameSize, encoding: 'jpeg' | 'rgb' = 'jpeg'): Promise<void> {
     this.stop();
     this.size = size;
     this.encoding = encoding;
     try {
+      if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('no mediaDevices'), { name: 'InsecureContext' });
       this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
     } catch (err) {
-      this.error = `camera unavailable: ${(err as Error).message}`;
+      this.error = cameraProblem(err);
       this.host.requestUpdate();
       return;
     }
@@ -95,7 +119,7 @@ export class CameraController implements ReactiveController {
     if (this.lastSent - this.lastAnswered >= maxInFlight && now - this.lastSentAt < 2000) return;
     this.busy = true;
     try {
-      const [w, h] = this.size;
+      const [w, h] = typeof this.size === 'function' ? this.size(video.videoWidth, video.videoHeight) : this.size;
       canvas.width = w;
       canvas.height = h;
       const ctx = canvas.getContext('2d', { willReadFrequently: this.encoding === 'rgb' })!;
@@ -115,6 +139,8 @@ export class CameraController implements ReactiveController {
         if (!blob) return;
         payload = new Uint8Array(await blob.arrayBuffer());
       }
+      // Stopped while encoding (the page chose another source): a late frame would select the webcam again.
+      if (!this.running || this.video !== video) return;
       const frameId = this.nextId++;
       if (this.send({ frameId, captureMs, encoding: this.encoding === 'jpeg' ? FrameEncoding.Jpeg : FrameEncoding.Rgb, width: w, height: h, payload })) {
         this.lastSent = frameId;

@@ -27,6 +27,8 @@ export class SocketController implements ReactiveController {
   /** Server clock minus this page's Date.now(), ms (from ping/pong; 0 until measured). */
   clockOffsetMs = 0;
   onResult: ((result: ResultMessage) => void) | undefined;
+  /** Called when the server says which source this viewer now watches (after each select). */
+  onSource: ((source: SourceInfo) => void) | undefined;
   /** Called after each (re)connection, once `hello` arrived: the host re-sends its selection. */
   onReady: (() => void) | undefined;
 
@@ -115,6 +117,7 @@ export class SocketController implements ReactiveController {
         break;
       case 'source':
         this.source = m;
+        this.onSource?.(m);
         break;
       case 'settings':
         this.settings = m.settings;

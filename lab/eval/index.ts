@@ -9,5 +9,5 @@ export {
   type EvalProgress,
   type LocalizationScores,
 } from './evaluate.ts';
-export { generatedSamples, datasetSamples, decodeRgb, classMapping } from './samples.ts';
+export { generatedSamples, mnistSamples, datasetSamples, decodeRgb, classMapping } from './samples.ts';
 export { formatEvalMarkdown, evalJson, type EvalContext } from './report.ts';

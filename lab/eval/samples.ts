@@ -4,7 +4,18 @@
 import sharp from 'sharp';
 import { ConfigError, InputError } from '../../common/index.ts';
 import type { Box } from '../../models/index.ts';
-import { generateScene, resolveSceneConfig, type Dataset, type SceneConfig } from '../../datasets/index.ts';
+import {
+  CLASS_LABELS,
+  generateMnistScene,
+  generateScene,
+  loadMnistDigits,
+  MnistSampler,
+  NO_DIGIT,
+  resolveSceneConfig,
+  type Dataset,
+  type MnistRecipe,
+  type SceneConfig,
+} from '../../datasets/index.ts';
 import type { EvalSample } from './evaluate.ts';
 
 /** Scenes `0 .. n-1` of stream `seed` (the generator's default settings unless `scene` says otherwise). */
@@ -13,6 +24,26 @@ export function* generatedSamples(seed: number, n: number, scene: SceneConfig = 
   for (let i = 0; i < n; i++) {
     const s = generateScene(seed, i, config);
     yield { frame: { data: s.rgb, width: s.width, height: s.height }, label: s.label, boxes: [s.box] };
+  }
+}
+
+/**
+ * Scenes `0 .. n-1` of the real-digit `recipe`, stream `seed`, drawn from the MNIST test split only,
+ * with classes mapped to the model's by name. `no digit` scenes carry no box; for a model without a
+ * `no digit` class their label is -1, which no answer matches (so accuracy is the share answered
+ * `no digit`). `size` sets the side of webcam and textured scenes (default 100).
+ * @throws ConfigError when the model lacks a digit class.
+ */
+export function* mnistSamples(recipe: MnistRecipe, seed: number, n: number, modelLabels: readonly string[], size = 100): Generator<EvalSample> {
+  const sampler = new MnistSampler(loadMnistDigits(), 'test');
+  const mapping = CLASS_LABELS.map((name, k) => {
+    const index = modelLabels.indexOf(name);
+    if (index < 0 && k !== NO_DIGIT) throw new ConfigError(`the model has no class '${name}' (its labels: ${modelLabels.slice(0, 12).join(', ')})`);
+    return index;
+  });
+  for (let i = 0; i < n; i++) {
+    const s = generateMnistScene(sampler, recipe, seed, i, { size });
+    yield { frame: { data: s.rgb, width: s.width, height: s.height }, label: mapping[s.label], boxes: s.box ? [s.box] : undefined };
   }
 }
 

@@ -28,6 +28,16 @@ export {
   type TrainResult,
 } from './train.ts';
 export {
+  fillMixedBatch,
+  resolveTrainMix,
+  sourceOf,
+  DEFAULT_TRAIN_MIX,
+  TRAIN_SOURCES,
+  type SampleOrigin,
+  type TrainMix,
+  type TrainSource,
+} from './mix.ts';
+export {
   trainZooModel,
   writeZooFolder,
   zooModelFileConfig,

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildGapNet, GAP_NET_PREPROCESS, gapNetLogits } from './architecture.ts';
-import { fillBatch } from '../../datasets/scenes.ts';
+import { fillMixedBatch } from './mix.ts';
 import type { ResolvedTrainConfig } from './train.ts';
 
 /** What a replica sends for averaging: the shard's loss, its gradients and its moving statistics. */
@@ -58,9 +58,10 @@ export class Replica {
    * on the backend for `apply`; with more they are read back (flat) for averaging.
    */
   computeGradients(step: number): ShardResult | number {
-    const { seed, batchSize, scene, net } = this.config;
+    const { seed, batchSize, scene, net, mix } = this.config;
     const size = net.inputSize;
-    fillBatch(seed, step * batchSize + this.index * this.shard, this.shard, scene, this.images, this.labels, GAP_NET_PREPROCESS);
+    const out = { images: this.images, labels: this.labels };
+    fillMixedBatch(mix, seed, step * batchSize + this.index * this.shard, this.shard, scene, out, GAP_NET_PREPROCESS);
     const { value, grads } = tf.tidy(() => {
       const x = tf.tensor4d(this.images, [this.shard, size, size, 3]);
       const y = tf.oneHot(tf.tensor1d(this.labels, 'int32'), net.numClasses);

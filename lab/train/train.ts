@@ -18,6 +18,7 @@ import { registerTrainingGradients } from './gradients.ts';
 import { averageInOrder, Replica, type ShardResult } from './replica.ts';
 import { resolveSceneConfig, type SceneConfig } from '../../datasets/scenes.ts';
 import { registerWasmGradKernels } from './wasm-grad-kernels.ts';
+import { DEFAULT_TRAIN_MIX, resolveTrainMix, type TrainMix, type TrainSource } from './mix.ts';
 
 export interface TrainConfig {
   /** Seed for weights and for the training scene stream. Default 1. */
@@ -38,9 +39,15 @@ export interface TrainConfig {
   net?: GapNetConfig;
   /** Scene generator settings; `size` is forced to the network's input size. */
   scene?: SceneConfig;
+  /**
+   * Relative weights of the training sources: procedural scenes and the real-digit recipes (MNIST train
+   * split only), chosen per sample. 'none' (no digit, class 10) needs `net.numClasses` 11. Default
+   * `{ procedural: 1 }`.
+   */
+  mix?: TrainMix;
 }
 
-export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene'>>> = Object.freeze({
+export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene' | 'mix'>>> = Object.freeze({
   seed: 1,
   steps: 3000,
   batchSize: 64,
@@ -56,6 +63,7 @@ export interface ResolvedTrainConfig {
   replicas: number;
   net: Required<GapNetConfig>;
   scene: Required<SceneConfig>;
+  mix: Record<TrainSource, number>;
 }
 
 /** Merges and validates; throws ConfigError naming the field, the value and the allowed range. */
@@ -79,7 +87,8 @@ export function resolveTrainConfig(config: TrainConfig = {}): ResolvedTrainConfi
   }
   const net = resolveGapNetConfig({ ...config.net, seed });
   const scene = resolveSceneConfig({ ...config.scene, size: net.inputSize });
-  return { seed, steps, batchSize, learningRate, replicas, net, scene };
+  const mix = resolveTrainMix(config.mix ?? DEFAULT_TRAIN_MIX, net.numClasses);
+  return { seed, steps, batchSize, learningRate, replicas, net, scene, mix };
 }
 
 /**

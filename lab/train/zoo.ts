@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { ModelFileConfig } from '../../models/types.ts';
 import { saveArtifactsToFolder } from '../../models/tfjs/io.ts';
 import { GAP_NET_PREPROCESS, mapRatio } from './architecture.ts';
-import { DIGIT_LABELS } from '../../datasets/scenes.ts';
+import { CLASS_LABELS, MNIST_TRAIN_FRACTION } from '../../datasets/index.ts';
 import { trainGapNet, type ResolvedTrainConfig, type TrainConfig, type TrainOptions, type TrainResult } from './train.ts';
 
 /** Name of the embedded model (its folder under models/zoo/). */
@@ -25,18 +25,27 @@ export const ZOO_MODEL_NAME = 'digits-gap';
 export const ZOO_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'zoo', ZOO_MODEL_NAME);
 
 /**
- * The training recipe of the shipped model: `camstream train` with no options runs exactly this. The
- * network is the default trunk (14x14) with a gated fusion stage that gives 28x28 maps (architecture.ts). Two
- * data-parallel replicas, one per core of a 2-core machine (wasm is single-threaded in Node), 5000 steps
- * of 64 scenes: about 0.5 s per step there, so the run fits in 45 minutes.
+ * The training recipe of the embedded model: `camstream train` with no options runs exactly this (into a
+ * new folder unless --replace-shipped). 64x64 inputs: a dm100 scene (100x100) shrinks to 64 with its
+ * 28-pixel digit at about 18 pixels, stn60 stays near 1:1, and the default trunk (stride 4) with the gated
+ * fusion stage (architecture.ts) gives 32x32 maps, 2 input pixels per cell, finer than the reference
+ * LeNet's 25x25 over 100x100. A 100x100 input costs about 2.1x per step (measured on the pilots), which
+ * would not fit the 60-minute budget on 2 cores. Eleven classes: the digits, then `no digit`. The data
+ * mix draws every sample from the procedural scenes or a real-digit recipe (MNIST train split only).
+ * Two data-parallel replicas, one per core of a 2-core machine (wasm is single-threaded in Node).
  */
 export const ZOO_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   seed: 1,
-  steps: 5000,
+  steps: 4500,
   batchSize: 64,
   learningRate: 0.003,
   replicas: 2,
-  net: Object.freeze({ fuse: Object.freeze({ widths: Object.freeze([64]) as readonly number[], kernel: 1, mode: 'gate' as const }) }),
+  net: Object.freeze({
+    inputSize: 64,
+    numClasses: 11,
+    fuse: Object.freeze({ widths: Object.freeze([64]) as readonly number[], kernel: 1, mode: 'gate' as const }),
+  }),
+  mix: Object.freeze({ procedural: 0.25, dm100: 0.2, stn60: 0.15, webcam: 0.25, none: 0.15 }),
 });
 
 /** Files of a model folder, in the order the manifest lists them. */
@@ -62,6 +71,10 @@ export interface ZooManifest {
     replicas: number;
     net: ResolvedTrainConfig['net'];
     scene: ResolvedTrainConfig['scene'];
+    /** Relative weights of the training sources (procedural scenes, real-digit recipes). */
+    mix: ResolvedTrainConfig['mix'];
+    /** The MNIST split rule: real digits with index < floor(trainFraction * count) per class file were trained on. */
+    mnistSplit: { trainFraction: number; rule: string };
     backend: string;
     wallSeconds: number;
     /** Mean loss over the last 100 steps. */
@@ -109,7 +122,7 @@ export async function writeZooFolder(
       return saveArtifactsToFolder(tmp, artifacts);
     }),
   );
-  await writeFile(join(tmp, 'labels.txt'), `${DIGIT_LABELS.slice(0, net.numClasses).join('\n')}\n`);
+  await writeFile(join(tmp, 'labels.txt'), `${CLASS_LABELS.slice(0, net.numClasses).join('\n')}\n`);
   await writeFile(join(tmp, 'camstream.json'), `${JSON.stringify(zooModelFileConfig(net.inputSize), null, 2)}\n`);
   const files: Record<string, string> = {};
   for (const f of ZOO_FILES) files[f] = await sha256(join(tmp, f));
@@ -118,7 +131,7 @@ export async function writeZooFolder(
   const manifest: ZooManifest = {
     name: training.name ?? basename(folder),
     format: 'tfjs-layers',
-    classes: DIGIT_LABELS.slice(0, net.numClasses),
+    classes: CLASS_LABELS.slice(0, net.numClasses),
     inputSize: [net.inputSize, net.inputSize],
     featureShape: [net.inputSize / ratio, net.inputSize / ratio, net.widths[net.widths.length - 1]],
     preprocess: { ...GAP_NET_PREPROCESS, mean: [...GAP_NET_PREPROCESS.mean], std: [...GAP_NET_PREPROCESS.std], channelOrder: 'rgb', layout: 'nhwc' },
@@ -132,6 +145,8 @@ export async function writeZooFolder(
       replicas: result.config.replicas,
       net,
       scene: result.config.scene,
+      mix: result.config.mix,
+      mnistSplit: { trainFraction: MNIST_TRAIN_FRACTION, rule: 'per class file, index < floor(0.85 x count) is train; the rest is the test split, never trained on' },
       backend: result.backend,
       wallSeconds: Math.round(result.wallMs / 1000),
       finalLoss: tail.reduce((s, v) => s + v, 0) / Math.max(1, tail.length),
@@ -159,13 +174,14 @@ export async function writeZooFolder(
 }
 
 /**
- * Trains a GAP network with `config` (default: the shipped recipe) and writes it to `folder` (default:
- * the embedded model's folder). Returns the manifest written. The trained model is disposed.
+ * Trains a GAP network with `config` (default: the shipped recipe) and writes it to `folder` (required:
+ * nothing here picks the embedded model's folder by itself). Returns the manifest written. The trained
+ * model is disposed.
  */
 export async function trainZooModel(
-  options: { folder?: string; config?: TrainConfig; command?: string } & TrainOptions = {},
+  options: { folder: string; config?: TrainConfig; command?: string } & TrainOptions,
 ): Promise<{ manifest: ZooManifest; result: TrainResult; folder: string }> {
-  const folder = options.folder ?? ZOO_MODEL_DIR;
+  const folder = options.folder;
   const result = await trainGapNet(options.config ?? ZOO_TRAIN_CONFIG, options);
   try {
     const manifest = await writeZooFolder(result.model, folder, {

@@ -16,37 +16,19 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 
-import { ModelLoadError } from '../../common/errors.ts';
-import type { LoadOptions } from '../types.ts';
 
 /** Default cache folder. Entry points map `CAMSTREAM_CACHE` to `LoadOptions.cacheDir`; this module never reads the environment. */
 export const DEFAULT_CACHE_DIR = join(homedir(), '.cache', 'camstream');
-
-/** Default for `DownloadOptions.timeoutMs`: 30 s without a byte aborts a download. */
-export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
 
 /** Name of the manifest that commits a cache entry. */
 export const MANIFEST_FILE = 'complete.json';
 
 /** Marker in temporary download names: `<name>.part-<pid>-<random>`. */
 const PART_MARKER = '.part-';
-
-/** Status codes that mean "this optional file is not there". S3-style buckets answer 403 for a missing key. */
-const ABSENT_STATUS = new Set([403, 404, 410]);
-
-/** Download tuning beyond `LoadOptions` (kept here so the core contract stays small). */
-export interface DownloadOptions {
-  /**
-   * Milliseconds without any progress (no response headers, or no body bytes) after which a download is
-   * aborted with a ModelLoadError. An idle timeout, not a total one, so large models on slow links still
-   * load. Default `DEFAULT_DOWNLOAD_TIMEOUT_MS` (30 000).
-   */
-  timeoutMs?: number;
-}
 
 /** One file of a committed entry. */
 export interface CachedFile {
@@ -219,12 +201,20 @@ export async function removeStaleParts(entryDir: string): Promise<void> {
   }
 }
 
-function tempName(path: string): string {
+/** A temporary name beside `path` for this process: `<path>.part-<pid>-<random>`. */
+export function tempName(path: string): string {
   return `${path}${PART_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
-async function writeAtomically(path: string, content: string): Promise<void> {
-  const temp = tempName(path);
+function writeAtomically(path: string, content: string): Promise<void> {
+  return writeFileVia(tempName(path), path, content);
+}
+
+/**
+ * Writes `content` to `temp` (which must not exist yet), then renames it to `path`; on any failure the
+ * temporary file is removed, so `path` is either the old file or the whole new one.
+ */
+export async function writeFileVia(temp: string, path: string, content: string | Uint8Array): Promise<void> {
   try {
     await writeFile(temp, content, { flag: 'wx' });
     await rename(temp, path);
@@ -234,162 +224,17 @@ async function writeAtomically(path: string, content: string): Promise<void> {
   }
 }
 
-/** What `downloadFile` needs: the progress callback and the idle timeout. */
-export type DownloadFileOptions = Pick<LoadOptions, 'onProgress'> &
-  DownloadOptions & {
-    /** When set, a 403/404/410 answer means "not there" and resolves to null instead of throwing. */
-    optional?: boolean;
-  };
-
-function describeFetchError(err: unknown): string {
-  const e = err as Error & { cause?: unknown };
-  const cause = e.cause as (Error & { code?: string }) | undefined;
-  const parts = [e.message];
-  if (cause !== undefined && cause !== null) {
-    const text = String(cause.message ?? cause);
-    parts.push(cause.code !== undefined && !text.includes(cause.code) ? `${cause.code} ${text}` : text);
-  }
-  return parts.filter(Boolean).join(': ');
-}
-
-/** An abort signal that fires after `timeoutMs` without progress; each `arm()` restarts the count. */
-interface IdleWatch {
-  readonly signal: AbortSignal;
-  /** Whether the watch fired (the abort was a timeout, not something else). */
-  readonly timedOut: boolean;
-  arm(): void;
-  stop(): void;
-}
-
-function watchIdle(timeoutMs: number): IdleWatch {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const watch = {
-    signal: controller.signal,
-    timedOut: false,
-    arm(): void {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        watch.timedOut = true;
-        controller.abort();
-      }, timeoutMs);
-    },
-    stop(): void {
-      clearTimeout(timer);
-    },
-  };
-  return watch;
-}
-
-/** Content-Length when it counts the bytes stored (no content encoding), else undefined. */
-function storedLength(res: Response): number | undefined {
-  const encoding = res.headers.get('content-encoding');
-  const lengthHeader = res.headers.get('content-length');
-  return lengthHeader !== null && /^\d+$/.test(lengthHeader) && (encoding === null || encoding === 'identity')
-    ? Number(lengthHeader)
-    : undefined;
-}
-
-/** What `writeBody` needs to know about the download it belongs to. */
-interface BodyContext {
-  url: string;
-  total: number | undefined;
-  watch: IdleWatch;
-  onProgress: DownloadFileOptions['onProgress'];
-  /** The error to report for `err`, cut after `progress` (" after 1500 of 4096 bytes"). */
-  failure: (err: unknown, progress?: string) => ModelLoadError;
-}
-
 /**
- * Streams the response body into the file `temp`, synced to disk before returning. Returns the byte count
- * and the sha256. Throws ModelLoadError for a body longer or shorter than `total`, or a cut connection.
+ * Removes what a failed download wrote into an entry that is still uncommitted: the files at `written`
+ * (relative paths), then the folders they leave empty, the entry folder included. Files of other loaders
+ * (their part files) are left alone, and so is the folder holding them.
  */
-async function writeBody(res: Response, temp: string, ctx: BodyContext): Promise<{ bytes: number; sha256: string }> {
-  const { url, total } = ctx;
-  const hash = createHash('sha256');
-  let loaded = 0;
-  const file = await open(temp, 'wx');
-  try {
-    ctx.onProgress?.({ url, loaded, total });
-    if (res.body !== null) {
-      const reader = res.body.getReader();
-      try {
-        for (;;) {
-          const { done, value: chunk } = await reader.read();
-          if (done) break;
-          ctx.watch.arm();
-          loaded += chunk.byteLength;
-          if (total !== undefined && loaded > total) {
-            throw new ModelLoadError(`download of ${url} sent more than its Content-Length of ${total} bytes`);
-          }
-          hash.update(chunk);
-          await file.write(chunk);
-          ctx.onProgress?.({ url, loaded, total });
-        }
-      } catch (err) {
-        // Release the connection; the error we report is the first one.
-        await reader.cancel().catch(() => undefined);
-        throw ctx.failure(err, ` after ${loaded}${total === undefined ? '' : ` of ${total}`} bytes`);
-      }
-    }
-    if (total !== undefined && loaded !== total) {
-      throw new ModelLoadError(`download of ${url} ended after ${loaded} of ${total} bytes (connection closed early)`);
-    }
-    // Data on disk before the rename makes it visible: a crash cannot leave a complete-looking short file.
-    await file.datasync();
-  } finally {
-    await file.close();
+export async function discardDownload(entryDir: string, written: readonly string[]): Promise<void> {
+  const folders = new Set<string>([entryDir]);
+  for (const relative of written) {
+    await rm(join(entryDir, relative), { force: true });
+    for (let d = dirname(join(entryDir, relative)); d.length > entryDir.length; d = dirname(d)) folders.add(d);
   }
-  return { bytes: loaded, sha256: hash.digest('hex') };
-}
-
-/**
- * Downloads `url` to `target` atomically: the bytes go to a temporary name beside it, renamed over `target`
- * only when complete. Redirects are followed. `onProgress` is called with 0 once the response headers
- * arrive and after every chunk (loaded is non-decreasing and ends at total when the total is known).
- * Returns the size and sha256 of what was written, or null for an optional file that is not served.
- * @throws ModelLoadError naming the URL: non-2xx status, network error, idle timeout, or a body shorter or
- *   longer than its Content-Length (the partial file is removed).
- */
-export async function downloadFile(
-  url: string,
-  target: string,
-  options: DownloadFileOptions = {},
-): Promise<{ bytes: number; sha256: string } | null> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS;
-  const watch = watchIdle(timeoutMs);
-  /** `progress` is set once the body started: "after 1500 of 4096 bytes" says where a cut happened. */
-  const failure = (err: unknown, progress = ''): ModelLoadError =>
-    err instanceof ModelLoadError
-      ? err
-      : watch.timedOut
-        ? new ModelLoadError(`download of ${url} timed out${progress}: no data for ${timeoutMs} ms`, { cause: err })
-        : new ModelLoadError(`download of ${url} failed${progress}: ${describeFetchError(err)}`, { cause: err });
-
-  watch.arm();
-  let temp: string | undefined;
-  try {
-    let res: Response;
-    try {
-      // identity: Content-Length then counts the bytes we store, which is what makes a cut body detectable.
-      res = await fetch(url, { redirect: 'follow', signal: watch.signal, headers: { 'accept-encoding': 'identity' } });
-    } catch (err) {
-      throw failure(err);
-    }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => undefined);
-      if (options.optional === true && ABSENT_STATUS.has(res.status)) return null;
-      throw new ModelLoadError(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`.trimEnd());
-    }
-    const total = storedLength(res);
-    await mkdir(dirname(target), { recursive: true });
-    temp = tempName(target);
-    const written = await writeBody(res, temp, { url, total, watch, onProgress: options.onProgress, failure });
-    await rename(temp, target);
-    temp = undefined;
-    return written;
-  } finally {
-    watch.stop();
-    if (temp !== undefined) await rm(temp, { force: true });
-  }
+  // Deepest first; rmdir fails on a folder that is not empty, which is what keeps others' files.
+  for (const folder of [...folders].sort((a, b) => b.length - a.length)) await rmdir(folder).catch(() => undefined);
 }

@@ -43,10 +43,13 @@ const CHECKS: Record<keyof ModelFileConfig, FieldCheck> = {
   mean: triple(false),
   std: triple(true),
   resize: oneOf('stretch', 'letterbox'),
+  resizeFilter: oneOf('triangle', 'area', 'bilinear'),
+  preset: oneOf('imagenet', 'torchvision', 'tf', 'raw'),
   labels: nonEmptyString,
   featureTensor: nonEmptyString,
   weights: nonEmptyString,
   bias: nonEmptyString,
+  quantization: (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? undefined : 'an object (the report camstream quantize writes)'),
 };
 
 function show(value: unknown): string {

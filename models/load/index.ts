@@ -7,15 +7,8 @@ import type { CamModel, EngineLoader, EngineName } from '../types.ts';
 import { type ResolveOptions, resolveSource } from './resolve.ts';
 
 export { resolveSource, type ResolveOptions } from './resolve.ts';
-export {
-  DEFAULT_CACHE_DIR,
-  DEFAULT_DOWNLOAD_TIMEOUT_MS,
-  MANIFEST_FILE,
-  cacheEntryPath,
-  type CacheManifest,
-  type CachedFile,
-  type DownloadOptions,
-} from './cache.ts';
+export { DEFAULT_CACHE_DIR, MANIFEST_FILE, cacheEntryPath, writeFileVia, type CacheManifest, type CachedFile } from './cache.ts';
+export { DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_DOWNLOAD_TIMEOUT_MS, type DownloadOptions } from './download.ts';
 export {
   DEFAULT_LABELS_FILE,
   MODEL_CONFIG_FILE,

@@ -2,7 +2,8 @@
  * Small readers of model files both kinds of spec (local and URL) share: the weight files a model.json
  * lists, and tolerant file checks.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
 
 import { ModelLoadError } from '../../common/errors.ts';
 import { safeRelativePath } from './cache.ts';
@@ -65,4 +66,30 @@ export async function readIfPresent(path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ModelLoadError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Whether `path` (absolute, normalized) lies below `root`. */
+function isBelow(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith('../') && !isAbsolute(rel);
+}
+
+/**
+ * Where `name` (relative to `root`, or absolute) really is, when it stays inside `root`: checked on the
+ * path as written first (so a path outside is refused without touching it), then on the real path with
+ * every symlink followed (so a link inside pointing out is refused too). Returns the real path, null when
+ * the file does not exist, or `'outside'`.
+ */
+export async function confinedPath(root: string, name: string): Promise<string | null | 'outside'> {
+  const candidate = resolve(root, name);
+  if (!isBelow(root, candidate)) return 'outside';
+  let real: string;
+  try {
+    real = await realpath(candidate);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new ModelLoadError(`cannot read ${candidate}: ${(err as Error).message}`, { cause: err });
+  }
+  return isBelow(await realpath(root), real) ? real : 'outside';
 }

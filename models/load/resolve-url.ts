@@ -12,13 +12,14 @@ import {
   DEFAULT_CACHE_DIR,
   cacheEntryPath,
   commitEntry,
-  downloadFile,
+  discardDownload,
   readCommittedEntry,
   removeStaleParts,
   safeRelativePath,
   uncommitEntry,
   verifyFiles,
 } from './cache.ts';
+import { DEFAULT_DOWNLOAD_DEADLINE_MS, type Deadline, downloadFile } from './download.ts';
 import { DEFAULT_LABELS_FILE, MODEL_CONFIG_FILE, mergeModelFileConfig, parseLabels, parseModelFileConfigText } from './config.ts';
 import { TFJS_MODEL_FILE, readIfPresent, weightPaths } from './model-files.ts';
 import type { ResolveOptions } from './resolve.ts';
@@ -46,6 +47,13 @@ function onnxFileName(url: URL): string {
   return /\.onnx$/i.test(safe) && safe.length > '.onnx'.length ? safe : 'model.onnx';
 }
 
+/** One resolution's downloads: the model-wide deadline, and what was written (to discard it on failure). */
+interface DownloadJob {
+  deadline: Deadline;
+  /** Relative paths of the files this resolution renamed into the entry. */
+  written: string[];
+}
+
 /** Resolves an http(s) model URL through the cache entry for it (see `resolveSource`). */
 export async function resolveUrl(
   spec: string,
@@ -60,9 +68,18 @@ export async function resolveUrl(
   const format = /\.onnx$/i.test(modelUrl.pathname) ? 'onnx' : 'tfjs';
   const main = format === 'onnx' ? onnxFileName(modelUrl) : TFJS_MODEL_FILE;
   const entryDir = cacheEntryPath(options.cacheDir ?? DEFAULT_CACHE_DIR, href);
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS;
+  if (!(Number.isFinite(deadlineMs) && deadlineMs > 0)) {
+    throw new ConfigError(`deadlineMs: invalid value ${String(deadlineMs)}; allowed: a number of milliseconds > 0`);
+  }
+  const job: DownloadJob = { deadline: { at: Date.now() + deadlineMs, totalMs: deadlineMs }, written: [] };
   try {
-    return await resolveCached(spec, href, format, main, entryDir, overrides, options);
+    return await resolveCached(spec, href, format, main, entryDir, overrides, options, job);
   } catch (err) {
+    // A failed download leaves nothing behind, unless another loader committed the entry meanwhile.
+    if (job.written.length > 0 && (await readCommittedEntry(entryDir, href).catch(() => undefined)) === undefined) {
+      await discardDownload(entryDir, job.written).catch(() => undefined);
+    }
     if (err instanceof CamstreamError) throw err;
     // Filesystem trouble (read-only or full cache folder) rather than a bad model.
     throw new ModelLoadError(`model cache ${entryDir} for ${href}: ${(err as Error).message}`, { cause: err });
@@ -77,12 +94,13 @@ async function resolveCached(
   entryDir: string,
   overrides: Readonly<ModelFileConfig>,
   options: ResolveOptions,
+  job: DownloadJob,
 ): Promise<ResolvedSource> {
   // Two attempts: the second only when another loader renamed different bytes over ours mid-download.
   for (let attempt = 1; ; attempt++) {
     const committed = await readCommittedEntry(entryDir, href);
     const usable = committed !== undefined && committed.format === format && committed.main === main;
-    const manifest = usable ? committed : await downloadModelFiles(entryDir, href, format, main, options);
+    const manifest = usable ? committed : await downloadModelFiles(entryDir, href, format, main, options, job);
     let dirty = !usable;
 
     const configFile = manifest.files.find((f) => f.path === MODEL_CONFIG_FILE);
@@ -96,7 +114,8 @@ async function resolveCached(
       overrides,
     );
 
-    const labelsResult = await urlLabels(entryDir, href, manifest, fileConfig.labels, options);
+    const labels = overrides.labels === undefined ? { configured: fileConfig.labels, byOperator: false } : { configured: overrides.labels, byOperator: true };
+    const labelsResult = await urlLabels(entryDir, href, manifest, labels, options, job);
     dirty ||= labelsResult.added;
 
     if (dirty) {
@@ -131,6 +150,7 @@ async function downloadModelFiles(
   format: 'tfjs' | 'onnx',
   main: string,
   options: ResolveOptions,
+  job: DownloadJob,
 ): Promise<CacheManifest> {
   // Whatever was committed is damaged or stale: withdraw it before its files are rewritten.
   await uncommitEntry(entryDir);
@@ -142,11 +162,13 @@ async function downloadModelFiles(
       optional,
       onProgress: options.onProgress,
       timeoutMs: options.timeoutMs,
+      deadline: job.deadline,
     });
     if (result === null) {
       manifest.absent.push(relative);
       return false;
     }
+    job.written.push(relative);
     manifest.files.push({ path: relative, ...result });
     return true;
   };
@@ -169,18 +191,23 @@ async function downloadModelFiles(
 }
 
 /**
- * Labels of a URL model: the configured file (relative to the model URL, or an absolute local path), else
- * `labels.txt` beside the model when served. Files already in the entry (or known to be absent) cost no
- * request; a newly fetched one is added to `manifest` (`added`), which the caller then commits.
+ * Labels of a URL model: the configured file, else `labels.txt` beside the model when served. A file named
+ * in the served camstream.json is a path relative to the model URL that stays beside it: an absolute path
+ * or `..` is refused before anything is read, so a remote model cannot make camstream read local files.
+ * Only the operator (`LoadOptions.config.labels`, the `--labels` option) may name an absolute local file.
+ * Files already in the entry (or known to be absent) cost no request; a newly fetched one is added to
+ * `manifest` (`added`), which the caller then commits.
  */
 async function urlLabels(
   entryDir: string,
   href: string,
   manifest: CacheManifest,
-  configured: string | undefined,
+  labels: { configured: string | undefined; byOperator: boolean },
   options: ResolveOptions,
+  job: DownloadJob,
 ): Promise<{ labels?: string[]; added: boolean }> {
-  if (configured !== undefined && isAbsolute(configured)) {
+  const { configured } = labels;
+  if (configured !== undefined && labels.byOperator && isAbsolute(configured)) {
     const text = await readIfPresent(configured);
     if (text === undefined) throw new ModelLoadError(`labels file not found: ${configured} (configured as labels)`);
     return { labels: parseLabels(text), added: false };
@@ -189,7 +216,8 @@ async function urlLabels(
   if (relative === undefined) {
     throw new ConfigError(
       `field 'labels' has invalid value ${JSON.stringify(configured)} for URL model ${href}; ` +
-        "allowed: a path relative to the model URL that stays beside it (no '..'), or an absolute local path",
+        "allowed: a path relative to the model URL that stays beside it (no '..', not absolute)" +
+        (labels.byOperator ? ', or an absolute local path' : '; only --labels may name a local file'),
     );
   }
   if (manifest.files.some((f) => f.path === relative)) {
@@ -204,6 +232,7 @@ async function urlLabels(
       optional: configured === undefined,
       onProgress: options.onProgress,
       timeoutMs: options.timeoutMs,
+      deadline: job.deadline,
     });
   } catch (err) {
     throw configured === undefined
@@ -216,6 +245,7 @@ async function urlLabels(
     manifest.absent.push(relative);
     return { added: true };
   }
+  job.written.push(relative);
   manifest.files.push({ path: relative, ...result });
   return { labels: parseLabels(await readFile(join(entryDir, relative), 'utf8')), added: true };
 }

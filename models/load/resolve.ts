@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 
 import { ConfigError, ModelLoadError } from '../../common/errors.ts';
 import type { LoadOptions, ModelFileConfig, ResolvedSource } from '../types.ts';
-import type { DownloadOptions } from './cache.ts';
+import type { DownloadOptions } from './download.ts';
 import {
   DEFAULT_LABELS_FILE,
   MODEL_CONFIG_FILE,
@@ -18,7 +18,7 @@ import {
   parseModelFileConfig,
   parseModelFileConfigText,
 } from './config.ts';
-import { TFJS_MODEL_FILE, isFile, listNames, readIfPresent, weightPaths } from './model-files.ts';
+import { TFJS_MODEL_FILE, confinedPath, isFile, listNames, readIfPresent, weightPaths } from './model-files.ts';
 import { resolveUrl } from './resolve-url.ts';
 
 /** `LoadOptions` plus download tuning. */
@@ -36,8 +36,10 @@ export type ResolveOptions = LoadOptions & DownloadOptions;
  *   (sizes and sha256) and make no request.
  *
  * `camstream.json` beside the model (optional, also fetched next to a URL) is validated and merged with
- * `options.config` (which wins). Labels come from `fileConfig.labels` (relative to the model folder, or an
- * absolute local path), else from `labels.txt` beside the model when there is one.
+ * `options.config` (which wins). Labels come from `options.config.labels` (any path, relative to the model
+ * folder), else from camstream.json's `labels`, else from `labels.txt` beside the model when there is one. Paths
+ * a model's own files name never leave its folder (local: real paths, symlinks followed) or its URL (no
+ * absolute path, no `..`).
  *
  * @throws ConfigError for an unsupported URL scheme or an invalid config field (named, with its value).
  * @throws ModelLoadError for a missing path ("model not found: <path>"), a folder without a model, a
@@ -101,7 +103,10 @@ async function resolveLocal(
     configText === undefined ? {} : parseModelFileConfigText(configText, configPath),
     overrides,
   );
-  const labels = await readLocalLabels(modelDir, fileConfig);
+  const labels =
+    overrides.labels === undefined
+      ? await readConfinedLabels(modelDir, fileConfig.labels, configPath)
+      : await readOperatorLabels(modelDir, overrides.labels);
   return {
     format,
     path: format === 'tfjs' ? modelDir : modelFile,
@@ -181,16 +186,35 @@ async function checkModelFiles(format: 'tfjs' | 'onnx', modelFile: string): Prom
   }
 }
 
-/** Labels from `fileConfig.labels` (relative to the model folder), else labels.txt beside the model if any. */
-async function readLocalLabels(modelDir: string, fileConfig: ModelFileConfig): Promise<string[] | undefined> {
-  if (fileConfig.labels !== undefined) {
-    const labelsPath = resolvePath(modelDir, fileConfig.labels);
-    const text = await readIfPresent(labelsPath);
-    if (text === undefined) {
-      throw new ModelLoadError(`labels file not found: ${labelsPath} (configured as labels: ${fileConfig.labels})`);
-    }
-    return parseLabels(text);
+/** A labels file the operator named (`LoadOptions.config.labels`, `--labels`): any path, relative to the model folder. */
+async function readOperatorLabels(modelDir: string, labels: string): Promise<string[]> {
+  const labelsPath = resolvePath(modelDir, labels);
+  const text = await readIfPresent(labelsPath);
+  if (text === undefined) throw new ModelLoadError(`labels file not found: ${labelsPath} (configured as labels: ${labels})`);
+  return parseLabels(text);
+}
+
+/**
+ * Labels named by the model's own camstream.json, else labels.txt beside the model if any. Both must stay
+ * inside the model folder, symlinks followed: a model folder someone else wrote cannot point camstream at
+ * other files on this machine.
+ */
+async function readConfinedLabels(modelDir: string, configured: string | undefined, configPath: string): Promise<string[] | undefined> {
+  const name = configured ?? DEFAULT_LABELS_FILE;
+  const real = await confinedPath(modelDir, name);
+  if (real === 'outside') {
+    throw new ConfigError(
+      configured === undefined
+        ? `${join(modelDir, DEFAULT_LABELS_FILE)} is a link to a file outside the model folder ${modelDir}; ` +
+            "field 'labels' and labels.txt must stay inside it (use --labels to name a file elsewhere)"
+        : `${configPath}: field 'labels' has invalid value ${JSON.stringify(configured)}; allowed: a file inside the ` +
+            `model folder ${modelDir} (symlinks followed; use --labels to name a file elsewhere)`,
+    );
   }
-  const text = await readIfPresent(join(modelDir, DEFAULT_LABELS_FILE));
+  if (real === null) {
+    if (configured === undefined) return undefined;
+    throw new ModelLoadError(`labels file not found: ${resolvePath(modelDir, configured)} (configured as labels: ${configured})`);
+  }
+  const text = await readIfPresent(real);
   return text === undefined ? undefined : parseLabels(text);
 }

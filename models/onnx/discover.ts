@@ -9,8 +9,10 @@
  *   opset 18 as a constant input), then any of Flatten / Reshape / Squeeze / Identity / Dropout, then Gemm
  *   (transB 0 or 1; alpha and beta folded into W and b) or MatMul (+ Add of a constant bias).
  * - `onnx-class-conv-gap`: a linear 1x1 Conv with one filter per class feeding the pooling directly
- *   (NIN, SqueezeNet, Darknet): a 1x1 conv before GAP is GAP followed by a dense layer, so the features are
+ *   (NIN, Darknet): a 1x1 conv before GAP is GAP followed by a dense layer, so the features are
  *   the conv's input and W is the conv kernel `[C, k, 1, 1]` read as `[k, C]`.
+ * - `onnx-class-conv-relu-gap`: the same conv with a Relu between it and the pooling (SqueezeNet). The
+ *   class maps are then the post-ReLU outputs M_c = ReLU(W_c . f + b_c), and mean(M_c) + 0 = logit_c.
  * The classifier's output must reach a graph output through pass-through ops or a Softmax: this keeps
  * squeeze-and-excitation blocks (pooling -> small dense -> gate) from passing for the head.
  *
@@ -19,11 +21,17 @@
 import { ConfigError, NoGapHeadError } from '../../common/errors.ts';
 import type { HeadKind, ModelFileConfig } from '../types.ts';
 import { GraphView, tensorDims, tensorFloats, tensorInts } from './graph.ts';
+import { checkOverridePath } from './discover-override.ts';
 import type { NodeProto, TensorProto } from './proto.ts';
 
 /** A classifier on GAP features, found in (or named for) an ONNX graph. */
 export interface OnnxHead {
-  kind: Extract<HeadKind, 'onnx-gap-gemm' | 'onnx-class-conv-gap'>;
+  kind: Extract<HeadKind, 'onnx-gap-gemm' | 'onnx-class-conv-gap' | 'onnx-class-conv-relu-gap'>;
+  /**
+   * `relu` for a class conv followed by ReLU before the pooling (SqueezeNet): the class maps are
+   * ReLU(W_c . f + b_c) and the logit is their mean, with no bias after it. Undefined for linear heads.
+   */
+  activation?: 'relu';
   /** The tensor feeding global average pooling: `[N, k, h, w]` (nchw) or `[N, h, w, k]` (nhwc). */
   featureTensor: string;
   featureLayout: 'nchw' | 'nhwc';
@@ -202,6 +210,13 @@ function classConvBefore(view: GraphView, tensor: string): (Classifier & { featu
 
 const nameOf = (n: NodeProto): string => n.name || n.output[0];
 
+/** The Relu producing `tensor` when it is the only reader of its input (the class maps), else undefined. */
+function reluBefore(view: GraphView, tensor: string): NodeProto | undefined {
+  const p = view.producer(tensor);
+  if (!p || p.opType !== 'Relu' || view.consumersOf(tensor).length !== 1 || view.isGraphOutput(tensor)) return undefined;
+  return p;
+}
+
 /** Tries the two head forms at one pooling node. */
 function headAt(view: GraphView, pool: NodeProto, layout: 'nchw' | 'nhwc'): OnnxHead | undefined {
   const pooled = pool.output[0];
@@ -221,17 +236,19 @@ function headAt(view: GraphView, pool: NodeProto, layout: 'nchw' | 'nhwc'): Onnx
     };
   }
   if (layout !== 'nchw') return undefined;
-  const conv = classConvBefore(view, pool.input[0]);
+  const relu = reluBefore(view, pool.input[0]);
+  const conv = classConvBefore(view, relu ? relu.input[0] : pool.input[0]);
   if (conv && reachesOutput(view, pooled)) {
     return {
-      kind: 'onnx-class-conv-gap',
+      kind: relu ? 'onnx-class-conv-relu-gap' : 'onnx-class-conv-gap',
+      ...(relu ? { activation: 'relu' as const } : {}),
       featureTensor: conv.features,
       featureLayout: 'nchw',
       weights: conv.weights,
       bias: conv.bias,
       channels: conv.channels,
       numClasses: conv.numClasses,
-      path: [...conv.nodes, pool, ...chain.nodes].map(nameOf),
+      path: [...conv.nodes, ...(relu ? [relu] : []), pool, ...chain.nodes].map(nameOf),
     };
   }
   return undefined;
@@ -319,7 +336,8 @@ function applyOverrides(view: GraphView, found: OnnxHead | undefined, fileConfig
   let weights = found?.weights;
   let channels = found?.channels;
   let numClasses = found?.numClasses;
-  let conv = found?.kind === 'onnx-class-conv-gap';
+  let conv = found?.kind === 'onnx-class-conv-gap' || found?.kind === 'onnx-class-conv-relu-gap';
+  let activation = found?.activation;
   if (weightsName !== undefined) {
     const w = overrideWeights(view, weightsName, source);
     weights = w.weights;
@@ -337,6 +355,7 @@ function applyOverrides(view: GraphView, found: OnnxHead | undefined, fileConfig
         : 'camstream.json names a "bias" but no "weights", and no classifier was found',
     );
   }
+  if (weightsName !== undefined) activation = checkOverridePath(view, features, weightsName, source, (n) => poolingLayout(view, n) !== undefined).activation;
   let bias: Float32Array;
   if (biasName !== undefined) {
     bias = overrideBias(view, biasName, numClasses, source);
@@ -350,7 +369,8 @@ function applyOverrides(view: GraphView, found: OnnxHead | undefined, fileConfig
   const layout =
     found && found.featureTensor === features ? found.featureLayout : (fileConfig.layout ?? 'nchw');
   return {
-    kind: conv ? 'onnx-class-conv-gap' : 'onnx-gap-gemm',
+    kind: activation ? 'onnx-class-conv-relu-gap' : conv ? 'onnx-class-conv-gap' : 'onnx-gap-gemm',
+    ...(activation ? { activation } : {}),
     featureTensor: features,
     featureLayout: layout,
     pooledTensor: reusePool ? found!.pooledTensor : undefined,

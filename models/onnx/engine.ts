@@ -23,7 +23,8 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ConfigError, ModelLoadError } from '../../common/errors.ts';
-import { fitGeometry, resolvePreprocess } from '../preprocess.ts';
+import { fitGeometry, resolvePreprocess, usesResizeTaps } from '../preprocess.ts';
+import { cachedResizeTaps, type ResizeTaps } from '../internal/resize-taps.ts';
 import type { CamResult, EngineLoader, Frame, InferOptions, LinearHead, ModelFileConfig, Preprocess, ResolvedSource } from '../types.ts';
 import {
   checkLabelCount,
@@ -50,6 +51,8 @@ interface Core extends SharedCore {
   maxBatch: number;
   /** Runs started and not yet settled: `dispose` waits for them before releasing the session. */
   pending: Set<Promise<unknown>>;
+  /** The graph has an activated class-conv head and takes `cam_slope` (extend.ts). */
+  activated: boolean;
 }
 
 interface Head extends EngineHead {
@@ -97,11 +100,36 @@ function frameFeeds(frames: readonly Frame[], run: number[], row: readonly numbe
     [CAM_IO.frames]: new ort.Tensor('uint8', packed, [run.length, height, width, 3]),
     [CAM_IO.request]: new ort.Tensor('int64', request, [run.length, m]),
   };
+  return { ...feeds, ...fitFeeds(width, height, pre) };
+}
+
+/** A tap table as the `cam_*_taps` / `cam_*_weights` feeds (weights shaped to broadcast over the frame). */
+function tapFeeds(t: ResizeTaps, taps: string, weights: string, trailing: number[]): Record<string, ort.Tensor> {
+  return {
+    [taps]: new ort.Tensor('int64', BigInt64Array.from(t.indices, BigInt), [t.outSize, t.taps]),
+    [weights]: new ort.Tensor('float32', t.weights, [t.outSize, t.taps, ...trailing]),
+  };
+}
+
+/**
+ * The feeds placing a `width` x `height` frame in the extended graph's input (extend.ts): the letterbox fit and
+ * the resize taps, as `pre` needs them. Exported for tools and tests that run the extended graph themselves.
+ */
+export function fitFeeds(width: number, height: number, pre: Preprocess): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  const g = fitGeometry(width, height, pre);
   if (pre.resize === 'letterbox') {
-    const g = fitGeometry(width, height, pre);
-    feeds[CAM_IO.fitSize] = new ort.Tensor('int64', BigInt64Array.from(g.contentSize, BigInt), [2]);
+    if (!usesResizeTaps(pre)) feeds[CAM_IO.fitSize] = new ort.Tensor('int64', BigInt64Array.from(g.contentSize, BigInt), [2]);
     const pads = [0, g.padTop, g.padLeft, 0, 0, g.padBottom, g.padRight, 0];
     feeds[CAM_IO.fitPads] = new ort.Tensor('int64', BigInt64Array.from(pads, BigInt), [8]);
+  }
+  if (usesResizeTaps(pre)) {
+    const [h, w] = g.contentSize;
+    Object.assign(
+      feeds,
+      tapFeeds(cachedResizeTaps(width, w, pre.resizeFilter), CAM_IO.colTaps, CAM_IO.colWeights, [1]),
+      tapFeeds(cachedResizeTaps(height, h, pre.resizeFilter), CAM_IO.rowTaps, CAM_IO.rowWeights, [1, 1]),
+    );
   }
   return feeds;
 }
@@ -148,6 +176,8 @@ class OnnxCamModel extends EngineCamModel<Core, Head> {
       [CAM_IO.weights]: new ort.Tensor('float32', this.h.weightsT, [numClasses, k]),
       [CAM_IO.bias]: new ort.Tensor('float32', this.h.bias, [numClasses]),
     };
+    // Activated graphs: the model's own head keeps its ReLU (slope 0); a withHead classifier is linear.
+    if (this.core.activated) headFeeds[CAM_IO.slope] = new ort.Tensor('float32', Float32Array.of(this.h.kind === 'custom-head' ? 1 : 0), []);
     const results = new Array<CamResult>(frames.length);
     for (const run of runsBySize(frames, this.core.maxBatch)) {
       const feeds = { ...frameFeeds(frames, run, row, this.core.pre), ...headFeeds };
@@ -219,6 +249,7 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
   const fileConfig = mergeFileConfig(source, options);
   const bytes = await readModelBytes(source, where);
   const { input, pre, found, extended } = prepareGraph(bytes, fileConfig, where);
+  warnDefaultNormalization(pre, where);
   const created = await createSession(extended, provider, threads, where, spinWait);
   const session = created.session;
   try {
@@ -232,6 +263,7 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
       maxBatch: input.fixedBatch === 1 ? 1 : Number.POSITIVE_INFINITY,
       pending: new Set(),
       disposed: false,
+      activated: found.activation === 'relu',
     };
     const head: Head = {
       kind: found.kind,
@@ -257,6 +289,25 @@ export const loadOnnxModel: EngineLoader = async (source: ResolvedSource, option
     throw err;
   }
 };
+
+/** Sources already warned about (the warning is printed once per model per process). */
+const warnedDefaults = new Set<string>();
+
+/**
+ * ONNX files carry no normalization: a model run on camstream's defaults (x/255, mean 0, std 1) with no
+ * camstream.json, preset or scale/mean/std is very likely fed the wrong numbers (a torchvision export wants
+ * the `imagenet` preset). Says so once, as a process warning (stderr).
+ */
+function warnDefaultNormalization(pre: Preprocess, where: string): void {
+  if (pre.normalization !== 'default' || warnedDefaults.has(where)) return;
+  warnedDefaults.add(where);
+  process.emitWarning(
+    `camstream: ${where} has no camstream.json normalization and runs on the defaults (x/255, mean 0, std 1); ` +
+      'torchvision and timm exports need --preset imagenet (or "preset": "imagenet" in camstream.json), ' +
+      'Keras "tf"-mode models --preset tf',
+    { code: 'CAMSTREAM_DEFAULT_NORMALIZATION' },
+  );
+}
 
 async function readModelBytes(source: ResolvedSource, where: string): Promise<Uint8Array> {
   try {
@@ -298,11 +349,9 @@ async function probeFeatureShape(session: ort.InferenceSession, found: OnnxHead,
       [CAM_IO.request]: new ort.Tensor('int64', BigInt64Array.from([-1n]), [1, 1]),
       [CAM_IO.weights]: new ort.Tensor('float32', weightsT, [found.numClasses, found.channels]),
       [CAM_IO.bias]: new ort.Tensor('float32', found.bias, [found.numClasses]),
+      ...fitFeeds(inW, inH, pre),
     };
-    if (pre.resize === 'letterbox') {
-      feeds[CAM_IO.fitSize] = new ort.Tensor('int64', BigInt64Array.from([BigInt(inH), BigInt(inW)]), [2]);
-      feeds[CAM_IO.fitPads] = new ort.Tensor('int64', new BigInt64Array(8), [8]);
-    }
+    if (found.activation === 'relu') feeds[CAM_IO.slope] = new ort.Tensor('float32', Float32Array.of(0), []);
     const out = await session.run(feeds, [CAM_IO.maps, CAM_IO.gap]);
     const [, , mapH, mapW] = out[CAM_IO.maps].dims;
     const k = out[CAM_IO.gap].dims[1];

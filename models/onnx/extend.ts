@@ -12,12 +12,18 @@
  *   (row c of `cam_weights` is column c of the `[k, C]` classifier W). Feeding rather than baking them in
  *   lets one session serve the model's own head and any `withHead` classifier (paper sec. 4) with no second
  *   copy of the backbone; ONNX Runtime wraps the fed buffer without copying it.
- * - letterbox only: `cam_fit_size` int64 `[2]` (content height, width) and `cam_fit_pads` int64 `[8]` (ONNX
- *   Pad order for NHWC: 0, top, left, 0, 0, bottom, right, 0), computed per frame size by `fitGeometry` so
- *   both engines place the content identically.
+ * - letterbox only: `cam_fit_pads` int64 `[8]` (ONNX Pad order for NHWC: 0, top, left, 0, 0, bottom,
+ *   right, 0), and for the `bilinear` filter `cam_fit_size` int64 `[2]` (content height, width), computed
+ *   per frame size by `fitGeometry` so both engines place the content identically.
+ * - `triangle` and `area` filters (antialiased): `cam_col_taps` int64 `[outW, t]` with `cam_col_weights`
+ *   float `[outW, t, 1]`, and `cam_row_taps` int64 `[outH, t']` with `cam_row_weights` float
+ *   `[outH, t', 1, 1]`: the tap tables of models/internal/resize-taps.ts for this frame size, fed per run.
+ * - activated class-conv heads only: `cam_slope` float `[]`, the slope of the head's activation below 0:
+ *   0 for the model's own ReLU head, 1 (no activation) for a linear `withHead` classifier on the same session.
  *
- * Added nodes, in the order of models/preprocess.ts: Cast to float -> Resize (linear, half_pixel, to the
- * model size or the letterbox content size) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
+ * Added nodes, in the order of models/preprocess.ts: Cast to float -> resize (`bilinear`: Resize linear,
+ * half_pixel, to the model size or the letterbox content size; otherwise Gather the column taps, Mul by
+ * their weights, ReduceSum, then the same over rows: a separable antialiasing filter on any opset) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
  * scale] -> [Sub mean] -> [Div std] -> the model's original input, with a Transpose to NCHW right after the
  * resize (and pad) for NCHW models. Resizing before the transpose keeps the full-size frame in its native
  * layout: only the small resized tensor is permuted. The order of channel reordering and normalization is
@@ -37,6 +43,7 @@
  * axes as an input from opset 18).
  */
 import { ModelLoadError } from '../../common/errors.ts';
+import { usesResizeTaps } from '../preprocess.ts';
 import type { Preprocess } from '../types.ts';
 import type { OnnxHead } from './discover.ts';
 import type { OnnxInput } from './discover-input.ts';
@@ -62,6 +69,11 @@ export const CAM_IO = Object.freeze({
   bias: 'cam_bias',
   fitSize: 'cam_fit_size',
   fitPads: 'cam_fit_pads',
+  colTaps: 'cam_col_taps',
+  colWeights: 'cam_col_weights',
+  rowTaps: 'cam_row_taps',
+  rowWeights: 'cam_row_weights',
+  slope: 'cam_slope',
   ids: 'cam_ids',
   scores: 'cam_scores',
   probs: 'cam_probs',
@@ -163,9 +175,17 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     valueInfo(CAM_IO.request, DataType.INT64, ['cam_batch', 'cam_count']),
     valueInfo(CAM_IO.weights, DataType.FLOAT, ['cam_classes', k]),
     valueInfo(CAM_IO.bias, DataType.FLOAT, ['cam_classes']),
-    ...(pre.resize === 'letterbox'
-      ? [valueInfo(CAM_IO.fitSize, DataType.INT64, [2]), valueInfo(CAM_IO.fitPads, DataType.INT64, [8])]
+    ...(pre.resize === 'letterbox' && !usesResizeTaps(pre) ? [valueInfo(CAM_IO.fitSize, DataType.INT64, [2])] : []),
+    ...(pre.resize === 'letterbox' ? [valueInfo(CAM_IO.fitPads, DataType.INT64, [8])] : []),
+    ...(usesResizeTaps(pre)
+      ? [
+          valueInfo(CAM_IO.colTaps, DataType.INT64, ['cam_out_width', 'cam_col_count']),
+          valueInfo(CAM_IO.colWeights, DataType.FLOAT, ['cam_out_width', 'cam_col_count', 1]),
+          valueInfo(CAM_IO.rowTaps, DataType.INT64, ['cam_out_height', 'cam_row_count']),
+          valueInfo(CAM_IO.rowWeights, DataType.FLOAT, ['cam_out_height', 'cam_row_count', 1, 1]),
+        ]
       : []),
+    ...(head.activation === 'relu' ? [valueInfo(CAM_IO.slope, DataType.FLOAT, [])] : []),
   ];
   const { kept, needed } = pruneNodes([...b.prep, ...graph.node, ...b.cam], outputs.map((o) => o.name as string));
   const initializers: ITensorProto[] = [...graph.initializer, ...b.inits].filter((t) => needed.has(t.name as string));
@@ -205,13 +225,18 @@ function addPreprocessing(b: GraphBuilder, opset: number, input: OnnxInput, pre:
   const letterbox = pre.resize === 'letterbox';
   const [inH, inW] = pre.inputSize;
   let x = b.pre('Cast', [CAM_IO.frames], { to: DataType.FLOAT });
-  const batch = b.pre('Slice', [b.pre('Shape', [CAM_IO.frames]), b.ints([0]), b.ints([1])]);
-  const sizes = letterbox
-    ? b.pre('Concat', [batch, CAM_IO.fitSize, b.ints([3])], { axis: 0 })
-    : b.pre('Concat', [batch, b.ints([inH, inW, 3])], { axis: 0 });
-  // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
-  const unused = opset >= 13 ? ['', ''] : [b.floats([], [0]), b.floats([], [0])];
-  x = b.pre('Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  if (usesResizeTaps(pre)) {
+    x = addTapResize(b, opset, x, CAM_IO.colTaps, CAM_IO.colWeights, 2);
+    x = addTapResize(b, opset, x, CAM_IO.rowTaps, CAM_IO.rowWeights, 1);
+  } else {
+    const batch = b.pre('Slice', [b.pre('Shape', [CAM_IO.frames]), b.ints([0]), b.ints([1])]);
+    const sizes = letterbox
+      ? b.pre('Concat', [batch, CAM_IO.fitSize, b.ints([3])], { axis: 0 })
+      : b.pre('Concat', [batch, b.ints([inH, inW, 3])], { axis: 0 });
+    // Opset 11-12 Resize has required roi and scales inputs (empty when sizes is given); 13+ takes ''.
+    const unused = opset >= 13 ? ['', ''] : [b.floats([], [0]), b.floats([], [0])];
+    x = b.pre('Resize', [x, ...unused, sizes], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
+  }
   if (letterbox) {
     // Padding is black in pixel space, before normalization (models/preprocess.ts, LETTERBOX_PAD_VALUE).
     x = b.pre('Pad', [x, CAM_IO.fitPads, b.floats([0], [])], { mode: 'constant' });
@@ -229,20 +254,67 @@ function addPreprocessing(b: GraphBuilder, opset: number, input: OnnxInput, pre:
   b.prep[b.prep.length - 1].output = [input.name];
 }
 
+/**
+ * One axis of the NHWC frames resampled by fed tap tables: Gather along `axis` (a `[out, t]` index table
+ * makes `[.., out, t, ..]`), Mul by the weights, ReduceSum over the tap axis (axes as an input from opset 13).
+ */
+function addTapResize(b: GraphBuilder, opset: number, x: string, taps: string, weights: string, axis: 1 | 2): string {
+  const gathered = b.pre('Gather', [x, taps], { axis });
+  const weighted = b.pre('Mul', [gathered, weights]);
+  return opset >= 13
+    ? b.pre('ReduceSum', [weighted, b.ints([axis + 1])], { keepdims: 0 })
+    : b.pre('ReduceSum', [weighted], { axes: [axis + 1], keepdims: 0 });
+}
+
 /** CAM nodes: GAP, logits, the requested ids, their scores and probabilities, and the maps (file comment). */
 function addCam(b: GraphBuilder, opset: number, head: OnnxHead): void {
   const f = head.featureTensor;
   const k = head.channels;
+  const relu = head.activation === 'relu';
   if (head.pooledTensor) {
     b.op('Flatten', [head.pooledTensor], { axis: 1 }, CAM_IO.gap);
   } else if (head.featureLayout === 'nchw') {
     b.op('Flatten', [b.op('GlobalAveragePool', [f])], { axis: 1 }, CAM_IO.gap);
-  } else if (opset >= 18) {
-    b.op('ReduceMean', [f, b.ints([1, 2])], { keepdims: 0 }, CAM_IO.gap);
   } else {
-    b.op('ReduceMean', [f], { axes: [1, 2], keepdims: 0 }, CAM_IO.gap);
+    b.op('Flatten', [spatialMean(b, opset, f, [1, 2])], { axis: 1 }, CAM_IO.gap);
   }
-  const logits = b.op('Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
+  // Features as [N, k, h * w], and their spatial size.
+  let flat: string;
+  let spatial: string;
+  if (head.featureLayout === 'nchw') {
+    flat = b.op('Reshape', [f, b.ints([0, k, -1])]);
+    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([2]), b.ints([4])]);
+  } else {
+    flat = b.op('Transpose', [b.op('Reshape', [f, b.ints([0, -1, k])])], { perm: [0, 2, 1] });
+    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([1]), b.ints([3])]);
+  }
+  // An activated class-conv head (SqueezeNet: conv -> ReLU -> GAP) has logit_c = mean(ReLU(W_c . f + b_c)):
+  // every class map is needed for the logits. Max(z, slope * z) is that ReLU for slope 0 and no activation
+  // for slope 1 (a linear withHead classifier fed to the same session).
+  const biasColumn = relu ? b.op('Reshape', [CAM_IO.bias, b.ints([-1, 1])]) : '';
+  const activate = (z: string): string => b.op('Max', [z, b.op('Mul', [z, CAM_IO.slope])]);
+  const logits = relu
+    ? b.op('Flatten', [spatialMean(b, opset, activate(b.op('Add', [b.op('MatMul', [CAM_IO.weights, flat]), biasColumn])), [2])], { axis: 1 })
+    : b.op('Gemm', [CAM_IO.gap, CAM_IO.weights, CAM_IO.bias], { transB: 1 });
+  addTopIds(b, logits);
+  b.op('GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
+  const probs = b.op('Softmax', [logits], { axis: 1 });
+  b.op('GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
+  // Rows of W^T for the chosen classes: [N, m, k].
+  const rows = b.op('Gather', [CAM_IO.weights, CAM_IO.ids], { axis: 0 });
+  let mapsFlat = b.op('MatMul', [rows, flat]);
+  if (relu) mapsFlat = activate(b.op('Add', [mapsFlat, b.op('Gather', [biasColumn, CAM_IO.ids], { axis: 0 })]));
+  const mapShape = b.op('Concat', [b.ints([0, 0]), spatial], { axis: 0 });
+  b.op('Reshape', [mapsFlat, mapShape], {}, CAM_IO.maps);
+}
+
+/** Mean of `x` over `axes`, kept as size-1 dims (ReduceMean takes its axes as an input from opset 18). */
+function spatialMean(b: GraphBuilder, opset: number, x: string, axes: number[]): string {
+  return opset >= 18 ? b.op('ReduceMean', [x, b.ints(axes)], { keepdims: 1 }) : b.op('ReduceMean', [x], { axes, keepdims: 1 });
+}
+
+/** `cam_ids`: per slot the requested class, or for -1 the slot's rank among the top logits. */
+function addTopIds(b: GraphBuilder, logits: string): void {
   // TopK's K is min(m, C): a request may hold more slots than there are classes (the same class asked
   // twice). The top ids are then padded back to m columns with class 0, so a -1 slot past the class count
   // maps class 0 (the engine never asks for more top slots than classes). Less + Where rather than Min:
@@ -257,23 +329,6 @@ function addCam(b: GraphBuilder, opset: number, head: OnnxHead): void {
   const topPadded = b.op('Pad', [topIds, padWidth, b.ints([0], [])], { mode: 'constant' });
   const wantsTop = b.op('Less', [CAM_IO.request, b.ints([0], [])]);
   b.op('Where', [wantsTop, topPadded, CAM_IO.request], {}, CAM_IO.ids);
-  b.op('GatherElements', [logits, CAM_IO.ids], { axis: 1 }, CAM_IO.scores);
-  const probs = b.op('Softmax', [logits], { axis: 1 });
-  b.op('GatherElements', [probs, CAM_IO.ids], { axis: 1 }, CAM_IO.probs);
-  // Rows of W^T for the chosen classes: [N, m, k].
-  const rows = b.op('Gather', [CAM_IO.weights, CAM_IO.ids], { axis: 0 });
-  let flat: string;
-  let spatial: string;
-  if (head.featureLayout === 'nchw') {
-    flat = b.op('Reshape', [f, b.ints([0, k, -1])]);
-    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([2]), b.ints([4])]);
-  } else {
-    flat = b.op('Transpose', [b.op('Reshape', [f, b.ints([0, -1, k])])], { perm: [0, 2, 1] });
-    spatial = b.op('Slice', [b.op('Shape', [f]), b.ints([1]), b.ints([3])]);
-  }
-  const mapsFlat = b.op('MatMul', [rows, flat]);
-  const mapShape = b.op('Concat', [b.ints([0, 0]), spatial], { axis: 0 });
-  b.op('Reshape', [mapsFlat, mapShape], {}, CAM_IO.maps);
 }
 
 /** Keeps the nodes `outputs` need (walking back from them); returns them in order and every name read. */

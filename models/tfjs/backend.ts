@@ -75,7 +75,13 @@ async function trySet(name: TfjsBackendName): Promise<boolean> {
   if (tf.getBackend() === name) return true;
   try {
     // setBackend resolves false when the backend's init fails (it logs a warning; silence it here).
-    return await withQuietWarnings(() => tf.setBackend(name));
+    // The cpu backend prints an "install our node backend" banner on its first tensor: spend that first
+    // write here, quietly, so the banner never reaches a user's stdout or stderr.
+    return await withQuietWarnings(async () => {
+      const ok = await tf.setBackend(name);
+      if (ok && name === 'cpu') tf.tensor1d([0]).dispose();
+      return ok;
+    });
   } catch {
     return false;
   }

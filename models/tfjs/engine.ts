@@ -24,6 +24,7 @@ import { EngineCamModel, type BackboneInfo, type EngineHead, type SharedCore } f
 import { ensureTfjsBackend, initTfjsBackend, type TfjsBackend, type TfjsBackendName } from './backend.ts';
 import { openBackbone, type Backbone, type OpenedBackbone } from './backbone.ts';
 import { readModelFolder } from './io.ts';
+import { cachedResizeTaps, type ResizeTaps } from '../internal/resize-taps.ts';
 
 export { DEFAULT_TOP_K } from '../internal/engine-common.ts';
 
@@ -43,16 +44,34 @@ interface Head extends EngineHead {
   logits: 'model' | 'classifier-input' | 'features';
 }
 
+/** One axis of an NHWC batch resampled by tap tables: gather the taps, weigh them, sum. Call inside tf.tidy. */
+function applyTaps(x: tf.Tensor4D, taps: ResizeTaps, axis: 1 | 2): tf.Tensor4D {
+  const { outSize, taps: t } = taps;
+  const gathered = tf.gather(x, tf.tensor2d(taps.indices, [outSize, t], 'int32'), axis);
+  const w = axis === 2 ? tf.tensor3d(taps.weights, [outSize, t, 1]) : tf.tensor4d(taps.weights, [outSize, t, 1, 1]);
+  return tf.sum(tf.mul(gathered, w), axis + 1) as tf.Tensor4D;
+}
+
+/** Resizes an NHWC batch to `size` with the model's filter (models/preprocess.ts). Call inside tf.tidy. */
+function resizeBatch(x: tf.Tensor4D, size: [number, number], pre: Preprocess): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  if (pre.resizeFilter === 'bilinear') {
+    // Half-pixel centres: the sampling grid of OpenCV, PIL and ONNX Resize 'half_pixel'.
+    return tf.image.resizeBilinear(x, size, false, true);
+  }
+  // The antialiasing pre-filter and the resampling in one: columns first, on the full-height frame.
+  let y = w === size[1] ? x : applyTaps(x, cachedResizeTaps(w, size[1], pre.resizeFilter), 2);
+  if (h !== size[0]) y = applyTaps(y, cachedResizeTaps(h, size[0], pre.resizeFilter), 1);
+  return y;
+}
+
 /** Preprocessing for one batch (see models/preprocess.ts for the definition). Call inside tf.tidy. */
 function toModelInput(frames: readonly Frame[], pre: Preprocess): tf.Tensor4D {
   const [inH, inW] = pre.inputSize;
   const fit = (x: tf.Tensor4D, width: number, height: number): tf.Tensor4D => {
     const g = fitGeometry(width, height, pre);
     let y = x;
-    if (g.contentSize[0] !== height || g.contentSize[1] !== width) {
-      // Half-pixel centres: the sampling grid of OpenCV, PIL and ONNX Resize 'half_pixel'.
-      y = tf.image.resizeBilinear(y, g.contentSize, false, true);
-    }
+    if (g.contentSize[0] !== height || g.contentSize[1] !== width) y = resizeBatch(y, g.contentSize, pre);
     if (g.padTop + g.padBottom + g.padLeft + g.padRight > 0) {
       y = tf.pad(y, [[0, 0], [g.padTop, g.padBottom], [g.padLeft, g.padRight], [0, 0]], 0);
     }

@@ -13,7 +13,7 @@
  * all under the offline policy (queueOffline: lossless, at most `maxQueueFrames` frames in flight).
  */
 import { tap, type Observable } from 'rxjs';
-import type { CamModel, Preprocess } from '../../models/index.ts';
+import { normalizationRecord, type CamModel, type Preprocess } from '../../models/index.ts';
 import type { DecodeHandle, EncodeResult, FfmpegTools, InputScheme, MediaInfo, VideoEncoder } from '../ffmpeg/index.ts';
 import { writeJsonLines } from '../sinks/jsonl.ts';
 import { writeOverlayVideo } from '../sinks/mp4.ts';
@@ -108,13 +108,18 @@ export interface FrameLine {
   inferred: boolean;
   /** A scene cut was detected here (smoothing restarted). */
   cut: boolean;
+  /** The model's input normalization and resize filter (models `normalizationRecord`), when given. */
+  normalization?: NormalizationRecord;
 }
+
+/** What `normalizationRecord` returns. */
+export type NormalizationRecord = ReturnType<typeof normalizationRecord>;
 
 /** `v` with at most `digits` decimals (no binary noise such as 0.30000000000000004 in the JSON). */
 const round = (v: number, digits: number): number => Number(v.toFixed(digits));
 
 /** The JSONL record of a frame. */
-export function frameLine(frame: LocalizedFrame, labels: readonly string[]): FrameLine {
+export function frameLine(frame: LocalizedFrame, labels: readonly string[], normalization?: NormalizationRecord): FrameLine {
   const { cams } = frame;
   return {
     index: frame.index,
@@ -130,6 +135,7 @@ export function frameLine(frame: LocalizedFrame, labels: readonly string[]): Fra
     }),
     inferred: frame.inferred,
     cut: cams.cut,
+    ...(normalization ? { normalization } : {}),
   };
 }
 
@@ -182,8 +188,9 @@ export function composeVideoPipeline(
 ): Observable<RenderedFrame> {
   const { info } = model;
   const layout = layoutFor(model, probe, config.overlay);
+  const normalization = normalizationRecord(info.preprocess);
   const withJson = (frames: Observable<RenderedFrame>): Observable<RenderedFrame> =>
-    config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels), hooks.onJsonFinish));
+    config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels, normalization), hooks.onJsonFinish));
   const blocking = blocksJsThread(model);
   const { decode, infer, encode } = config;
   return queueOffline(

@@ -40,7 +40,7 @@ export function buildDecodeArgs(
   args.push('-threads', String(config.threads));
   if (config.startSeconds > 0) args.push('-ss', String(config.startSeconds));
   if (config.durationSeconds !== undefined) args.push('-t', String(config.durationSeconds));
-  args.push(...config.inputOptions, '-protocol_whitelist', source.protocolWhitelist, '-i', source.url);
+  args.push(...config.inputOptions, '-protocol_whitelist', source.protocolWhitelist, ...(source.inputArgs ?? []), '-i', source.url);
   if (!tools.passthroughPerOutput) args.push(...tools.passthroughArgs);
 
   const common: string[] = [];

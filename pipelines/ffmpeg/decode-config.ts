@@ -63,6 +63,8 @@ export interface DecodeConfig extends DecodeOutputConfig {
   strict?: boolean;
   /** Schemes the input may use. Default all of `INPUT_SCHEMES`. */
   schemes?: readonly InputScheme[];
+  /** Refuse playlists and files that name other files (`-format_whitelist`, see confine.ts). Default false. */
+  confine?: boolean;
   /** Default `locateFfmpeg()`. */
   tools?: FfmpegTools;
   /** A probe of this input, when the caller has one (saves a run for full-size outputs). */

@@ -14,6 +14,7 @@ import {
   type ResolvedDecodeConfig,
 } from './decode-config.ts';
 import { FrameTimestamps, isShowinfoLine } from './decode-timestamps.ts';
+import { confineInput, referenceRefusal } from './confine.ts';
 import { FfmpegError } from './errors.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { resolveInput, type ResolvedInput } from './input.ts';
@@ -28,9 +29,11 @@ import { spawnFfmpeg, type FfmpegProcess, type LogLine } from './spawn.ts';
  */
 export class DecodeRun {
   private readonly resolved: ResolvedDecodeConfig;
-  private readonly source: ResolvedInput;
+  private source: ResolvedInput;
   private readonly timestamps: FrameTimestamps;
   private closed = false;
+  /** Aborted on teardown: ends a probe still running before ffmpeg starts. */
+  private readonly stopping = new AbortController();
   private proc: FfmpegProcess | undefined;
   private creditsSub: Subscription | undefined;
   private credits: number;
@@ -74,6 +77,7 @@ export class DecodeRun {
   /** Teardown on unsubscribe: stops listening and ends the child (stdin, pipes, SIGTERM, SIGKILL). */
   end(): void {
     this.closed = true;
+    this.stopping.abort();
     this.creditsSub?.unsubscribe();
     void this.proc?.stop();
   }
@@ -90,6 +94,7 @@ export class DecodeRun {
   private fail(err: unknown): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopping.abort();
     this.creditsSub?.unsubscribe();
     void this.proc?.stop();
     this.subscriber.error(err);
@@ -100,7 +105,9 @@ export class DecodeRun {
     const tools = config.tools ?? (await locateFfmpeg());
     if (this.closed) return;
     const needProbe = resolved.outputs.some((o) => o.width === undefined) || (resolved.timestamps === 'rate' && !resolved.fps);
-    const info = config.probe ?? (needProbe ? await probeMedia(this.input, { tools, schemes: config.schemes }) : undefined);
+    const info = config.probe ?? (needProbe ? await probeMedia(this.input, { tools, schemes: config.schemes, confine: config.confine, signal: this.stopping.signal }) : undefined);
+    if (this.closed) return;
+    if (config.confine) this.source = await confineInput(this.source, tools.ffmpeg.path, 'ffmpeg');
     if (this.closed) return;
     this.timestamps.rate = resolved.fps ?? info?.frameRate;
     this.sized = resolved.outputs.map((o) => ({
@@ -134,7 +141,7 @@ export class DecodeRun {
     this.config.onStart?.({ pid: running.pid, commandLine: running.commandLine, stats: () => this.stats(running) });
     running.done.then(
       () => this.onExit(running),
-      (err: unknown) => this.fail(err),
+      (err: unknown) => this.fail((this.config.confine ? referenceRefusal(this.source.display, undefined, err) : undefined) ?? err),
     );
   }
 

@@ -1,15 +1,15 @@
 /**
  * Encoding raw frames from JS into a video file (H.264 MP4 by default), optionally with the audio of
- * another file. The encoder writes to `<out>.tmp-XXXXXXXX<ext>` beside the target (same folder, so the
+ * another file. The encoder writes to `<out>.tmp-<pid>-XXXXXXXX<ext>` (temp-files.ts) beside the target (same folder, so the
  * final rename is atomic; same extension, so ffmpeg picks the muxer) and renames it to `out` only after
  * ffmpeg exits 0: a failed or aborted run never leaves a file that looks complete.
  */
-import { randomBytes } from 'node:crypto';
 import { extname } from 'node:path';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { checkInt } from '../../common/checks.ts';
 import { ConfigError, type Frame } from '../../models/index.ts';
 import { BYTES_PER_PIXEL, type PixFmt } from './decode-config.ts';
+import { tempPathFor } from './temp-files.ts';
 import { buildEncodeArgs, type EncodeAudioTrack } from './encode-args.ts';
 import { EncodeRun, type EncodeResult, type VideoEncoder } from './encode-run.ts';
 import { resolveInput, type InputScheme } from './input.ts';
@@ -168,7 +168,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   const needsEven = !config.filterComplex && /^yuv4[12]0/.test(pixFmt) && (width % 2 === 1 || height % 2 === 1);
   const vfParts = [config.filter, needsEven ? 'pad=ceil(iw/2)*2:ceil(ih/2)*2' : undefined].filter((x): x is string => !!x);
 
-  const temp = `${config.out}.tmp-${randomBytes(4).toString('hex')}${ext}`;
+  const temp = tempPathFor(config.out, ext);
   const faststart = (config.faststart ?? DEFAULT_ENCODE_CONFIG.faststart) && ['mp4', 'mov', 'm4v', ''].includes(container);
   const args = buildEncodeArgs({
     ...checked,

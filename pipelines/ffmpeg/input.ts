@@ -27,6 +27,8 @@ export interface ResolvedInput {
   scheme: InputScheme;
   /** The value for `-protocol_whitelist`. */
   protocolWhitelist: string;
+  /** More input options placed before `-i` (a confined file's `-format_whitelist`, see confine.ts). */
+  inputArgs?: readonly string[];
 }
 
 const SCHEME_RE = /^([A-Za-z][A-Za-z0-9+.-]*):/;

@@ -3,6 +3,7 @@
  * ffprobe's JSON when an ffprobe exists, else from the stream lines `ffmpeg -i` prints.
  */
 import { ConfigError } from '../../models/index.ts';
+import { confineInput, referenceRefusal } from './confine.ts';
 import { FfmpegError } from './errors.ts';
 import { resolveInput, type InputScheme, type ResolvedInput } from './input.ts';
 import { locateFfmpeg, type FfmpegTools } from './locate.ts';
@@ -25,6 +26,13 @@ export interface ProbeConfig {
   schemes?: readonly InputScheme[];
   /** Time limit for each probe command, ms. Default 60 000. */
   timeoutMs?: number;
+  /**
+   * Confine a file to itself: refuse playlists and other files that name further files (HLS, ffconcat,
+   * DASH...; see confine.ts) before anything they name is opened. Default false.
+   */
+  confine?: boolean;
+  /** Aborting ends the probe's child at once and rejects (a decode unsubscribed while probing). */
+  signal?: AbortSignal;
 }
 
 export interface MediaInfo {
@@ -74,15 +82,30 @@ export async function probeMedia(input: string, config: ProbeConfig = {}): Promi
   if (!['never', 'if-missing', 'always'].includes(countMode)) {
     throw new ConfigError(`countFrames must be one of never, if-missing, always; got ${String(countMode)}`);
   }
-  const source = resolveInput(input, config.schemes);
   const tools = config.tools ?? (await locateFfmpeg());
-  const timeoutMs = config.timeoutMs ?? 60_000;
-  const info = tools.ffprobe ? await probeWithFfprobe(source, tools, timeoutMs) : await probeWithFfmpeg(source, tools, timeoutMs);
+  const prober = tools.ffprobe ?? tools.ffmpeg;
+  const resolved = resolveInput(input, config.schemes);
+  const source = config.confine ? await confineInput(resolved, prober.path, prober.kind) : resolved;
+  const limits: RunLimits = { timeoutMs: config.timeoutMs ?? 60_000, signal: config.signal };
+  let info: MediaInfo;
+  try {
+    info = tools.ffprobe ? await probeWithFfprobe(source, tools, limits) : await probeWithFfmpeg(source, tools, limits);
+  } catch (err) {
+    throw (config.confine ? referenceRefusal(source.display, undefined, err) : undefined) ?? err;
+  }
+  const refused = config.confine ? referenceRefusal(source.display, info.format) : undefined;
+  if (refused) throw refused;
   if (countMode === 'always' || (countMode === 'if-missing' && info.frameCount === undefined)) {
-    info.frameCount = tools.ffprobe ? await countWithFfprobe(source, tools, timeoutMs) : await countWithFfmpeg(source, tools, timeoutMs);
+    info.frameCount = tools.ffprobe ? await countWithFfprobe(source, tools, limits) : await countWithFfmpeg(source, tools, limits);
     info.frameCountSource = 'counted';
   }
   return info;
+}
+
+/** Per command: the time limit and the caller's abort signal. */
+interface RunLimits {
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
 }
 
 interface ProbeStream {
@@ -109,10 +132,10 @@ function noVideo(source: ResolvedInput): FfmpegError {
   return new FfmpegError(`${source.display} has no video stream`, { file: source.display });
 }
 
-async function probeWithFfprobe(source: ResolvedInput, tools: FfmpegTools, timeoutMs: number): Promise<MediaInfo> {
+async function probeWithFfprobe(source: ResolvedInput, tools: FfmpegTools, limits: RunLimits): Promise<MediaInfo> {
   // ffprobe -hide_banner -loglevel level+error -protocol_whitelist file -print_format json -show_format -show_streams <input>
-  const args = ['-protocol_whitelist', source.protocolWhitelist, '-print_format', 'json', '-show_format', '-show_streams', source.url];
-  const { stdout } = await runFfmpeg({ binary: tools.ffprobe!.path, kind: 'ffprobe', args, file: source.display, timeoutMs });
+  const args = ['-protocol_whitelist', source.protocolWhitelist, ...(source.inputArgs ?? []), '-print_format', 'json', '-show_format', '-show_streams', source.url];
+  const { stdout } = await runFfmpeg({ binary: tools.ffprobe!.path, kind: 'ffprobe', args, file: source.display, ...limits });
   let json: ProbeJson;
   try {
     json = JSON.parse(stdout) as ProbeJson;
@@ -181,11 +204,11 @@ function finishInfo(source: ResolvedInput, core: InfoCore): MediaInfo {
   };
 }
 
-async function probeWithFfmpeg(source: ResolvedInput, tools: FfmpegTools, timeoutMs: number): Promise<MediaInfo> {
+async function probeWithFfmpeg(source: ResolvedInput, tools: FfmpegTools, limits: RunLimits): Promise<MediaInfo> {
   // ffmpeg -hide_banner -loglevel level+info -nostats -nostdin -protocol_whitelist file -i <input>
   // With no output ffmpeg lists the input and exits 1 ("At least one output file must be specified").
-  const args = ['-protocol_whitelist', source.protocolWhitelist, '-i', source.url];
-  const { log } = await runFfmpeg({ binary: tools.ffmpeg.path, args, file: source.display, logLevel: 'info', timeoutMs, allowFailure: true });
+  const args = ['-protocol_whitelist', source.protocolWhitelist, ...(source.inputArgs ?? []), '-i', source.url];
+  const { log } = await runFfmpeg({ binary: tools.ffmpeg.path, args, file: source.display, logLevel: 'info', ...limits, allowFailure: true });
   return parseFfmpegInputListing(source, log.map((l) => ({ level: l.level, message: l.message })));
 }
 
@@ -299,31 +322,31 @@ function splitTopLevel(text: string): string[] {
   return out;
 }
 
-async function countWithFfprobe(source: ResolvedInput, tools: FfmpegTools, timeoutMs: number): Promise<number> {
+async function countWithFfprobe(source: ResolvedInput, tools: FfmpegTools, limits: RunLimits): Promise<number> {
   // ffprobe -hide_banner -loglevel level+error -protocol_whitelist file -count_frames -select_streams v:0
   //   -show_entries stream=nb_read_frames -print_format json <input>
   const args = [
-    '-protocol_whitelist', source.protocolWhitelist,
+    '-protocol_whitelist', source.protocolWhitelist, ...(source.inputArgs ?? []),
     '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-print_format', 'json', source.url,
   ];
-  const { stdout } = await runFfmpeg({ binary: tools.ffprobe!.path, kind: 'ffprobe', args, file: source.display, timeoutMs });
+  const { stdout } = await runFfmpeg({ binary: tools.ffprobe!.path, kind: 'ffprobe', args, file: source.display, ...limits });
   const json = JSON.parse(stdout) as { streams?: Array<{ nb_read_frames?: string }> };
   const count = num(json.streams?.[0]?.nb_read_frames);
   if (count === undefined) throw new FfmpegError(`ffprobe could not count the frames of ${source.display}`, { file: source.display });
   return count;
 }
 
-async function countWithFfmpeg(source: ResolvedInput, tools: FfmpegTools, timeoutMs: number): Promise<number> {
+async function countWithFfmpeg(source: ResolvedInput, tools: FfmpegTools, limits: RunLimits): Promise<number> {
   // Decodes with passthrough timing (what decodeFrames$ emits) into the null muxer and reads the frame
   // counter from the machine-readable progress report:
   // ffmpeg -hide_banner -loglevel level+error -nostats -nostdin -protocol_whitelist file -i <input>
   //   -progress pipe:1 -map 0:v:0 -vsync passthrough -f null -
   const args = [
-    '-protocol_whitelist', source.protocolWhitelist, '-i', source.url, '-progress', 'pipe:1',
+    '-protocol_whitelist', source.protocolWhitelist, ...(source.inputArgs ?? []), '-i', source.url, '-progress', 'pipe:1',
     ...(tools.passthroughPerOutput ? [] : tools.passthroughArgs),
     '-map', '0:v:0', ...(tools.passthroughPerOutput ? tools.passthroughArgs : []), '-f', 'null', '-',
   ];
-  const { stdout } = await runFfmpeg({ binary: tools.ffmpeg.path, args, file: source.display, timeoutMs });
+  const { stdout } = await runFfmpeg({ binary: tools.ffmpeg.path, args, file: source.display, ...limits });
   const counts = [...stdout.matchAll(/^frame=\s*(\d+)/gm)];
   if (counts.length === 0) throw new FfmpegError(`ffmpeg reported no frame count for ${source.display}`, { file: source.display });
   return Number(counts[counts.length - 1][1]);

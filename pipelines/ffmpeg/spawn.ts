@@ -324,10 +324,10 @@ export interface RunResult {
 /**
  * Runs a short command to completion and collects its stdout as text (probe, version, count).
  * Rejects with an `FfmpegError` on a non-zero exit unless `allowFailure` is set, and ends the child
- * after `timeoutMs` (default 60 s).
+ * after `timeoutMs` (default 60 s) or as soon as `signal` aborts (rejecting then too).
  */
 export async function runFfmpeg(
-  config: SpawnConfig & { timeoutMs?: number; allowFailure?: boolean },
+  config: SpawnConfig & { timeoutMs?: number; allowFailure?: boolean; signal?: AbortSignal },
 ): Promise<RunResult> {
   const log: LogLine[] = [];
   const proc = spawnFfmpeg({
@@ -347,8 +347,18 @@ export async function runFfmpeg(
     timedOut = true;
     void proc.stop();
   }, config.timeoutMs ?? 60_000);
+  // The caller gave up (a decode unsubscribed while it probed): end the child now, not when it is done.
+  const onAbort = (): void => void proc.stop();
+  config.signal?.addEventListener('abort', onAbort, { once: true });
+  if (config.signal?.aborted) onAbort();
   try {
     const exit = await proc.closed;
+    if (config.signal?.aborted) {
+      throw new FfmpegError(`${config.kind ?? 'ffmpeg'}${config.file ? ` on ${config.file}` : ''} was stopped: its result is no longer wanted`, {
+        file: config.file,
+        command: proc.commandLine,
+      });
+    }
     if (timedOut) {
       throw new FfmpegError(
         `${config.kind ?? 'ffmpeg'} took longer than ${config.timeoutMs ?? 60_000} ms${config.file ? ` on ${config.file}` : ''}`,
@@ -359,5 +369,6 @@ export async function runFfmpeg(
     return { stdout, log, exit };
   } finally {
     clearTimeout(timer);
+    config.signal?.removeEventListener('abort', onAbort);
   }
 }

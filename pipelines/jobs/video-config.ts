@@ -4,8 +4,8 @@
  * which checks everything once and returns a frozen `ResolvedVideoConfig`. The one value only a run can
  * know, the batch size under `auto`, is settled by `settleVideoConfig` into the pipeline's config.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { checkInt } from '../../common/index.ts';
 import { ConfigError, type CamModel } from '../../models/index.ts';
 import { resolveInput, type FfmpegTools, type InputScheme } from '../ffmpeg/index.ts';
@@ -36,6 +36,11 @@ export interface VideoConfig {
    * measurements (ResNet-50, 2 cores: 16.1 vs 15.0 fps with spin-waiting off). 0 leaves them as they are.
    */
   ffmpegNice?: number;
+  /**
+   * Largest frame accepted, in pixels (width x height of the input's video stream); a larger input is
+   * refused with an InputError before anything is decoded. Default 64 000 000 (64 MP).
+   */
+  maxFramePixels?: number;
   /** The model-size decode. Decode threads default to 1: scaling to 224 pixels is light, and cores are scarce. */
   decode?: Partial<VideoDecodeSettings>;
   /** The inference stage; `batchFrames` defaults to `auto`. */
@@ -52,6 +57,7 @@ export interface VideoConfig {
 /** Defaults of the groups this module owns (smooth, localize and overlay keep their stages' defaults). */
 export const DEFAULT_VIDEO_CONFIG = Object.freeze({
   ffmpegNice: 10,
+  maxFramePixels: 64_000_000,
   decode: Object.freeze({
     threads: 1,
     strict: true,
@@ -69,6 +75,7 @@ export interface ResolvedVideoConfig extends Readonly<Omit<VideoPipelineConfig, 
   /** Absolute manifest path; undefined writes none. */
   readonly manifest: string | undefined;
   readonly ffmpegNice: number;
+  readonly maxFramePixels: number;
 }
 
 /**
@@ -91,26 +98,62 @@ export function resolveVideoConfig(input: string, config: VideoConfig, model: Ca
     overlay: resolveVideoOverlayConfig(config.overlay),
     encode,
     ffmpegNice: checkInt('ffmpegNice', config.ffmpegNice ?? DEFAULT_VIDEO_CONFIG.ffmpegNice, 0, 19),
+    maxFramePixels: checkInt('maxFramePixels', config.maxFramePixels ?? DEFAULT_VIDEO_CONFIG.maxFramePixels, 1, Number.MAX_SAFE_INTEGER),
   });
 }
 
-/** Output paths made absolute; refused when one is the input, both are the same, or a folder is missing. */
+/**
+ * Output paths made absolute; refused when one is the input or another output (compared by real path and
+ * by device and inode, so a symlink or a hard link to the input counts), or when a folder is missing.
+ */
 function resolveOutputs(input: string, config: VideoConfig): Pick<ResolvedVideoConfig, 'out' | 'json' | 'manifest'> {
   if (typeof config.out !== 'string' || config.out.trim() === '') throw new ConfigError(`out must be a file path, got ${JSON.stringify(config.out)}`);
   const source = resolveInput(input, config.decode?.schemes);
   const out = resolve(config.out);
   const json = config.json === undefined ? undefined : resolve(config.json);
-  if (source.scheme === 'file' && (source.url === out || source.url === json)) {
-    throw new ConfigError(`output ${JSON.stringify(config.out)} is the input itself`);
-  }
-  if (json !== undefined && json === out) throw new ConfigError(`the JSONL path ${JSON.stringify(config.json)} is also the video output`);
   for (const [flag, path] of [['out', out], ['json', json]] as const) {
     if (path === undefined) continue;
     const dir = dirname(path);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ConfigError(`${flag}: folder ${JSON.stringify(dir)} does not exist`);
   }
   const manifest = config.manifest === false ? undefined : resolve(config.manifest ?? `${out}.manifest.json`);
+  const named: Array<[string, string | undefined]> = [['output', out], ['JSONL path', json], ['manifest path', manifest]];
+  const files = named.filter((n): n is [string, string] => n[1] !== undefined).map(([what, path]) => ({ what, path, id: fileIdentity(path) }));
+  const inputId = source.scheme === 'file' ? fileIdentity(source.url) : undefined;
+  for (const [i, f] of files.entries()) {
+    if (inputId && sameIdentity(f.id, inputId)) {
+      throw new ConfigError(`${f.what} ${JSON.stringify(f.path)} is the input itself (${JSON.stringify(input)}); refusing to overwrite it`);
+    }
+    const other = files.slice(0, i).find((g) => sameIdentity(f.id, g.id));
+    if (other) throw new ConfigError(`the ${f.what} ${JSON.stringify(f.path)} is also the ${other.what} ${JSON.stringify(other.path)}`);
+  }
   return { out, json, manifest };
+}
+
+/** What a path names on disk: its real path (the folder's, for a file not there yet) and, when it exists, device and inode. */
+interface FileIdentity {
+  real: string;
+  devIno: string | undefined;
+}
+
+function fileIdentity(path: string): FileIdentity {
+  try {
+    const st = statSync(path);
+    return { real: realpathSync(path), devIno: `${st.dev}:${st.ino}` };
+  } catch {
+    // Not there yet (or a dangling link): the real folder plus the name is where it would be written.
+    let dir = dirname(path);
+    try {
+      dir = realpathSync(dir);
+    } catch {
+      // A missing folder is reported by the caller.
+    }
+    return { real: join(dir, basename(path)), devIno: undefined };
+  }
+}
+
+function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.real === b.real || (a.devIno !== undefined && a.devIno === b.devIno);
 }
 
 function resolveInfer(config: NonNullable<VideoConfig['infer']>, numClasses: number): ResolvedVideoConfig['infer'] {
@@ -163,7 +206,7 @@ export async function settleVideoConfig(
   model: CamModel,
   resolved: ResolvedVideoConfig,
 ): Promise<{ config: VideoPipelineConfig; batchChoice: BatchChoice | undefined }> {
-  const { manifest: _manifest, ffmpegNice: _nice, infer, queue, ...stages } = resolved;
+  const { manifest: _manifest, ffmpegNice: _nice, maxFramePixels: _pixels, infer, queue, ...stages } = resolved;
   let batchChoice: BatchChoice | undefined;
   let batchFrames: number;
   if (infer.batchFrames === 'auto') {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Observable } from 'rxjs';
-import { CamstreamError, type CamModel, type CamModelInfo } from '../../models/index.ts';
+import { CamstreamError, InputError, normalizationRecord, type CamModel, type CamModelInfo } from '../../models/index.ts';
 import {
   activeFfmpegPids,
   locateFfmpeg,
@@ -22,11 +22,18 @@ import { writeJsonFile } from '../sinks/manifest.ts';
 import type { RenderedFrame, StageTimings, VideoFrame } from '../stages/frame.ts';
 import type { BatchChoice } from '../stages/infer.ts';
 import type { SmoothStats } from '../stages/smooth.ts';
-import { resolveVideoConfig, settleVideoConfig, type VideoConfig } from './video-config.ts';
+import { lockOutput } from '../sinks/output-lock.ts';
+import { resolveVideoConfig, settleVideoConfig, type ResolvedVideoConfig, type VideoConfig } from './video-config.ts';
 
-/** The run was stopped from outside (SIGINT, an aborted signal). The CLI maps `INTERRUPTED` to exit 130. */
+/**
+ * The run was stopped from outside (SIGINT, SIGTERM, an aborted signal). `signal` names the signal when
+ * one did it; the CLI exits 128 + its number (130 for SIGINT, 143 for SIGTERM).
+ */
 export class InterruptedError extends CamstreamError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly signal?: NodeJS.Signals,
+  ) {
     super('INTERRUPTED', message);
   }
 }
@@ -90,16 +97,33 @@ const STAGES: Array<keyof StageTimings> = ['infer', 'smooth', 'localize', 'rende
  * the JSONL and the manifest are in place; rejects with the first error (FfmpegError naming the input and
  * quoting ffmpeg, ConfigError, engine errors) or InterruptedError, in every case after the pipeline was
  * torn down, leaving no output and no temporary file (ffmpeg children end within their kill grace).
+ * The output is locked for the run (sinks/output-lock.ts): ConfigError while another live run writes it;
+ * stale temporary files of dead runs beside the outputs are removed. Frames over `maxFramePixels` are an
+ * InputError before decoding; in strict mode a decode that ends well short of the container's length fails.
  */
 export async function annotateVideo(model: CamModel, input: string, config: VideoConfig, hooks: VideoRunHooks = {}): Promise<VideoReport> {
   const resolved = resolveVideoConfig(input, config, model);
-  const interrupted = (): InterruptedError => new InterruptedError(`interrupted while annotating ${input}; no output was written`);
+  if (hooks.signal?.aborted) throw interruptedError(input);
+  const lock = lockOutput(resolved.out, [resolved.json, resolved.manifest]);
+  try {
+    return await annotateLocked(model, input, resolved, config.tools ?? (await locateFfmpeg()), hooks);
+  } finally {
+    lock.release();
+  }
+}
+
+function interruptedError(input: string): InterruptedError {
+  return new InterruptedError(`interrupted while annotating ${input}; no output was written`);
+}
+
+/** `annotateVideo` once the output is locked. */
+async function annotateLocked(model: CamModel, input: string, resolved: ResolvedVideoConfig, tools: FfmpegTools, hooks: VideoRunHooks): Promise<VideoReport> {
+  const interrupted = (): InterruptedError => interruptedError(input);
   const throwIfAborted = (): void => {
     if (hooks.signal?.aborted) throw interrupted();
   };
-  throwIfAborted();
-  const tools = config.tools ?? (await locateFfmpeg());
   const probe = await probeMedia(input, { tools, schemes: resolved.decode.schemes });
+  checkPixelBudget(input, probe, resolved.maxFramePixels);
   throwIfAborted();
   const { config: pipeline, batchChoice } = await settleVideoConfig(model, resolved);
   throwIfAborted();
@@ -121,6 +145,16 @@ export async function annotateVideo(model: CamModel, input: string, config: Vide
   if (resolved.manifest === undefined) return report;
   await writeJsonFile(resolved.manifest, runManifest(model, tools, report));
   return { ...report, manifest: resolved.manifest };
+}
+
+/** Refuses a video whose frames are larger than `maxFramePixels` (InputError naming both sizes). */
+function checkPixelBudget(input: string, probe: MediaInfo, maxFramePixels: number): void {
+  const pixels = probe.width * probe.height;
+  if (pixels > maxFramePixels) {
+    throw new InputError(
+      `${input}: frames of ${probe.width}x${probe.height} (${pixels} pixels) exceed the pixel budget of ${maxFramePixels} pixels per frame (maxFramePixels)`,
+    );
+  }
 }
 
 /** What a run gathers while its frames go by. */
@@ -204,7 +238,12 @@ function tallyHooks(hooks: VideoRunHooks, tally: RunTally, deprioritize: (pid: n
  * the encoder then deletes its temporary file): the run reports failure only after it.
  */
 async function settleTeardown(tally: RunTally): Promise<void> {
-  await Promise.allSettled(tally.aborts);
+  // An error can reach the run before the stages unsubscribe (an error from the source, relayed by the
+  // queue): their aborts are registered just after, so wait until no new one appears.
+  for (let seen = -1; seen !== tally.aborts.length; ) {
+    seen = tally.aborts.length;
+    await Promise.allSettled(tally.aborts);
+  }
   const t0 = performance.now();
   while (tally.decodePid !== undefined && activeFfmpegPids().includes(tally.decodePid) && performance.now() - t0 < 5000) {
     await new Promise((r) => setTimeout(r, 10));
@@ -301,6 +340,7 @@ export function runManifest(model: CamModel, tools: FfmpegTools, report: VideoRe
       head: info.head,
       inputSize: info.preprocess.inputSize,
       resize: info.preprocess.resize,
+      normalization: normalizationRecord(info.preprocess),
       featureShape: info.featureShape,
       numClasses: info.numClasses,
     },

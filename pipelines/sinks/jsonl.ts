@@ -2,12 +2,12 @@
  * `writeJsonLines`: one JSON object per frame, one per line, to a temporary file beside the target
  * renamed into place when the stream completes. A failed or interrupted run leaves no file.
  */
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StageTimings } from '../stages/frame.ts';
 import { writeInOrder } from './in-order.ts';
+import { tempPathFor } from '../ffmpeg/index.ts';
 
 /**
  * Writes `toLine(frame)` as one line of JSON per frame, honouring the stream's backpressure (a frame is
@@ -22,7 +22,7 @@ export function writeJsonLines<T extends { ms?: StageTimings }>(
 ): OperatorFunction<T, T> {
   return (source) =>
     new Observable<T>((subscriber) => {
-      const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+      const temp = tempPathFor(path);
       let stream: WriteStream | undefined = createWriteStream(temp, { flags: 'wx' });
       let closed = false;
       let lines = 0;

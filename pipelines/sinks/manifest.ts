@@ -1,15 +1,17 @@
-/** Small JSON documents (the run manifest) written atomically: temporary name, then rename. */
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+/**
+ * Small files written atomically: a temporary name beside the target (named with the writer's pid, so a
+ * later run can clean up after a killed one), then a rename. A failed write never leaves a complete-looking
+ * file.
+ */
+import { writeFileVia } from '../../models/index.ts';
+import { tempPathFor } from '../ffmpeg/index.ts';
 
-/** Writes `value` as indented JSON to `path` through a temporary file in the same folder. */
-export async function writeJsonFile(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { flag: 'wx' });
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+/** Writes `content` to `path` through a temporary file in the same folder, renamed on success. */
+export function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  return writeFileVia(tempPathFor(path), path, content);
+}
+
+/** Writes `value` as indented JSON to `path`, atomically (see `writeFileAtomic`). */
+export function writeJsonFile(path: string, value: unknown): Promise<void> {
+  return writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -8,6 +8,7 @@ import { decodeFrames$, type DecodeHandle, type FfmpegTools, type InputScheme, t
 import type { ServerMessage } from '../../protocol/index.ts';
 import type { LiveInput } from '../compose/live.ts';
 import { LiveSource, oneLine, type SourceContext } from './live-source.ts';
+import { dropLateFrames } from './pace.ts';
 
 /** How an ffmpeg source reads its input. */
 export interface FfmpegInput {
@@ -136,6 +137,8 @@ export class FfmpegSource extends LiveSource {
       probe: this.src.probe,
       tools: this.src.tools ?? config.tools,
       schemes: this.src.schemes,
+      // A media-root file may not name other files (HLS, ffconcat...): see ffmpeg/confine.ts.
+      confine: this.src.kind === 'file',
       maxBufferedFrames: 2,
       killGraceMs: 1000,
       onStart: (h: DecodeHandle) => {
@@ -157,7 +160,9 @@ export class FfmpegSource extends LiveSource {
       const from = first ? start : this.seekable ? this.position : 0;
       first = false;
       const decode$ = decodeFrames$(this.src.input, this.decodeArgs(from));
-      return this.src.kind === 'file' ? decode$ : concat(decode$, throwError(() => new Error(`${this.src.name}: the stream ended`)));
+      // A file plays at its own rate: frames late behind a slow model are dropped (and counted) here.
+      if (this.src.kind === 'file') return decode$.pipe(dropLateFrames({ onLate: (pts) => this.lateFrame(pts) }));
+      return concat(decode$, throwError(() => new Error(`${this.src.name}: the stream ended`)));
     });
     return once$.pipe(
       retry({
@@ -180,8 +185,7 @@ export class FfmpegSource extends LiveSource {
       }),
       map((f): LiveInput => {
         this.received++;
-        const duration = this.src.probe?.duration;
-        this.position = this.src.loop && duration ? f.pts % duration : f.pts;
+        this.position = this.positionOf(f.pts);
         return {
           frameId: this.counter++ >>> 0,
           pts: this.position,
@@ -194,6 +198,19 @@ export class FfmpegSource extends LiveSource {
         };
       }),
     );
+  }
+
+  /** Seconds into the file of a frame at `pts` (a looping file starts again at 0). */
+  private positionOf(pts: number): number {
+    const duration = this.src.probe?.duration;
+    return this.src.loop && duration ? pts % duration : pts;
+  }
+
+  /** A frame the file's clock passed while the model was busy: played (the position moves), never inferred. */
+  private lateFrame(pts: number): void {
+    this.received++;
+    this.dropped++;
+    this.position = this.positionOf(pts);
   }
 
   override dispose(): void {

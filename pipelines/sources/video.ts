@@ -3,7 +3,7 @@
  * size (one cold Observable per subscription, see ffmpeg/decode.ts); JS only ever receives those small
  * frames. The full-size pixels stay in ffmpeg: the compositor reads the input again (sinks/mp4.ts).
  */
-import { map, Observable } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Preprocess } from '../../models/index.ts';
 import { decodeFrames$, FfmpegError, type DecodeConfig, type MediaInfo } from '../ffmpeg/index.ts';
 import type { VideoFrame } from '../stages/frame.ts';
@@ -35,6 +35,24 @@ const DAMAGE = /damaged|corrupt|conceal|error|invalid|missing|truncat|not availa
 const NOT_DECODER = /^\[(swscaler|Parsed_|graph|auto_)/;
 
 /**
+ * The error for a decode that ended well short of what the container announces (its frame count, else its
+ * duration x rate), undefined when it did not. A small slack absorbs edit lists and rounding; a run limited
+ * by `maxFrames` is compared with that limit. Streams without a known length are never short.
+ */
+export function shortfall(input: string, probe: MediaInfo, frames: number, lastPts: number, maxFrames: number | undefined): FfmpegError | undefined {
+  const announced = probe.frameCount ?? probe.estimatedFrameCount;
+  if (announced === undefined || announced <= 0) return undefined;
+  const expected = maxFrames !== undefined ? Math.min(maxFrames, announced) : announced;
+  const slack = Math.max(2, Math.ceil(expected * 0.02));
+  if (frames >= expected - slack) return undefined;
+  const seconds = probe.duration !== undefined ? ` (${lastPts.toFixed(2)} s of ${probe.duration.toFixed(2)} s)` : '';
+  return new FfmpegError(
+    `${input}: truncated or damaged: decoding ended after ${frames} of ${expected} frames${seconds}; --lenient (strict: false) accepts the shorter video`,
+    { file: input },
+  );
+}
+
+/**
  * The frames of `input` at the model's input size, in order, with their timestamps. Lossless; emits as
  * `credits$` grants (see stages/queue.ts), or freely without it. Errors are FfmpegErrors naming the input
  * and quoting ffmpeg (also for concealed damage, see `failOnDamage`). Each frame's `pixels` buffer belongs to that frame.
@@ -51,7 +69,9 @@ export function readVideo$(input: string, config: VideoSourceConfig): Observable
         subscriber.error(new FfmpegError(`${input}: damaged or truncated video data; ffmpeg said: ${message}`, { file: input, stderr: [message] }));
       }
     };
-    return decodeFrames$(input, {
+    let frames = 0;
+    let lastPts = 0;
+    const decode$ = decodeFrames$(input, {
       ...decode,
       probe,
       width,
@@ -60,19 +80,27 @@ export function readVideo$(input: string, config: VideoSourceConfig): Observable
       fit: preprocess.resize === 'letterbox' ? 'pad' : 'stretch',
       scaleFlags: scaleFlags ?? 'area',
       onDiagnostic,
-    })
-      .pipe(
-        map(
-          (f): VideoFrame => ({
-            index: f.index,
-            pts: f.pts,
-            width: probe.displayWidth,
-            height: probe.displayHeight,
-            pixels: { data: f.data, width: f.width, height: f.height },
-            ms: {},
-          }),
-        ),
-      )
-      .subscribe(subscriber);
+    });
+    return decode$.subscribe({
+      next: (f) => {
+        frames++;
+        lastPts = f.pts;
+        subscriber.next({
+          index: f.index,
+          pts: f.pts,
+          width: probe.displayWidth,
+          height: probe.displayHeight,
+          pixels: { data: f.data, width: f.width, height: f.height },
+          ms: {},
+        });
+      },
+      error: (err: unknown) => subscriber.error(err),
+      // Strict: a file that ends early (cut short, its index intact) is an error, not a shorter video.
+      complete: () => {
+        const short = failOn ? shortfall(input, probe, frames, lastPts, decode.maxFrames) : undefined;
+        if (short) subscriber.error(short);
+        else subscriber.complete();
+      },
+    });
   });
 }

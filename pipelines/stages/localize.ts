@@ -52,7 +52,7 @@ export function resolveLocalizeConfig(config: LocalizeConfig = {}): ResolvedLoca
 }
 
 /** Where a frame of this size sits in the model input, in the form the box functions take. */
-export function frameGeometry(frameWidth: number, frameHeight: number, pre: Preprocess): FrameGeometry {
+export function frameGeometry(frameWidth: number, frameHeight: number, pre: Pick<Preprocess, 'inputSize' | 'resize'>): FrameGeometry {
   const fit = fitGeometry(frameWidth, frameHeight, pre);
   const [inputHeight, inputWidth] = pre.inputSize;
   return {

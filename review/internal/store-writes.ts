@@ -4,7 +4,7 @@
  */
 import { InputError } from '../../common/index.ts';
 import type { LinearHead } from '../../models/index.ts';
-import type { SqlDatabase } from './sqlite.ts';
+import { writeTransaction, type SqlDatabase } from './sqlite.ts';
 import type { DatasetRecord, Decision, DecisionStatus, DecisionTag, ImageInput, PredictionInput, ReviewSummary, StoredMap } from '../types.ts';
 import { blobOf } from './store-rows.ts';
 import { selectDecision } from './store-queries.ts';
@@ -20,6 +20,39 @@ export interface Analysis {
   maps: ReadonlyArray<{ imageId: number; map: StoredMap }>;
 }
 
+/** A dataset's analysis with images named by key, for `writeImport` (their ids do not exist yet). */
+export interface KeyedAnalysis {
+  head: LinearHead;
+  summary: ReviewSummary;
+  predictions: ReadonlyArray<Omit<PredictionInput, 'imageId'> & { imageKey: string }>;
+  maps: ReadonlyArray<{ imageKey: string; map: StoredMap }>;
+}
+
+/**
+ * A whole import in one transaction: the dataset row and its images replaced, then their analysis stored.
+ * Two imports of one dataset then serialize on SQLite's write lock: whichever commits last wins, and no
+ * analysis ever points at images another import deleted. Returns the dataset id.
+ */
+export function writeImport(db: SqlDatabase, meta: DatasetMeta, images: readonly ImageInput[], analysis: KeyedAnalysis): number {
+  return writeTransaction(db, () => {
+    const id = writeDataset(db, meta, images);
+    const rows = db.prepare('SELECT id, key FROM images WHERE dataset_id = ?').all(id) as Array<{ id: number; key: string }>;
+    const idOf = new Map(rows.map((r) => [r.key, r.id]));
+    const known = (key: string): number => {
+      const imageId = idOf.get(key);
+      if (imageId === undefined) throw new InputError(`analysis of dataset '${meta.name}' names image '${key}', which is not among its images`);
+      return imageId;
+    };
+    writeAnalysis(db, id, {
+      head: analysis.head,
+      summary: analysis.summary,
+      predictions: analysis.predictions.map(({ imageKey, ...p }) => ({ ...p, imageId: known(imageKey) })),
+      maps: analysis.maps.map(({ imageKey, map }) => ({ imageId: known(imageKey), map })),
+    });
+    return id;
+  });
+}
+
 /** A change to a decision: fields left undefined keep their stored value. */
 export interface DecisionChange {
   status?: DecisionStatus | null;
@@ -30,11 +63,11 @@ export interface DecisionChange {
 /** Creates the dataset or replaces the images of the one of that name (decisions survive); returns its id. */
 export function writeDataset(db: SqlDatabase, meta: DatasetMeta, images: readonly ImageInput[]): number {
   const now = new Date().toISOString();
-  return db.transaction(() => {
+  return writeTransaction(db, () => {
     const id = upsertDataset(db, meta, now);
     insertImages(db, id, images);
     return id;
-  })();
+  });
 }
 
 /** Updates the dataset row of that name (dropping its images and analysis) or inserts a new one. */
@@ -66,7 +99,7 @@ function insertImages(db: SqlDatabase, datasetId: number, images: readonly Image
 
 /** Replaces a dataset's predictions and maps and stores its head and summary. */
 export function writeAnalysis(db: SqlDatabase, datasetId: number, analysis: Analysis): void {
-  db.transaction(() => {
+  writeTransaction(db, () => {
     db.prepare('DELETE FROM predictions WHERE image_id IN (SELECT id FROM images WHERE dataset_id = ?)').run(datasetId);
     db.prepare('DELETE FROM maps WHERE image_id IN (SELECT id FROM images WHERE dataset_id = ?)').run(datasetId);
     insertPredictions(db, analysis.predictions);
@@ -78,7 +111,7 @@ export function writeAnalysis(db: SqlDatabase, datasetId: number, analysis: Anal
       new Date().toISOString(),
       datasetId,
     );
-  })();
+  });
 }
 
 function insertPredictions(db: SqlDatabase, predictions: readonly PredictionInput[]): void {
@@ -113,14 +146,14 @@ function insertMaps(db: SqlDatabase, maps: Analysis['maps']): void {
 /** Caches GAP vectors under `modelKey`, replacing those of the same content. */
 export function writeFeatures(db: SqlDatabase, modelKey: string, rows: ReadonlyArray<{ sha256: string; features: Float32Array }>): void {
   const insert = db.prepare('INSERT OR REPLACE INTO features (model_key, sha256, vec) VALUES (?, ?, ?)');
-  db.transaction(() => {
+  writeTransaction(db, () => {
     for (const r of rows) insert.run(modelKey, r.sha256, blobOf(r.features));
-  })();
+  });
 }
 
 /** Merges `change` into an image's decision (keyed by dataset and image key); returns the stored decision. */
 export function writeDecision(db: SqlDatabase, imageId: number, change: DecisionChange): Decision {
-  return db.transaction((): Decision => {
+  return writeTransaction(db, (): Decision => {
     const im = db.prepare('SELECT dataset_id, key FROM images WHERE id = ?').get(imageId) as { dataset_id: number; key: string } | undefined;
     if (!im) throw new InputError(`no image with id ${imageId}`);
     const old = selectDecision(db, im.dataset_id, im.key);
@@ -139,5 +172,5 @@ export function writeDecision(db: SqlDatabase, imageId: number, change: Decision
       next.updatedAt,
     );
     return next;
-  })();
+  });
 }

@@ -16,7 +16,8 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export function adaptWebSocket(ws: WebSocket, pingIntervalMs: number): SessionSocket {
+/** A `SessionSocket` over `ws`; `remoteAddress` is the peer's IP (the per-address limits count by it). */
+export function adaptWebSocket(ws: WebSocket, pingIntervalMs: number, remoteAddress = 'unknown'): SessionSocket {
   let alive = true;
   let closeTimer: NodeJS.Timeout | undefined;
   const closeHandlers: Array<() => void> = [];
@@ -43,6 +44,7 @@ export function adaptWebSocket(ws: WebSocket, pingIntervalMs: number): SessionSo
   });
 
   return {
+    remoteAddress,
     send(data) {
       return new Promise<void>((resolve, reject) => {
         if (ws.readyState !== WebSocket.OPEN) {

@@ -30,6 +30,7 @@ import {
 import { confineMediaPath, listMedia, MediaPathError } from '../http/media.ts';
 import { ModelLock } from '../../models/pool/model-lock.ts';
 import { Session, SourceRefusal, type SessionHost, type SessionSocket } from './session.ts';
+import { urlHostRefusal } from './url-guard.ts';
 
 /** Figures of the whole server (tests, the soak bench). */
 export interface HubStats {
@@ -45,6 +46,8 @@ export class Hub implements SessionHost {
   private readonly sessions = new Set<Session>();
   private readonly shared = new Map<string, FfmpegSource>();
   private readonly opening = new Map<string, Promise<FfmpegSource>>();
+  /** Opens in flight by the remote address that asked for them (the caps of `sources.maxOpening*`). */
+  private readonly openingBy = new Map<string, number>();
   private readonly webcams = new Map<Session, WebcamSource>();
   private readonly lock = new ModelLock();
   private readonly ctx: SourceContext;
@@ -56,6 +59,8 @@ export class Hub implements SessionHost {
     readonly config: ResolvedServerConfig,
     /** The media root's real path, or undefined (file sources off). */
     private readonly mediaRoot: string | undefined,
+    /** What the model is for, shown on the page (see ModelSummary.note). */
+    private readonly modelNote?: string,
   ) {
     const [inH, inW] = model.info.preprocess.inputSize;
     const maxRawBytes = Math.max(inW * inH * 3, 1);
@@ -102,6 +107,7 @@ export class Hub implements SessionHost {
         resize: info.preprocess.resize,
         featureShape: info.featureShape,
         numClasses: info.numClasses,
+        ...(this.modelNote ? { note: this.modelNote } : {}),
       },
       labels: info.labels,
       colormaps,
@@ -124,15 +130,19 @@ export class Hub implements SessionHost {
     return source;
   }
 
-  async join(_session: Session, m: ClientMessage & { type: 'select' }): Promise<LiveSource> {
+  async join(session: Session, m: ClientMessage & { type: 'select' }): Promise<LiveSource> {
     const spec = m.source;
-    if (spec.kind === 'webcam') return this.webcam(_session);
+    if (spec.kind === 'webcam') return this.webcam(session);
     const { key, open } = await this.resolve(spec);
     const existing = this.shared.get(key);
     if (existing) return existing;
     let pending = this.opening.get(key);
     if (!pending) {
-      pending = open().finally(() => this.opening.delete(key));
+      const release = this.admitOpen(session.remoteAddress);
+      pending = open().finally(() => {
+        this.opening.delete(key);
+        release();
+      });
       this.opening.set(key, pending);
     }
     const source = await pending;
@@ -144,11 +154,29 @@ export class Hub implements SessionHost {
     return source;
   }
 
+  /**
+   * Counts one more source being probed and opened for `address`, or refuses it with `busy` when the server
+   * or that address already has its maximum in flight. Returns the release.
+   */
+  private admitOpen(address: string): () => void {
+    const { maxOpening, maxOpeningPerAddress } = this.config.sources;
+    const total = [...this.openingBy.values()].reduce((a, b) => a + b, 0);
+    const mine = this.openingBy.get(address) ?? 0;
+    if (total >= maxOpening) throw new SourceRefusal('busy', `${total} sources are being opened on this server (at most ${maxOpening} at once); try again shortly`);
+    if (mine >= maxOpeningPerAddress) throw new SourceRefusal('busy', `${mine} sources are being opened for ${address} (at most ${maxOpeningPerAddress} at once); try again shortly`);
+    this.openingBy.set(address, mine + 1);
+    return () => {
+      const left = (this.openingBy.get(address) ?? 1) - 1;
+      if (left > 0) this.openingBy.set(address, left);
+      else this.openingBy.delete(address);
+    };
+  }
+
   private async resolve(spec: Exclude<ClientMessage & { type: 'select' }, never>['source']): Promise<{ key: string; open: () => Promise<FfmpegSource> }> {
     const tools = this.config.sources.tools;
-    const probe = async (input: string, schemes: Array<'file' | 'http' | 'https' | 'rtsp'>): Promise<MediaInfo> => {
+    const probe = async (input: string, schemes: Array<'file' | 'http' | 'https' | 'rtsp'>, confine = false): Promise<MediaInfo> => {
       try {
-        return await probeMedia(input, { tools, schemes, timeoutMs: 15_000 });
+        return await probeMedia(input, { tools, schemes, timeoutMs: 15_000, confine });
       } catch (err) {
         if (err instanceof FfmpegError || err instanceof ConfigError) throw new SourceRefusal('bad-source', oneLine(err));
         throw err;
@@ -168,29 +196,18 @@ export class Hub implements SessionHost {
         return {
           key: `file:${real}:${loop}`,
           open: async () => {
-            const info = await probe(real, ['file']);
+            const info = await probe(real, ['file'], true);
             return SOURCE_KINDS.file.create(`file:${spec.path}`, this.ctx, { input: real, name: spec.path, loop, probe: info, tools });
           },
         };
       }
       case 'url': {
-        if (!this.config.sources.urlSources) throw new SourceRefusal('source-disabled', 'URL sources are off on this server');
-        let display: string;
-        try {
-          resolveInput(spec.url, ['http', 'https', 'rtsp']);
-          const u = new URL(spec.url);
-          // Credentials stay on the server: viewers see the URL without them.
-          u.username = '';
-          u.password = '';
-          display = u.toString();
-        } catch (err) {
-          throw new SourceRefusal('bad-source', oneLine(err));
-        }
+        const { input, display } = await this.checkUrl(spec.url);
         return {
-          key: `url:${spec.url}`,
+          key: `url:${input}`,
           open: async () => {
-            const info = await probe(spec.url, ['http', 'https', 'rtsp']);
-            return SOURCE_KINDS.url.create(`url:${display}`, this.ctx, { input: spec.url, name: display, loop: false, probe: info, tools });
+            const info = await probe(input, ['http', 'https', 'rtsp']);
+            return SOURCE_KINDS.url.create(`url:${display}`, this.ctx, { input, name: display, loop: false, probe: info, tools });
           },
         };
       }
@@ -210,6 +227,31 @@ export class Hub implements SessionHost {
       default:
         throw new SourceRefusal('bad-source', 'webcam sources are the client\'s own');
     }
+  }
+
+  /**
+   * A URL a viewer named, checked: URL sources on, a scheme ffmpeg may open, no characters that ffmpeg's URL
+   * parser reads differently from WHATWG's (backslashes, spaces, controls), and a public host unless private
+   * URLs are allowed. `input` is the normalized URL ffmpeg gets; `display` the same without credentials.
+   */
+  private async checkUrl(url: string): Promise<{ input: string; display: string }> {
+    const { urlSources, privateUrls } = this.config.sources;
+    if (!urlSources) throw new SourceRefusal('source-disabled', 'URL sources are off: start the server with --allow-url-sources');
+    let u: URL;
+    try {
+      resolveInput(url, ['http', 'https', 'rtsp']);
+      if (/[\\\s\x00-\x1f\x7f]/.test(url)) throw new Error(`URL ${JSON.stringify(url)} contains a backslash, a space or a control character`);
+      u = new URL(url);
+    } catch (err) {
+      throw new SourceRefusal('bad-source', oneLine(err));
+    }
+    const refused = await urlHostRefusal(u, privateUrls);
+    if (refused) throw new SourceRefusal('forbidden-url', refused);
+    const input = u.href;
+    // Credentials stay on the server: viewers see the URL without them.
+    u.username = '';
+    u.password = '';
+    return { input, display: u.href };
   }
 
   leave(session: Session, source: LiveSource): void {

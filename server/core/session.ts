@@ -33,6 +33,8 @@ export interface SessionSocket {
   onMessage(handler: (data: Uint8Array | string) => void): void;
   /** Registers the handler called once when the transport closes, whoever closed it. */
   onClose(handler: () => void): void;
+  /** The peer's address, for the per-address limits; transports without one leave it out. */
+  readonly remoteAddress?: string;
 }
 
 /** What a session needs of the hub (the server core). */
@@ -78,7 +80,15 @@ export class Session implements SourceViewer {
   ) {
     socket.onMessage((data) => this.receive(data));
     socket.onClose(() => this.onClosed());
-    void host.hello().then((m) => this.notify(m));
+    host.hello().then(
+      (m) => this.notify(m),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  /** The peer's address (`local` for a transport without one). */
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? 'local';
   }
 
   get skipped(): number {

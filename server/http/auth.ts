@@ -29,10 +29,21 @@ export function presentedToken(req: IncomingMessage): string | undefined {
   if (cookie) {
     for (const part of cookie.split(';')) {
       const [name, ...rest] = part.trim().split('=');
-      if (name === TOKEN_COOKIE) return decodeURIComponent(rest.join('='));
+      if (name !== TOKEN_COOKIE) continue;
+      const value = decodeCookieValue(rest.join('='));
+      if (value !== undefined) return value;
     }
   }
   return undefined;
+}
+
+/** A cookie value with its percent-escapes decoded; undefined for a malformed escape (`%zz`), never a throw. */
+function decodeCookieValue(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when no token is configured, or the request presents the right one. */

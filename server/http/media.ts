@@ -16,9 +16,10 @@ export class MediaPathError extends Error {
   }
 }
 
+/** True when `path` lies under `root`. Judged by whole segments: `....` and `..x` are names, only `..` climbs. */
 function inside(root: string, path: string): boolean {
   const rel = relative(root, path);
-  return rel === '' ? false : !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
+  return rel !== '' && !isAbsolute(rel) && !rel.split(sep).includes('..');
 }
 
 /**

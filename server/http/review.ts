@@ -34,6 +34,8 @@ import { SECURITY_HEADERS, sendText } from './static.ts';
 /** Path of the review page. */
 export const REVIEW_PAGE = '/review';
 const MAX_BODY_BYTES = 16 * 1024;
+/** Overlay thumbnail sides the API accepts (`?size=`), pixels; the renderer's own range. */
+const OVERLAY_SIDES = Object.freeze({ min: 16, max: 2048, default: 320 });
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -189,7 +191,10 @@ export class ReviewRoutes {
         return sendJson(res, 200, detail);
       }
       if (parts.length === 3 && parts[2] === 'overlay.jpg' && get) {
-        const jpeg = await renderReviewOverlay(store, id, { classId: intParam(q.get('class'), 'class'), maxSide: intParam(q.get('size'), 'size') ?? 320 });
+        const maxSide = intParam(q.get('size'), 'size') ?? OVERLAY_SIDES.default;
+        // A size out of range is a bad request, not a missing image.
+        if (maxSide < OVERLAY_SIDES.min || maxSide > OVERLAY_SIDES.max) throw new HttpError(400, `size must be an integer in [${OVERLAY_SIDES.min}, ${OVERLAY_SIDES.max}], got '${q.get('size')}'`);
+        const jpeg = await renderReviewOverlay(store, id, { classId: intParam(q.get('class'), 'class'), maxSide });
         res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'image/jpeg', 'content-length': jpeg.length, 'cache-control': 'private, max-age=300' });
         return void res.end(jpeg);
       }

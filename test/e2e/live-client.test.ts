@@ -12,7 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { load, type CamModel } from '../../models/index.ts';
-import { locateFfmpeg } from '../../pipelines/index.ts';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import type { LiveServer } from '../../server/index.ts';
 import { DARKNET_TINY, fixture, fixturesPresent, ROOT } from '../helpers/fixtures.ts';
 import { disposeAll, startTestServer, tempDir } from '../integration/server-harness.ts';
@@ -81,7 +81,7 @@ describe.skipIf(!haveChromium || !fixturesPresent)('the web client in headless C
     const clientDir = join(dir, 'client');
     await build({ configFile: join(ROOT, 'client', 'vite.config.ts'), logLevel: 'error', build: { outDir: clientDir, sourcemap: false } });
     const media = join(dir, 'media');
-    const { ffmpeg } = await locateFfmpeg();
+    const { ffmpeg } = await testFfmpeg();
     await run('mkdir', ['-p', media]);
     // The fake camera's file: 4 s of the pedestrians clip at 320x240, and the same clip as a server-side file.
     y4m = join(dir, 'clip.y4m');

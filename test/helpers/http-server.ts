@@ -19,7 +19,9 @@ export type Fault =
   /** Send headers (with Content-Length) and then nothing, holding the connection open. */
   | { kind: 'stall' }
   /** Answer 302 to `location` (a path on this server or a full URL). */
-  | { kind: 'redirect'; location: string };
+  | { kind: 'redirect'; location: string }
+  /** Send headers (with Content-Length), then one body byte every `intervalMs` (a slow-loris server). */
+  | { kind: 'trickle'; intervalMs: number };
 
 export interface StaticServerOptions {
   /** Folder served under `mount` (its files at their relative paths). */
@@ -77,6 +79,21 @@ async function contentOf(
   }
 }
 
+/** Writes `body` one byte per `intervalMs` until it is sent or the client goes away. */
+function trickle(res: ServerResponse, body: Buffer, intervalMs: number): void {
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= body.length) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(body.subarray(sent, sent + 1));
+    sent++;
+  }, intervalMs);
+  res.on('close', () => clearInterval(timer));
+}
+
 /** Starts a static server; see the module doc. */
 export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
   const root = normalize(options.root);
@@ -115,6 +132,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return res.end();
     if (fault?.kind === 'stall') return res.flushHeaders();
+    if (fault?.kind === 'trickle') return trickle(res, body, fault.intervalMs);
     if (fault?.kind === 'cut') {
       // Let the first bytes leave, then drop the connection mid-body.
       res.write(body.subarray(0, fault.afterBytes), () => setTimeout(() => res.socket?.destroy(), 20));

@@ -6,9 +6,12 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iou, type Box } from '../../models/index.ts';
-import { createRandom, toOnnxModel, type NetSpec } from '../../lab/builders/index.ts';
+import '@tensorflow/tfjs-backend-cpu';
+import { createRandom, smallGapDenseNet, toOnnxModel, writeLayersModel, type NetSpec } from '../../lab/builders/index.ts';
+import { DEFAULT_MAX_IMAGE_PIXELS, readImageFrame } from '../../pipelines/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { DARKNET_TINY, fixture, fixturesPresent } from '../helpers/fixtures.ts';
 
@@ -52,6 +55,8 @@ describe.skipIf(!fixturesPresent)('camstream image on the real Darknet Tiny mode
       '--top', '3',
       '--json',
       '--out', outDir,
+      // These labels are the non-antialiased resize's; the default filter reads the orange as a lemon (issue 16).
+      '--resize-filter', 'bilinear',
     ]);
     expect(run.stderr).toContain('tfjs/');
     expect(run.code, run.stderr).toBe(0);
@@ -163,5 +168,65 @@ describe('camstream image errors', () => {
     const run = await runCli(['image', 'x.jpg', '--alpha', '3']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--alpha must be a number in [0, 1]');
+  });
+});
+
+/** A PNG signature, an IHDR chunk for a `width` x `height` RGB image, one empty IDAT and IEND: a header, no pixels. */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(0))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('camstream image limits', () => {
+  let fourClasses: string;
+  let photo: string;
+  beforeAll(async () => {
+    fourClasses = join(tmp, 'four-classes');
+    await writeLayersModel(smallGapDenseNet(5, { inputSize: [24, 24], numClasses: 4, width: 4 }), fourClasses);
+    photo = join(tmp, 'photo-300.png');
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#4080c0' } }).png().toFile(photo);
+  });
+
+  it('maps every class of a 4-class model when --top is not given, instead of failing on the default 5', async () => {
+    const run = await runCli(['image', photo, '--model', fourClasses, '--backend', 'cpu', '--json', '-q']);
+    expect(run.code, run.stderr).toBe(0);
+    const [record] = JSON.parse(run.stdout) as JsonRecord[];
+    expect(record.top.map((t) => t.index).sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('still refuses an explicit --top above the class count, exit 2', async () => {
+    const run = await runCli(['image', photo, '--model', fourClasses, '--backend', 'cpu', '--top', '5', '-q']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/top must be a whole number in \[1, 4\], got 5/);
+  });
+
+  it('refuses an image over the pixel budget before decoding it, naming the file, its size and the budget, exit 3', async () => {
+    const run = await runCli(['image', photo, '--model', fourClasses, '--backend', 'cpu', '--max-megapixels', '0.05', '-q']);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(photo);
+    expect(run.stderr).toMatch(/300x200 = 60000 pixels, over the budget of 50000 pixels/);
+  });
+
+  it('reads the image header, not the pixels, to apply the budget; default 64 MP', async () => {
+    expect(DEFAULT_MAX_IMAGE_PIXELS).toBe(64_000_000);
+    await expect(readImageFrame(photo, { maxPixels: 59_999 })).rejects.toThrow(/over the budget of 59999 pixels/);
+    const frame = await readImageFrame(photo, { maxPixels: 60_000 });
+    expect([frame.width, frame.height]).toEqual([300, 200]);
+    // A file whose header claims 16000x16000 (the issue's probe) and holds almost nothing: refused from the header alone.
+    const header = join(tmp, 'claims-huge.png');
+    await writeFile(header, pngHeaderOnly(16000, 16000));
+    await expect(readImageFrame(header)).rejects.toThrow(/16000x16000 = 256000000 pixels, over the budget of 64000000 pixels/);
   });
 });

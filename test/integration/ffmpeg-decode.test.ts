@@ -1,15 +1,16 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BehaviorSubject, lastValueFrom, take, tap, toArray, type Subscription } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { ConfigError } from '../../models/index.ts';
 import {
   activeFfmpegPids,
   decodeFrames,
   decodeFrames$,
   FfmpegError,
-  locateFfmpeg,
   probeMedia,
   runFfmpeg,
   shutdownFfmpeg,
@@ -52,7 +53,7 @@ function expectIncreasing(frames: DecodedFrame[]): void {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-decode-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
   // ffmpeg -f lavfi -i testsrc=size=160x120:rate=25 -frames:v 50 -c:v libx264 -preset ultrafast -pix_fmt yuv420p clip.mp4
   clip = await makeClip('clip.mp4', [
     '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=25', '-frames:v', '50', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
@@ -178,13 +179,30 @@ describe('decodeFrames$ teardown', () => {
       maxBufferedFrames: 4,
       onStart: (h) => (handle = h),
     }).subscribe((f) => got.push(f));
-    await new Promise((r) => setTimeout(r, 700));
+    // Until ffmpeg runs (after a probe, slow on a busy machine) and the pipes are paused: no fixed sleep.
+    const t0 = performance.now();
+    while (!(handle?.stats().paused && got.length === 2) && performance.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 20));
     const stats = handle!.stats();
     expect(got).toHaveLength(2);
     expect(stats.paused).toBe(true);
     expect(alive(handle!.pid!)).toBe(true);
     sub.unsubscribe();
     expect(await waitGone(handle!.pid!)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('decodeFrames$ teardown before ffmpeg starts', () => {
+  it('ends the probe child at once when unsubscribed while it probes', async () => {
+    // A FIFO nobody writes to: ffprobe blocks opening it, as on a slow disk or a stalled stream.
+    const fifo = join(dir, 'stalled.mp4');
+    execFileSync('mkfifo', [fifo]);
+    const sub = decodeFrames$(fifo, { tools }).subscribe({ error: () => {} });
+    const t0 = performance.now();
+    while (activeFfmpegPids().length === 0 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+    const [probePid] = activeFfmpegPids();
+    expect(probePid).toBeGreaterThan(0);
+    sub.unsubscribe();
+    expect(await waitGone(probePid, 4000)).toBeGreaterThanOrEqual(0);
   });
 });
 

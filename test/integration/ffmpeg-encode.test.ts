@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concat, from, lastValueFrom, map, throwError, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { InputError } from '../../models/index.ts';
 import {
   activeFfmpegPids,
@@ -10,7 +11,6 @@ import {
   encodeMp4,
   encodeVideo,
   FfmpegError,
-  locateFfmpeg,
   probeMedia,
   runFfmpeg,
   shutdownFfmpeg,
@@ -60,7 +60,7 @@ function gradientFrames(count: number, width: number, height: number): Uint8Arra
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'camstream-encode-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
 });
 
 beforeEach(async () => {

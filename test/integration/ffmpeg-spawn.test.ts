@@ -2,10 +2,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import {
   activeFfmpegPids,
   FfmpegError,
-  locateFfmpeg,
   runFfmpeg,
   shutdownFfmpeg,
   spawnFfmpeg,
@@ -18,7 +18,7 @@ let tools: FfmpegTools;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-spawn-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
 });
 
 afterEach(async () => {

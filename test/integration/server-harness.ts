@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { smallGapDenseNet, toOnnxModel } from '../../lab/builders/index.ts';
 import { load, type CamModel } from '../../models/index.ts';
-import { locateFfmpeg } from '../../pipelines/index.ts';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { decodeResult, WS_PATH, type ResultMessage, type ServerMessage } from '../../protocol/index.ts';
 import { startServer, type LiveServer, type StartServerOptions } from '../../server/index.ts';
 
@@ -47,7 +47,7 @@ export async function smallOnnxModel(dir: string, options: { inputSize?: [number
 
 /** A moving test pattern clip made by ffmpeg (`testsrc2`), MPEG-4 Part 2 in MP4 unless `name` says .y4m. */
 export async function makeClip(dir: string, name: string, options: { seconds?: number; fps?: number; size?: [number, number] } = {}): Promise<string> {
-  const { ffmpeg } = await locateFfmpeg();
+  const { ffmpeg } = await testFfmpeg();
   const [w, h] = options.size ?? [320, 240];
   const out = join(dir, name);
   const codec = name.endsWith('.y4m') ? ['-pix_fmt', 'yuv420p'] : ['-c:v', 'mpeg4', '-q:v', '5', '-pix_fmt', 'yuv420p'];
@@ -61,13 +61,18 @@ function onAnyPort(options: StartServerOptions): StartServerOptions {
   return { ...options, http: { port: 0, ...options.http } };
 }
 
+/** `options` with the test run's ffmpeg (FFMPEG_PATH / FFPROBE_PATH, see helpers/ffmpeg.ts) unless they name one. */
+async function withTestFfmpeg(options: StartServerOptions): Promise<StartServerOptions> {
+  return { ...options, sources: { tools: await testFfmpeg(), ...options.sources } };
+}
+
 /** A server the caller disposes itself (tests of dispose). */
-export function startServerUntracked(options: StartServerOptions): Promise<LiveServer> {
-  return startServer(onAnyPort(options));
+export async function startServerUntracked(options: StartServerOptions): Promise<LiveServer> {
+  return startServer(onAnyPort(await withTestFfmpeg(options)));
 }
 
 export async function startTestServer(options: StartServerOptions): Promise<LiveServer> {
-  const server = await startServer(onAnyPort(options));
+  const server = await startServer(onAnyPort(await withTestFfmpeg(options)));
   disposers.push(() => server.dispose());
   return server;
 }

@@ -22,21 +22,13 @@ import {
 } from '../../models/index.ts';
 import { DARKNET_TINY, ROOT, fixturesPresent } from '../helpers/fixtures.ts';
 import { type StaticServer, startStaticServer } from '../helpers/http-server.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 const MOUNT = '/zoo/darknet/';
 const tfjsPresent = existsSync(join(ROOT, 'models', 'tfjs', 'index.ts'));
 const onnxPresent = existsSync(join(ROOT, 'models', 'onnx', 'index.ts'));
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Every temporary download name under `dir`, recursively. */
 async function partFiles(dir: string): Promise<string[]> {
@@ -366,8 +358,7 @@ describe.skipIf(!fixturesPresent)('loading models from URLs', () => {
   });
 
   it.skipIf(!onnxPresent)('loads a .onnx URL on the onnx engine', async () => {
-    const { toOnnxModel } = await import('../../lab/builders/to-onnx.ts');
-    const { smallGapDenseNet } = await import('../../lab/builders/random.ts');
+    const { toOnnxModel, smallGapDenseNet } = await import('../../lab/builders/index.ts');
     server.files.set('/onnx/small.onnx', toOnnxModel(smallGapDenseNet(7)));
     const url = `${server.url}onnx/small.onnx`;
     const model = await load(url, { cacheDir, backend: 'cpu', threads: 1 });

@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { locateFfmpeg, probeMedia, type FfmpegTools } from '../../pipelines/index.ts';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
+import { probeMedia, type FfmpegTools } from '../../pipelines/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { childProcesses, makeClip, readJsonLines, waitGone, writeRandomOnnx } from './video-helpers.ts';
@@ -23,7 +24,7 @@ let longClip: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-video-cli-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
   model = await writeRandomOnnx(dir, 5);
   shortClip = await makeClip(tools, dir, 'short.mp4', [
     '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25:duration=2', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',

@@ -23,6 +23,9 @@ export async function makeClip(tools: FfmpegTools, dir: string, name: string, ar
 export async function writeRandomOnnx(dir: string, seed = 1): Promise<string> {
   const path = join(dir, `random-${seed}.onnx`);
   await writeFile(path, toOnnxModel(smallClassConvNet(seed, { inputSize: [32, 32], numClasses: 12, width: 4 })));
+  // Says how the random network is fed (camstream's own defaults, written out), so a run stays quiet: an
+  // ONNX file without this is warned about on stderr.
+  await writeFile(join(dir, 'camstream.json'), JSON.stringify({ scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] }));
   return path;
 }
 

@@ -8,8 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { load } from '../../models/index.ts';
-import { annotateVideo, locateFfmpeg, probeMedia, type FfmpegTools } from '../../pipelines/index.ts';
+import { annotateVideo, probeMedia, type FfmpegTools } from '../../pipelines/index.ts';
 import { makeClip, writeRandomLayers } from './video-helpers.ts';
 
 let dir: string;
@@ -18,7 +19,7 @@ let clip: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-video-leak-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
   // 1200 frames of 96x64 at 50 fps (24 s): tiny frames keep ffmpeg's share small, the count is what matters.
   clip = await makeClip(tools, dir, 'long.mp4', [
     '-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=50:duration=24', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',

@@ -6,8 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { ConfigError, load, type Frame } from '../../models/index.ts';
-import { annotateVideo, locateFfmpeg, type FfmpegTools } from '../../pipelines/index.ts';
+import { annotateVideo, type FfmpegTools } from '../../pipelines/index.ts';
 import { makeClip, writeRandomOnnx } from './video-helpers.ts';
 
 let dir: string;
@@ -17,7 +18,7 @@ let clip: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-threads-'));
-  tools = await locateFfmpeg();
+  tools = await testFfmpeg();
   onnx = await writeRandomOnnx(dir);
   clip = await makeClip(tools, dir, 'clip.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p']);
 }, 60_000);

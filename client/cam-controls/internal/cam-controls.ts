@@ -28,6 +28,7 @@ export class CamControls extends LitElement {
     labels: { attribute: false },
     paused: { type: Boolean },
     position: { type: Number },
+    seekTo: { state: true },
   };
 
   static override styles = css`
@@ -38,6 +39,8 @@ export class CamControls extends LitElement {
     input[type='text'] { width: 15em; }
     input, select, button { font: inherit; }
     button { cursor: pointer; }
+    input:focus-visible, select:focus-visible, button:focus-visible { outline: 2px solid #8ab4f8; outline-offset: 2px; }
+    #time { font-variant-numeric: tabular-nums; color: #aaa; }
   `;
 
   declare hello: Hello | undefined;
@@ -47,7 +50,10 @@ export class CamControls extends LitElement {
   /** Labels of the current result's classes, best first (for the map choice). */
   declare labels: string[];
   declare paused: boolean;
+  /** Seconds into the source: the latest map's position (server sources). */
   declare position: number;
+  /** Where the user dragged the seek bar to, until the source gets there (or gives up, 2 s later). */
+  declare seekTo: { seconds: number; at: number; released: boolean } | undefined;
 
   constructor() {
     super();
@@ -72,6 +78,34 @@ export class CamControls extends LitElement {
     if (!value) return;
     const source: SourceSpec = value.startsWith('/dev/') ? { kind: 'device', path: value } : { kind: 'url', url: value };
     this.emit('select-source', { source });
+  }
+
+  private onSeekInput(e: Event): void {
+    this.seekTo = { seconds: Number((e.target as HTMLInputElement).value), at: performance.now(), released: false };
+  }
+
+  private onSeekChange(e: Event): void {
+    const seconds = Number((e.target as HTMLInputElement).value);
+    this.seekTo = { seconds, at: performance.now(), released: true };
+    this.emit('seek', { seconds });
+  }
+
+  /** The bar's value: the drag while dragging or until the source reaches it, else the source's position. */
+  private shownPosition(): number {
+    const t = this.seekTo;
+    if (!t) return this.position;
+    const arrived = t.released && (Math.abs(this.position - t.seconds) < 1 || performance.now() - t.at > 2000);
+    if (!arrived) return t.seconds;
+    this.seekTo = undefined;
+    return this.position;
+  }
+
+  private renderSeek(duration: number) {
+    const at = this.shownPosition();
+    return html`<label>seek
+        <input id="seek" type="range" min="0" max=${duration} step="0.1" aria-valuetext=${`${clock(at)} of ${clock(duration)}`}
+          .value=${String(at)} @input=${this.onSeekInput} @change=${this.onSeekChange} /></label>
+      <span id="time" aria-live="off">${clock(at)} / ${clock(duration)}</span>`;
   }
 
   private onClasses(e: Event): void {
@@ -115,10 +149,8 @@ export class CamControls extends LitElement {
         ${this.source && this.source.kind !== 'webcam'
           ? html`<button id="pause" @click=${() => this.emit('pause', { paused: !this.paused })}>${this.paused ? 'play' : 'pause'}</button>`
           : nothing}
-        ${seekable
-          ? html`<label>seek <input id="seek" type="range" min="0" max=${duration} step="0.1" .value=${String(this.position)} @change=${(e: Event) => this.emit('seek', { seconds: Number((e.target as HTMLInputElement).value) })} /></label>`
-          : nothing}
-        <button id="snapshot" @click=${() => this.emit('snapshot', {})}>snapshot (PNG)</button>
+        ${seekable ? this.renderSeek(duration) : nothing}
+        <button id="snapshot" aria-label="snapshot: save the picture with its map as PNG" @click=${() => this.emit('snapshot', {})}>snapshot (PNG)</button>
       </fieldset>
       <fieldset>
         <legend>Model (shared by everyone watching this source)</legend>
@@ -161,6 +193,14 @@ export class CamControls extends LitElement {
       </fieldset>
     `;
   }
+}
+
+/** `m:ss.s` for a time in seconds. */
+export function clock(seconds: number): string {
+  const s = Math.max(0, seconds);
+  const m = Math.floor(s / 60);
+  const rest = (s - 60 * m).toFixed(1).padStart(4, '0');
+  return `${m}:${rest}`;
 }
 
 /** `webcam`, `file:<path>`, `url:<url>`, `device:<path>`: the select's values and the page's `?source=`. */

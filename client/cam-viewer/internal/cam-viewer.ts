@@ -33,7 +33,8 @@ export class CamViewer extends LitElement {
     :host { display: block; }
     .stage { position: relative; width: 100%; background: #111; border-radius: 6px; overflow: hidden; }
     video, canvas { position: absolute; inset: 0; width: 100%; height: 100%; display: block; }
-    video { object-fit: fill; }
+    /* The stage takes the picture's aspect; contain keeps the camera's shape even while it settles. */
+    video { object-fit: contain; }
     .hidden { visibility: hidden; }
     .empty { position: absolute; inset: 0; display: grid; place-items: center; color: #aaa; font: 14px system-ui, sans-serif; }
   `;
@@ -105,8 +106,18 @@ export class CamViewer extends LitElement {
       this.pending = result;
       this.dirty = true;
     }
-    const [w, h] = result.frameSize;
+    // A webcam frame on the wire is model-sized (maybe stretched): the stage follows the <video> instead.
+    if (this.mode !== 'webcam') this.setAspect(result.frameSize[0], result.frameSize[1]);
+  }
+
+  private setAspect(w: number, h: number): void {
     if (w > 0 && h > 0 && Math.abs(w / h - this.aspect) > 1e-3) this.aspect = w / h;
+  }
+
+  /** The camera's own size, once known and whenever it changes (a track's `resize`). */
+  private onVideoSize(): void {
+    const video = this.video;
+    if (this.mode === 'webcam') this.setAspect(video.videoWidth, video.videoHeight);
   }
 
   /** Forgets the picture and the maps (a new source). */
@@ -122,18 +133,28 @@ export class CamViewer extends LitElement {
     frame?.getContext('2d')?.clearRect(0, 0, frame.width, frame.height);
   }
 
-  /** The picture, the map and the boxes as one PNG. */
+  /** The picture, the map and the boxes as one PNG, at the source's resolution (the camera's, or the frame's). */
   async snapshot(): Promise<Blob> {
     const stage = this.renderRoot.querySelector('.stage') as HTMLElement;
+    const [w, h] = this.sourceSize() ?? [stage.clientWidth * devicePixelRatio, stage.clientHeight * devicePixelRatio];
     const out = document.createElement('canvas');
-    out.width = Math.max(1, Math.round(stage.clientWidth * devicePixelRatio));
-    out.height = Math.max(1, Math.round(stage.clientHeight * devicePixelRatio));
+    out.width = Math.max(1, Math.round(w));
+    out.height = Math.max(1, Math.round(h));
     const ctx = out.getContext('2d')!;
+    ctx.imageSmoothingEnabled = true;
     if (this.mode === 'webcam') ctx.drawImage(this.video, 0, 0, out.width, out.height);
+    else if (this.frameBitmap) ctx.drawImage(this.frameBitmap, 0, 0, out.width, out.height);
     else ctx.drawImage(this.frameCanvas!, 0, 0, out.width, out.height);
     ctx.drawImage(this.activeOverlay!, 0, 0, out.width, out.height);
     ctx.drawImage(this.boxCanvas!, 0, 0, out.width, out.height);
     return new Promise<Blob>((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('snapshot failed'))), 'image/png'));
+  }
+
+  /** The picture's own size: the camera's video, or the last server frame; undefined before either. */
+  private sourceSize(): [number, number] | undefined {
+    if (this.mode === 'webcam' && this.video.videoWidth > 0) return [this.video.videoWidth, this.video.videoHeight];
+    if (this.mode === 'server' && this.frameBitmap) return [this.frameBitmap.width, this.frameBitmap.height];
+    return undefined;
   }
 
   override disconnectedCallback(): void {
@@ -145,6 +166,7 @@ export class CamViewer extends LitElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
+    if (changed.has('mode')) this.onVideoSize();
     if (!this.renderer || changed.has('prefer')) {
       this.renderer?.dispose();
       this.renderer = createOverlayRenderer(this.glCanvas!, this.fallbackCanvas!, this.prefer);
@@ -252,13 +274,20 @@ export class CamViewer extends LitElement {
   protected override render() {
     const gl = this.renderer?.kind !== '2d';
     return html`
-      <div class="stage" style="aspect-ratio: ${this.aspect}">
-        <video class=${this.mode === 'webcam' ? '' : 'hidden'} playsinline muted></video>
-        <canvas class="frame ${this.mode === 'server' ? '' : 'hidden'}"></canvas>
-        <canvas class="gl overlay ${gl ? '' : 'hidden'}"></canvas>
-        <canvas class="c2d overlay ${gl ? 'hidden' : ''}"></canvas>
-        <canvas class="boxes"></canvas>
-        ${this.mode === 'none' ? html`<div class="empty">Pick a source to start</div>` : ''}
+      <div class="stage" style="aspect-ratio: ${this.aspect}" role="img" aria-label="the picture with the class activation map over it">
+        <video
+          class=${this.mode === 'webcam' ? '' : 'hidden'}
+          playsinline
+          muted
+          aria-label="camera"
+          @loadedmetadata=${this.onVideoSize}
+          @resize=${this.onVideoSize}
+        ></video>
+        <canvas aria-hidden="true" class="frame ${this.mode === 'server' ? '' : 'hidden'}"></canvas>
+        <canvas aria-hidden="true" class="gl overlay ${gl ? '' : 'hidden'}"></canvas>
+        <canvas aria-hidden="true" class="c2d overlay ${gl ? 'hidden' : ''}"></canvas>
+        <canvas aria-hidden="true" class="boxes"></canvas>
+        ${this.mode === 'none' ? html`<div class="empty">Start the camera, or pick a source</div>` : ''}
       </div>
     `;
   }

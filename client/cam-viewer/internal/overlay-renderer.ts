@@ -3,8 +3,8 @@
  * 14x14, uint8); the GPU upsamples it bilinearly (a LINEAR-filtered texture sampled at the output pixel
  * centres: half-pixel-centre bilinear, as the engines resize) and looks each value up in the colormap
  * texture, so opacity, colormap and class changes cost one redraw and nothing on the server. Where WebGL
- * is unavailable, canvas 2D does the same: the map coloured at its own size, then scaled by drawImage with
- * smoothing on (bilinear in current browsers).
+ * is unavailable, canvas 2D does the same in JavaScript (bilinear on the values, then the colormap: scaling
+ * an already coloured map would blend colours, which is not what the map's values say).
  */
 
 export interface OverlayDraw {
@@ -134,35 +134,53 @@ class GlRenderer implements OverlayRenderer {
   }
 }
 
+/**
+ * Writes `d`'s map into `out` (RGBA, `w` x `h`): each pixel samples the map's content rectangle bilinearly
+ * at its centre (half-pixel centres, edges clamped, as the GL path's LINEAR texture does), then looks the
+ * value up in the colormap; alpha is the opacity (putImageData writes the pixels as they are).
+ */
+function paintMap(d: OverlayDraw, out: Uint8ClampedArray, w: number, h: number): void {
+  const [mh, mw] = d.mapSize;
+  const [cx, cy, cw, ch] = d.content;
+  const alpha = Math.round(255 * d.opacity);
+  const x0 = new Int32Array(w);
+  const x1 = new Int32Array(w);
+  const fx = new Float32Array(w);
+  for (let x = 0; x < w; x++) {
+    const sx = Math.min(mw - 1, Math.max(0, (cx + ((x + 0.5) / w) * cw) * mw - 0.5));
+    x0[x] = Math.floor(sx);
+    x1[x] = Math.min(mw - 1, x0[x] + 1);
+    fx[x] = sx - x0[x];
+  }
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(mh - 1, Math.max(0, (cy + ((y + 0.5) / h) * ch) * mh - 0.5));
+    const r0 = Math.floor(sy) * mw;
+    const r1 = Math.min(mh - 1, Math.floor(sy) + 1) * mw;
+    const fy = sy - Math.floor(sy);
+    for (let x = 0; x < w; x++) {
+      const top = d.map[r0 + x0[x]] + (d.map[r0 + x1[x]] - d.map[r0 + x0[x]]) * fx[x];
+      const bottom = d.map[r1 + x0[x]] + (d.map[r1 + x1[x]] - d.map[r1 + x0[x]]) * fx[x];
+      const v = 3 * Math.round(top + (bottom - top) * fy);
+      const o = 4 * (y * w + x);
+      out[o] = d.lut[v];
+      out[o + 1] = d.lut[v + 1];
+      out[o + 2] = d.lut[v + 2];
+      out[o + 3] = alpha;
+    }
+  }
+}
+
 class CanvasRenderer implements OverlayRenderer {
   readonly kind = '2d' as const;
-  private readonly small = document.createElement('canvas');
+  private image: ImageData | undefined;
 
   constructor(private readonly ctx: CanvasRenderingContext2D) {}
 
   draw(d: OverlayDraw): void {
-    const [h, w] = d.mapSize;
-    if (this.small.width !== w || this.small.height !== h) {
-      this.small.width = w;
-      this.small.height = h;
-    }
-    const sctx = this.small.getContext('2d')!;
-    const img = sctx.createImageData(w, h);
-    for (let i = 0; i < w * h; i++) {
-      const v = d.map[i] * 3;
-      img.data[4 * i] = d.lut[v];
-      img.data[4 * i + 1] = d.lut[v + 1];
-      img.data[4 * i + 2] = d.lut[v + 2];
-      img.data[4 * i + 3] = 255;
-    }
-    sctx.putImageData(img, 0, 0);
-    const { canvas } = this.ctx;
-    this.ctx.clearRect(0, 0, canvas.width, canvas.height);
-    this.ctx.globalAlpha = d.opacity;
-    this.ctx.imageSmoothingEnabled = true;
-    this.ctx.imageSmoothingQuality = 'low';
-    this.ctx.drawImage(this.small, d.content[0] * w, d.content[1] * h, d.content[2] * w, d.content[3] * h, 0, 0, canvas.width, canvas.height);
-    this.ctx.globalAlpha = 1;
+    const { width, height } = this.ctx.canvas;
+    if (!this.image || this.image.width !== width || this.image.height !== height) this.image = this.ctx.createImageData(width, height);
+    paintMap(d, this.image.data, width, height);
+    this.ctx.putImageData(this.image, 0, 0);
   }
 
   clear(): void {

@@ -6,7 +6,7 @@
  */
 import { css, html, LitElement } from 'lit';
 import { percentile } from '../../../common/index.ts';
-import { encodeFrame, WS_PATH, type ResultMessage, type SourceSettings, type SourceSpec } from '../../../protocol/index.ts';
+import { encodeFrame, WS_PATH, type ModelSummary, type ResultMessage, type SourceSettings, type SourceSpec } from '../../../protocol/index.ts';
 import { parseSourceValue, type DisplayOptions } from '../../cam-controls/cam-controls.ts';
 import '../../cam-controls/cam-controls.ts';
 import '../../cam-stats/cam-stats.ts';
@@ -23,6 +23,44 @@ function socketUrl(): string {
   return url.toString();
 }
 
+/** The header's model line: name, engine and backend, input size, class count. */
+function modelLine(m: ModelSummary): string {
+  const name = m.source.split(/[\\/]/).filter((p) => p && p !== 'model.json').pop() ?? m.source;
+  return `${name} · ${m.engine}/${m.backend} · ${m.inputSize[1]}x${m.inputSize[0]} · ${m.numClasses} classes`;
+}
+
+/** Indices of `scores`, highest first (ties keep their order). */
+export function rankByScore(scores: ArrayLike<number>): number[] {
+  return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+}
+
+/** localStorage key of the last source picked here: the next visit starts it again. */
+const REMEMBERED_SOURCE = 'camstream.source';
+
+/** Remembers a webcam or media-file choice (other kinds may carry credentials, and are not stored). */
+function remember(source: SourceSpec): void {
+  if (source.kind !== 'webcam' && source.kind !== 'file') return;
+  try {
+    localStorage.setItem(REMEMBERED_SOURCE, source.kind === 'webcam' ? 'webcam' : `file:${source.path}`);
+  } catch {
+    // Storage off (private mode): the page just asks again next time.
+  }
+}
+
+function remembered(): SourceSpec | undefined {
+  try {
+    return parseSourceValue(localStorage.getItem(REMEMBERED_SOURCE) ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `path` with this page's `?token=` carried over (the review page and the live page link to each other). */
+function withToken(path: string): string {
+  const token = new URLSearchParams(location.search).get('token');
+  return token ? `${path}?token=${encodeURIComponent(token)}` : path;
+}
+
 export class CamstreamApp extends LitElement {
   static override properties = {
     display: { state: true },
@@ -36,12 +74,20 @@ export class CamstreamApp extends LitElement {
     header { display: flex; align-items: baseline; gap: 12px; margin-bottom: 8px; }
     h1 { font-size: 18px; margin: 0; }
     .model, .error { font-size: 12px; color: #aaa; }
+    .note { margin: 0 0 8px; color: #ffd54f; }
+    .start { display: flex; gap: 12px; align-items: center; margin-bottom: 8px; }
+    .start button { font: inherit; font-size: 15px; padding: 6px 14px; }
     .error { color: #ff8a80; }
     .layout { display: grid; grid-template-columns: minmax(0, 3fr) minmax(260px, 2fr); gap: 12px; }
     @media (max-width: 800px) { .layout { grid-template-columns: 1fr; } }
     cam-stats { margin-top: 8px; }
     .top { margin-top: 8px; font-size: 13px; }
     .top li { font-variant-numeric: tabular-nums; }
+    .top li.held { font-weight: 600; }
+    .tag { font-size: 11px; color: #00e676; border: 1px solid #00e676; border-radius: 3px; padding: 0 3px; }
+    nav a { color: #8ab4f8; font-size: 13px; }
+    a:focus-visible, button:focus-visible { outline: 2px solid #8ab4f8; outline-offset: 2px; }
+    a:focus:not(:focus-visible) { outline: none; }
   `;
 
   declare display: DisplayOptions;
@@ -57,6 +103,11 @@ export class CamstreamApp extends LitElement {
   private latencies: number[] = [];
   private drawTimes: number[] = [];
   private lastResult: ResultMessage | undefined;
+  /**
+   * Whether results belong to the selected source: false from a select until the server confirms the new
+   * source, so a result of the previous one (still in flight) never enters the new source's stats.
+   */
+  private accepting = false;
 
   constructor() {
     super();
@@ -66,11 +117,24 @@ export class CamstreamApp extends LitElement {
     this.figures = { frames: 0, fps: 0, p50: Number.NaN, p95: Number.NaN, inferMs: Number.NaN };
     this.socket.onResult = (r) => this.onResult(r);
     this.socket.onReady = () => this.onReady();
+    this.socket.onSource = (m) => {
+      if (this.selected?.kind !== m.kind) return;
+      this.accepting = true;
+      this.resetFigures();
+    };
+  }
+
+  /** Starts the stats afresh (a new source: its latencies and rates have nothing to do with the last one's). */
+  private resetFigures(): void {
+    this.latencies = [];
+    this.drawTimes = [];
+    this.figures = { frames: 0, fps: 0, p50: Number.NaN, p95: Number.NaN, inferMs: Number.NaN };
   }
 
   /** Figures the stats show (also read by tests). */
   get stats() {
-    return { ...this.figures, dropped: this.socket.stats?.dropped ?? 0, skipped: this.socket.stats?.skipped ?? 0, renderer: this.viewer?.rendererKind };
+    const s = this.socket.stats;
+    return { ...this.figures, dropped: s?.dropped ?? 0, skipped: s?.skipped ?? 0, sourceFps: s?.sourceFps ?? 0, pts: this.lastResult?.pts ?? 0, renderer: this.viewer?.rendererKind };
   }
 
   private get viewer(): CamViewer | null {
@@ -81,30 +145,32 @@ export class CamstreamApp extends LitElement {
     const hello = this.socket.hello!;
     this.luts = Object.fromEntries(Object.entries(hello.colormaps).map(([name, b64]) => [name, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))]));
     // After a reconnect, ask for the same source again; on first load, the page's ?source=.
-    const wanted = this.selected ?? parseSourceValue(this.params.get('source') ?? '');
-    if (wanted) void this.select(wanted);
+    const wanted = this.selected ?? parseSourceValue(this.params.get('source') ?? '') ?? remembered();
+    if (wanted && (hello.sourceKinds.includes(wanted.kind) || this.selected)) void this.select(wanted);
     this.requestUpdate();
   }
 
   private async select(source: SourceSpec): Promise<void> {
     this.selected = source;
+    remember(source);
+    this.accepting = false;
+    this.lastResult = undefined;
     this.viewer?.reset();
-    this.latencies = [];
-    this.drawTimes = [];
-    this.figures = { frames: 0, fps: 0, p50: Number.NaN, p95: Number.NaN, inferMs: Number.NaN };
+    this.resetFigures();
+    if (source.kind !== 'webcam') this.camera.stop();
     this.socket.send({ type: 'select', source });
     if (source.kind === 'webcam') {
       this.mode = 'webcam';
       await this.updateComplete;
       const model = this.socket.hello!.model;
       const [inH, inW] = model.inputSize;
-      let size: [number, number] = [inW, inH];
-      if (model.resize === 'letterbox') {
-        // Keep the camera's aspect: the engine pads, and the map's content rectangle says where.
-        const video = this.viewer!.video;
-        const aspect = video.videoWidth > 0 ? video.videoWidth / video.videoHeight : 4 / 3;
-        size = aspect >= inW / inH ? [inW, Math.max(1, Math.round(inW / aspect))] : [Math.max(1, Math.round(inH * aspect)), inH];
-      }
+      // Only a model-sized frame travels. A stretching model gets its own input shape; a letterboxing one
+      // the camera's aspect (the engine pads, and the map's content rectangle says where).
+      const size = (vw: number, vh: number): [number, number] => {
+        if (model.resize !== 'letterbox') return [inW, inH];
+        const aspect = vw > 0 && vh > 0 ? vw / vh : 4 / 3;
+        return aspect >= inW / inH ? [inW, Math.max(1, Math.round(inW / aspect))] : [Math.max(1, Math.round(inH * aspect)), inH];
+      };
       await this.camera.start(this.viewer!.video, size);
     } else {
       this.camera.stop();
@@ -119,7 +185,10 @@ export class CamstreamApp extends LitElement {
   }
 
   private onResult(r: ResultMessage): void {
-    if (this.mode === 'webcam') this.camera.answered(r.frameId);
+    const fromWebcam = r.jpeg === undefined;
+    if (fromWebcam && this.mode === 'webcam') this.camera.answered(r.frameId);
+    // Only the selected source's results: webcam results carry no frame, server sources' do.
+    if (!this.accepting || fromWebcam !== (this.mode === 'webcam')) return;
     this.lastResult = r;
     this.viewer?.present(r);
     if (r.labels.join('\n') !== this.labels.join('\n')) this.labels = r.labels;
@@ -127,6 +196,7 @@ export class CamstreamApp extends LitElement {
 
   private onDrawn(e: CustomEvent<CamDrawnDetail>): void {
     const { result, drawnAt } = e.detail;
+    if (!this.accepting || (result.jpeg === undefined) !== (this.mode === 'webcam')) return;
     const latency = this.mode === 'webcam' ? drawnAt - result.captureMs : Date.now() + this.socket.clockOffsetMs - result.captureMs;
     this.latencies.push(latency);
     if (this.latencies.length > 120) this.latencies.shift();
@@ -157,6 +227,17 @@ export class CamstreamApp extends LitElement {
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
 
+  /**
+   * The top-k by score, best first. The class the map shows (index 0 of the result) may be held there by
+   * hysteresis while another scores higher: it is marked as shown, not moved to the top.
+   */
+  private renderTop(r: ResultMessage) {
+    const order = rankByScore(r.probabilities);
+    return html`<ol class="top" aria-label="top classes by score">
+      ${order.map((i) => html`<li class=${i === 0 ? 'held' : ''}>${r.labels[i] ?? r.ids[i]} — ${(100 * r.probabilities[i]).toFixed(1)}%${i === 0 ? html` <span class="tag">on the map</span>` : ''}</li>`)}
+    </ol>`;
+  }
+
   protected override render() {
     const s = this.socket;
     const hello = s.hello;
@@ -165,9 +246,15 @@ export class CamstreamApp extends LitElement {
     return html`
       <header>
         <h1>camstream</h1>
-        <span class="model">${hello ? `${hello.model.source} · ${hello.model.engine}/${hello.model.backend} · ${hello.model.inputSize[1]}x${hello.model.inputSize[0]}` : 'connecting…'}</span>
+        <nav><a href=${withToken('review')}>review</a></nav>
+        <span class="model" id="model">${hello ? modelLine(hello.model) : 'connecting…'}</span>
       </header>
-      ${s.error || this.camera.error || status?.message ? html`<div class="error" role="status">${this.camera.error ?? s.error ?? status?.message}</div>` : ''}
+      ${hello?.model.note ? html`<p class="note" id="model-note">This is ${hello.model.note}.</p>` : ''}
+      ${s.error || this.camera.error || status?.message ? html`<div class="error" role="alert">${this.camera.error ?? s.error ?? status?.message}</div>` : ''}
+      ${hello && hello.sourceKinds.includes('webcam') && (this.mode === 'none' || this.camera.error)
+        ? html`<div class="start"><button id="start-camera" @click=${() => void this.select({ kind: 'webcam' })}>Start the camera</button>
+            <span>${hello.media.length > 0 ? 'or pick a file under Source' : ''}</span></div>`
+        : ''}
       <div class="layout">
         <div>
           <cam-viewer
@@ -192,9 +279,7 @@ export class CamstreamApp extends LitElement {
             .renderer=${this.viewer?.rendererKind ?? ''}
             .status=${statusText}
           ></cam-stats>
-          ${this.lastResult
-            ? html`<ol class="top">${this.lastResult.labels.map((l, i) => html`<li>${l} — ${(100 * this.lastResult!.probabilities[i]).toFixed(1)}%</li>`)}</ol>`
-            : ''}
+          ${this.lastResult ? this.renderTop(this.lastResult) : ''}
         </div>
         <cam-controls
           .hello=${hello}
@@ -203,7 +288,7 @@ export class CamstreamApp extends LitElement {
           .display=${this.display}
           .labels=${this.labels}
           .paused=${status?.state === 'paused'}
-          .position=${status?.position ?? 0}
+          .position=${(status?.state === 'paused' ? status.position : this.lastResult?.pts) ?? status?.position ?? 0}
           @select-source=${(e: CustomEvent<{ source: SourceSpec }>) => void this.select(e.detail.source)}
           @settings-change=${(e: CustomEvent<{ settings: Partial<SourceSettings> }>) => s.send({ type: 'settings', settings: e.detail.settings })}
           @display-change=${this.onDisplay}

@@ -23,6 +23,12 @@ import { TAGS, type ReviewDetail } from '../../review-detail/internal/review-det
 import '../../review-grid/review-grid.ts';
 import '../../review-metrics/review-metrics.ts';
 
+/** The live page, with this page's `?token=` carried over. */
+function liveLink(): string {
+  const token = new URLSearchParams(location.search).get('token');
+  return token ? `./?token=${encodeURIComponent(token)}` : './';
+}
+
 export class ReviewApp extends LitElement {
   static override properties = {
     datasets: { state: true },
@@ -196,6 +202,7 @@ export class ReviewApp extends LitElement {
     return html`
       <header>
         <h1>camstream review</h1>
+        <nav><a href=${liveLink()}>live</a></nav>
         ${this.datasets.length === 0
           ? html`<span class="muted">No datasets yet: run <code>camstream review import &lt;dir&gt; --model &lt;backbone&gt;</code>.</span>`
           : html`<select

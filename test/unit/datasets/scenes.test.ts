@@ -8,7 +8,7 @@ import {
   resolveSceneConfig,
   sceneLabel,
 } from '../../../datasets/index.ts';
-import { ConfigError } from '../../../common/errors.ts';
+import { ConfigError } from '../../../common/index.ts';
 
 describe('scene generator', () => {
   it('gives the same bytes, label and box for the same seed and index', () => {

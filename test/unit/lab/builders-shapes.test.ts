@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ConfigError } from '../../../common/errors.ts';
+import { ConfigError } from '../../../common/index.ts';
 import { countParameters, mobileNetV2Spec, createRandom, resnet50Spec, type NetNode, type NetSpec, toLayersModel, toOnnxModel } from '../../../lab/builders/index.ts';
 
 // Small inputs keep the forward passes to about a second on the cpu backend; the topology is the same

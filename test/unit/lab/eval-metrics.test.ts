@@ -38,7 +38,7 @@ function scriptedModel(answers: Map<Uint8Array, Answer>): CamModel & { extraCall
       runtime: { package: '@tensorflow/tfjs-core', version: null },
       source: 'scripted',
       head: 'gap-dense' as const,
-      preprocess: { inputSize: [SIDE, SIDE] as [number, number], channelOrder: 'rgb' as const, layout: 'nhwc' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number], resize: 'stretch' as const },
+      preprocess: { inputSize: [SIDE, SIDE] as [number, number], channelOrder: 'rgb' as const, layout: 'nhwc' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number], resize: 'stretch' as const, resizeFilter: 'triangle' as const, normalization: 'default' as const },
       featureShape: [MAP, MAP, 4] as [number, number, number],
       numClasses: 10,
       labels: Array.from({ length: 10 }, (_, i) => `c${i}`),

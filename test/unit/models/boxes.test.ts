@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InputError } from '../../../common/errors.ts';
+import { ConfigError, InputError } from '../../../common/index.ts';
 import {
   boxInside,
   contentRect,
@@ -15,7 +15,7 @@ import {
   type Box,
   type FrameGeometry,
 } from '../../../models/boxes/index.ts';
-import { fitGeometry } from '../../../models/preprocess.ts';
+import { fitGeometry } from '../../../models/index.ts';
 
 /** A `[h, w]` map of zeros with the given cells set: `[row, col, value]`. */
 function mapWith(h: number, w: number, cells: Array<[number, number, number]>): Float32Array {

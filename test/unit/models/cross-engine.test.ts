@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomFrames, smallClassConvNet, smallGapDenseNet, type NetSpec, writeLayersModel, toOnnxModel } from '../../../lab/builders/index.ts';
 import { loadOnnxModel } from '../../../models/onnx/index.ts';
 import { loadTfjsModel } from '../../../models/tfjs/index.ts';
-import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/types.ts';
+import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/index.ts';
 import { onnxSource, tempFolder } from './onnx-helpers.ts';
 
 const tmp = tempFolder();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError } from '../../../common/errors.ts';
+import { ConfigError } from '../../../common/index.ts';
 import { mergeModelFileConfig, parseLabels, parseModelFileConfig } from '../../../models/load/index.ts';
 
 function configError(raw: unknown): ConfigError {

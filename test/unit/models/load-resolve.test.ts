@@ -1,13 +1,14 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 import onnxProto from 'onnx-proto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { ConfigError, ModelLoadError } from '../../../common/errors.ts';
+import { ConfigError, ModelLoadError } from '../../../common/index.ts';
 import { load, resolveSource } from '../../../models/load/index.ts';
 import { DARKNET_TINY, fixturesPresent } from '../../helpers/fixtures.ts';
+import { rejection } from '../../helpers/rejection.ts';
 
 const { onnx } = onnxProto;
 
@@ -27,15 +28,6 @@ function identityOnnx(): Uint8Array {
       output: [valueInfo('y')],
     },
   }).finish();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 let dir: string;
@@ -191,5 +183,71 @@ describe('local spec errors', () => {
     const err = await rejection(resolveSource(dir, { engine: 'torch' as never }));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain('"torch"');
+  });
+});
+
+describe('paths in a local camstream.json stay inside the model folder', () => {
+  let model: string;
+  let outside: string;
+  beforeEach(async () => {
+    model = join(dir, 'model');
+    await mkdir(join(model, 'sub'), { recursive: true });
+    await writeFile(join(model, 'net.onnx'), identityOnnx());
+    outside = join(dir, 'outside.txt');
+    await writeFile(outside, 'private-1\nprivate-2\n');
+  });
+
+  async function refused(labels: string): Promise<Error> {
+    await writeFile(join(model, 'camstream.json'), JSON.stringify({ labels }));
+    const err = await rejection(resolveSource(model));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("'labels'");
+    expect(err.message).toContain('model folder');
+    expect(err.message).not.toContain('private-');
+    return err;
+  }
+
+  it('refuses an absolute labels path outside the folder', async () => {
+    await refused(outside);
+  });
+
+  it("refuses a labels path that climbs out with '..'", async () => {
+    await refused('../outside.txt');
+    await refused('sub/../../outside.txt');
+  });
+
+  it('refuses a labels file inside the folder that is a symlink to a file outside', async () => {
+    await symlink(outside, join(model, 'names.txt'));
+    await refused('names.txt');
+  });
+
+  it('refuses labels under a symlinked folder that points outside', async () => {
+    await symlink(dir, join(model, 'up'));
+    await refused('up/outside.txt');
+  });
+
+  it('refuses a default labels.txt that is a symlink to a file outside', async () => {
+    await symlink(outside, join(model, 'labels.txt'));
+    const err = await rejection(resolveSource(model));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('labels.txt');
+    expect(err.message).not.toContain('private-');
+  });
+
+  it('reads labels inside the folder, relative or absolute, and through symlinks that stay inside', async () => {
+    await writeFile(join(model, 'sub', 'names.txt'), 'a\nb\n');
+    await writeFile(join(model, 'camstream.json'), JSON.stringify({ labels: 'sub/names.txt' }));
+    expect((await resolveSource(model)).labels).toEqual(['a', 'b']);
+    await writeFile(join(model, 'camstream.json'), JSON.stringify({ labels: join(model, 'sub', 'names.txt') }));
+    expect((await resolveSource(model)).labels).toEqual(['a', 'b']);
+    await symlink(join(model, 'sub', 'names.txt'), join(model, 'labels.txt'));
+    await rm(join(model, 'camstream.json'));
+    expect((await resolveSource(model)).labels).toEqual(['a', 'b']);
+  });
+
+  it('lets the operator name any labels file through LoadOptions.config (the --labels option)', async () => {
+    await writeFile(join(model, 'camstream.json'), JSON.stringify({ labels: outside }));
+    const src = await resolveSource(model, { config: { labels: outside } });
+    expect(src.labels).toEqual(['private-1', 'private-2']);
   });
 });

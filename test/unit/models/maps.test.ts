@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { ConfigError, InputError } from '../../../common/errors.ts';
+import { ConfigError, InputError } from '../../../common/index.ts';
 import {
+  applyColormap,
+  colormapLut,
+  COLORMAP_NAMES,
   dequantizeMap,
   normalizeMap,
   quantizeMap,
   resampleMap,
   upsampleBilinear,
-} from '../../../models/cam/maps.ts';
-import { applyColormap, colormapLut, COLORMAP_NAMES } from '../../../models/cam/colormaps.ts';
+} from '../../../models/index.ts';
 // The seeded PRNG the builders use, so every run draws the same numbers and failures reproduce.
 import { mulberry32 as rng } from '../../../common/index.ts';
 

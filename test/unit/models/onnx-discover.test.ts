@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { toOnnxModel, randomFrames, smallClassConvNet, smallGapDenseNet, createRandom, type NetSpec } from '../../../lab/builders/index.ts';
-import { ConfigError, ModelLoadError, NoGapHeadError } from '../../../common/errors.ts';
+import { ConfigError, ModelLoadError, NoGapHeadError } from '../../../common/index.ts';
 import {
   attribute,
   discoverOnnxHead,
@@ -24,7 +24,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from '../../../models/onnx/index.ts';
-import type { ModelFileConfig } from '../../../models/types.ts';
+import type { ModelFileConfig } from '../../../models/index.ts';
 import { asDecoded, editModel, expectIdentity, onnxSource, reference, tempFolder, topK } from './onnx-helpers.ts';
 
 const attrs = (values: Record<string, Parameters<typeof attribute>[1]>): AttributeProto[] =>

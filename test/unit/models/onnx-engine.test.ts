@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { toOnnxModel, createRandom, randomFrames, smallClassConvNet, smallGapDenseNet, type NetSpec } from '../../../lab/builders/index.ts';
-import { CamstreamError, ConfigError, InputError, ModelLoadError, NoGapHeadError } from '../../../common/errors.ts';
+import { CamstreamError, ConfigError, InputError, ModelLoadError, NoGapHeadError } from '../../../common/index.ts';
 import { load as loadModel } from '../../../models/load/index.ts';
 import { availableOnnxProviders, int64Tensor, loadOnnxModel, valueInfo, type TensorProto } from '../../../models/onnx/index.ts';
-import type { CamModel, ModelFileConfig } from '../../../models/types.ts';
+import type { CamModel, ModelFileConfig } from '../../../models/index.ts';
 import { asDecoded, editModel, expectIdentity, mapLogits, mean, onnxSource, reference, relErr, tempFolder, topK, withOutputs } from './onnx-helpers.ts';
 
 const tmp = tempFolder();

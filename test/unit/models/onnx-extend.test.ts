@@ -6,10 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { toOnnxModel, randomFrames, smallGapDenseNet } from '../../../lab/builders/index.ts';
-import { ModelLoadError } from '../../../common/errors.ts';
-import { CAM_IO, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
-import { resolvePreprocess } from '../../../models/preprocess.ts';
-import type { Preprocess } from '../../../models/types.ts';
+import { ModelLoadError } from '../../../common/index.ts';
+import { CAM_IO, fitFeeds, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
+import { resolvePreprocess, type Preprocess } from '../../../models/index.ts';
 import { editModel, mean, preprocessReference, relErr, runPlain, topK } from './onnx-helpers.ts';
 
 interface Extended {
@@ -43,6 +42,7 @@ async function run(e: Extended, frames: ReturnType<typeof randomFrames>, request
       [CAM_IO.request]: new ort.Tensor('int64', BigInt64Array.from(request.flat(), BigInt), [request.length, request[0].length]),
       [CAM_IO.weights]: new ort.Tensor('float32', e.weightsT, [e.classes, e.k]),
       [CAM_IO.bias]: new ort.Tensor('float32', e.bias, [e.classes]),
+      ...fitFeeds(width, height, e.pre),
     };
     return await session.run(feeds, fetches ?? session.outputNames);
   } finally {
@@ -104,7 +104,16 @@ describe('extendOnnxModel', () => {
     const e = extend(model);
     const view = new GraphView(parseOnnxModel(e.bytes, 'ext.onnx'));
     expect(view.model.graph.output.map((o) => o.name)).toEqual([CAM_IO.ids, CAM_IO.scores, CAM_IO.probs, CAM_IO.maps, CAM_IO.gap]);
-    expect(view.dataInputs().map((i) => i.name)).toEqual([CAM_IO.frames, CAM_IO.request, CAM_IO.weights, CAM_IO.bias]);
+    expect(view.dataInputs().map((i) => i.name)).toEqual([
+      CAM_IO.frames,
+      CAM_IO.request,
+      CAM_IO.weights,
+      CAM_IO.bias,
+      CAM_IO.colTaps,
+      CAM_IO.colWeights,
+      CAM_IO.rowTaps,
+      CAM_IO.rowWeights,
+    ]);
     expect(view.producer('logits')).toBeUndefined();
     expect(view.initializer('logits/kernel')).toBeUndefined();
     expect(view.initializer('conv2/kernel')).toBeDefined();

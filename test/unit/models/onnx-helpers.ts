@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import type { ModelProto } from '../../../models/onnx/index.ts';
-import { fitGeometry } from '../../../models/preprocess.ts';
 import { expect } from 'vitest';
-import type { CamModel, CamResult, Frame, ModelFileConfig, Preprocess, ResolvedSource } from '../../../models/types.ts';
+import { fitGeometry, type CamModel, type CamResult, type Frame, type ModelFileConfig, type Preprocess, type ResolvedSource } from '../../../models/index.ts';
 
 const { onnx } = onnxProto;
 
@@ -71,8 +70,9 @@ export async function runPlain(
 }
 
 /**
- * camstream's preprocessing of one frame, in float64, as models/preprocess.ts specifies: bilinear resize
- * with half-pixel centres (source coordinates clamped to the image) to the content size, zero padding for
+ * camstream's preprocessing of one frame, in float64, as models/preprocess.ts specifies: the `triangle` or
+ * `area` filter (`filterResizeReference`), or for `bilinear` a resize with half-pixel centres (source
+ * coordinates clamped to the image), to the content size, zero padding for
  * letterbox, channel reorder, `(pixel * scale - mean) / std`, then NCHW when asked. Returns one
  * `[1, ...]` float32 batch.
  */
@@ -82,6 +82,15 @@ export function preprocessReference(frame: Frame, pre: Preprocess): { data: Floa
   const [ch, cw] = g.contentSize;
   const pixels = new Float64Array(inH * inW * 3); // NHWC, padding stays 0
   const src = (y: number, x: number, c: number): number => frame.data[(y * frame.width + x) * 3 + c];
+  if (pre.resizeFilter !== 'bilinear' && (ch !== frame.height || cw !== frame.width)) {
+    const resized = filterResizeReference(frame, cw, ch, pre.resizeFilter);
+    for (let y = 0; y < ch; y++) {
+      for (let x = 0; x < cw; x++) {
+        for (let c = 0; c < 3; c++) pixels[((y + g.padTop) * inW + x + g.padLeft) * 3 + c] = resized[(y * cw + x) * 3 + c];
+      }
+    }
+    return normalizeReference(pixels, pre);
+  }
   for (let y = 0; y < ch; y++) {
     const sy = Math.min(Math.max((y + 0.5) * (frame.height / ch) - 0.5, 0), frame.height - 1);
     const y0 = Math.floor(sy);
@@ -99,6 +108,53 @@ export function preprocessReference(frame: Frame, pre: Preprocess): { data: Floa
       }
     }
   }
+  return normalizeReference(pixels, pre);
+}
+
+/**
+ * The antialiased filters of models/preprocess.ts, written out in 2-D and float64 for tests: each output
+ * pixel is the normalized sum over its footprint of input pixels weighted by the filter at their centres
+ * (`triangle`: tent of half-width max(scale, 1); `area`: the overlap of the pixel with the footprint, the
+ * tent when upscaling). Packed RGB out, `outW * outH * 3` values in pixel units.
+ */
+export function filterResizeReference(frame: Frame, outW: number, outH: number, filter: 'triangle' | 'area'): Float64Array {
+  const weight = (outIndex: number, j: number, scale: number): number => {
+    if (filter === 'area' && scale >= 1) {
+      return Math.max(0, Math.min((outIndex + 1) * scale, j + 1) - Math.max(outIndex * scale, j));
+    }
+    const support = Math.max(scale, 1);
+    return Math.max(0, 1 - Math.abs(j + 0.5 - (outIndex + 0.5) * scale) / support);
+  };
+  const sx = frame.width / outW;
+  const sy = frame.height / outH;
+  const out = new Float64Array(outW * outH * 3);
+  for (let y = 0; y < outH; y++) {
+    const ys: Array<[number, number]> = [];
+    for (let j = 0; j < frame.height; j++) {
+      const w = weight(y, j, sy);
+      if (w > 0) ys.push([j, w]);
+    }
+    for (let x = 0; x < outW; x++) {
+      const acc = [0, 0, 0];
+      let total = 0;
+      for (let i = Math.max(0, Math.floor(x * sx) - Math.ceil(sx) - 2); i < Math.min(frame.width, (x + 1) * sx + Math.ceil(sx) + 2); i++) {
+        const wx = weight(x, i, sx);
+        if (wx <= 0) continue;
+        for (const [j, wy] of ys) {
+          const w = wx * wy;
+          total += w;
+          for (let c = 0; c < 3; c++) acc[c] += w * frame.data[(j * frame.width + i) * 3 + c];
+        }
+      }
+      for (let c = 0; c < 3; c++) out[(y * outW + x) * 3 + c] = acc[c] / total;
+    }
+  }
+  return out;
+}
+
+/** Channel order, `(pixel * scale - mean) / std` and layout, on NHWC float64 pixels of `pre.inputSize`. */
+function normalizeReference(pixels: Float64Array, pre: Preprocess): { data: Float32Array; dims: number[] } {
+  const [inH, inW] = pre.inputSize;
   const out = new Float32Array(inH * inW * 3);
   for (let i = 0; i < inH * inW; i++) {
     for (let c = 0; c < 3; c++) {

@@ -3,7 +3,7 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomFrames, smallClassConvNet, smallGapDenseNet, createRandom, type NetSpec, toLayersModel, writeLayersModel, toTfGraphArtifacts, writeTfGraphModel } from '../../../lab/builders/index.ts';
-import type { CamModel, Frame, HeadKind } from '../../../models/types.ts';
+import type { CamModel, Frame, HeadKind } from '../../../models/index.ts';
 import { initTfjsBackend, loadTfjsModel, saveArtifactsToFolder } from '../../../models/tfjs/index.ts';
 import { camIdentityError, tempFolders, tfjsSource, topIndices } from './tfjs-helpers.ts';
 

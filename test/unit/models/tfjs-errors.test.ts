@@ -1,9 +1,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, InputError, ModelLoadError, NoGapHeadError } from '../../../common/errors.ts';
+import { ConfigError, InputError, ModelLoadError, NoGapHeadError } from '../../../common/index.ts';
 import { createRandom, randomFrames, smallGapDenseNet, type NetSpec, writeLayersModel, writeTfGraphModel } from '../../../lab/builders/index.ts';
-import type { CamModel } from '../../../models/types.ts';
+import type { CamModel } from '../../../models/index.ts';
 import { initTfjsBackend, loadTfjsModel, SHARD_FILE } from '../../../models/tfjs/index.ts';
 import { tempFolders, tfjsSource } from './tfjs-helpers.ts';
 

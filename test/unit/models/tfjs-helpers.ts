@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/types.ts';
+import type { CamResult, ModelFileConfig, ResolvedSource } from '../../../models/index.ts';
 
 /** A fresh temporary folder; `cleanup()` removes all made so far (call it in afterAll). */
 export function tempFolders(): { make(prefix?: string): Promise<string>; cleanup(): Promise<void> } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InputError } from '../../../common/errors.ts';
-import { DEFAULT_PREPROCESS, fitGeometry, inputToFrame, resolvePreprocess } from '../../../models/preprocess.ts';
+import { ConfigError, InputError } from '../../../common/index.ts';
+import { DEFAULT_PREPROCESS, fitGeometry, inputToFrame, resolvePreprocess } from '../../../models/index.ts';
 
 describe('resolvePreprocess', () => {
   it('defaults to pixel/255 RGB stretch at the model input size', () => {
@@ -13,6 +13,8 @@ describe('resolvePreprocess', () => {
       mean: [0, 0, 0],
       std: [1, 1, 1],
       resize: 'stretch',
+      resizeFilter: 'triangle',
+      normalization: 'default',
     });
     expect(Object.isFrozen(pre)).toBe(true);
     expect(DEFAULT_PREPROCESS.scale).toBeCloseTo(1 / 255, 12);

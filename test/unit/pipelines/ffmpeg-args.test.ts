@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../common/errors.ts';
+import { ConfigError } from '../../../common/index.ts';
 import {
   buildDecodeArgs,
   parseLogLine,

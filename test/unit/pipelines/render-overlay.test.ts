@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { ConfigError, InputError } from '../../../common/errors.ts';
-import { applyColormap, colormapLut } from '../../../models/cam/colormaps.ts';
-import { upsampleBilinear } from '../../../models/cam/maps.ts';
+import { ConfigError, InputError } from '../../../common/index.ts';
+import { applyColormap, colormapLut, upsampleBilinear } from '../../../models/index.ts';
 import { iou, paperBox, type Box, type FrameGeometry } from '../../../models/boxes/index.ts';
 import {
   colourizeMap,

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { colormapLut, type Preprocess } from '../../../models/index.ts';
 import { CamSmoother, compositeFilter, coarseGeometry, frameGeometry, overlayLayout, renderOverlays } from '../../../pipelines/index.ts';
 
-const PRE: Preprocess = { inputSize: [224, 224], channelOrder: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch' };
+const PRE: Preprocess = { inputSize: [224, 224], channelOrder: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch', resizeFilter: 'triangle', normalization: 'default' };
 
 describe('overlay layout and compositing graph', () => {
   it('packs a reduced annotation layer above the small heat grid', () => {

@@ -22,6 +22,18 @@ describe('resolveServerConfig', () => {
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '::ffff:10.0.0.1', 'localhost.example.org']) expect(isLoopbackHost(h)).toBe(false);
   });
 
+  it('takes a bracketed IPv6 host and listens on the bare address', () => {
+    expect(resolveServerConfig({ http: { host: '[::1]' } }).http.host).toBe('::1');
+    expect(() => resolveServerConfig({ http: { host: '[localhost]' } })).toThrow(/\[localhost\] has brackets but no IPv6 address/);
+  });
+
+  it('keeps URL sources off and private URLs refused by default, with caps on connections and opens', () => {
+    const c = resolveServerConfig();
+    expect(c.sources).toMatchObject({ urlSources: false, privateUrls: false, maxOpening: 4, maxOpeningPerAddress: 2 });
+    expect(c.limits).toMatchObject({ maxConnections: 128, maxConnectionsPerAddress: 64, maxPartialBytes: 16 << 20, maxMessageFragments: 64 });
+    expect(() => resolveServerConfig({ limits: { maxConnections: 0 } })).toThrow(/maxConnections must be an integer in \[1, 100000\], got 0/);
+  });
+
   it('names the bad field and its range', () => {
     expect(() => resolveServerConfig({ http: { port: 70000 } })).toThrow(/port must be an integer in \[0, 65535\], got 70000/);
     expect(() => resolveServerConfig({ http: { token: 'short' } })).toThrow(/token must be 8 to 256/);
@@ -44,6 +56,9 @@ describe('confineMediaPath', () => {
     await mkdir(join(root, 'sub'), { recursive: true });
     await writeFile(join(root, 'a.mp4'), 'x');
     await writeFile(join(root, 'sub', 'b.mkv'), 'x');
+    await mkdir(join(root, '....'));
+    await writeFile(join(root, '....', 'x'), 'x');
+    await writeFile(join(root, '..dots.mp4'), 'x');
     await writeFile(join(base, 'secret.mp4'), 'x');
     await symlink(join(base, 'secret.mp4'), join(root, 'out.mp4'));
     await symlink(join(root, 'a.mp4'), join(root, 'in.mp4'));
@@ -55,6 +70,13 @@ describe('confineMediaPath', () => {
     expect(await confineMediaPath(root, 'a.mp4')).toBe(join(root, 'a.mp4'));
     expect(await confineMediaPath(root, 'sub/b.mkv')).toBe(join(root, 'sub', 'b.mkv'));
     expect(await confineMediaPath(root, 'in.mp4')).toBe(join(root, 'a.mp4'));
+  });
+
+  it('takes names that merely start with dots, while .. segments stay refused', async () => {
+    expect(await confineMediaPath(root, '....//x')).toBe(join(root, '....', 'x'));
+    expect(await confineMediaPath(root, '..dots.mp4')).toBe(join(root, '..dots.mp4'));
+    await expect(confineMediaPath(root, '..//secret.mp4')).rejects.toThrow(/must not contain '\.\.'/);
+    await expect(confineMediaPath(root, '..../../../secret.mp4')).rejects.toThrow(/must not contain '\.\.'/);
   });
 
   it.each([
@@ -74,6 +96,7 @@ describe('confineMediaPath', () => {
   });
 
   it('lists the videos under the root, not following symlinks', async () => {
+    // Names starting with a dot are hidden from the list (they can still be opened by name).
     expect(await listMedia(root)).toEqual(['a.mp4', 'sub/b.mkv']);
   });
 });

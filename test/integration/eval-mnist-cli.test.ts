@@ -1,0 +1,38 @@
+/**
+ * `camstream eval --dataset mnist:<recipe>` builds the MNIST test split's scenes itself and scores them.
+ * The shipped model has no `no digit` class, so on mnist:none it can answer `no digit` for nothing.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+
+describe('camstream eval on real-digit scenes', () => {
+  it('scores mnist:stn60 with accuracy and paper-rule localization, reproducibly for a seed', async () => {
+    const args = ['eval', '--dataset', 'mnist:stn60', '--n', '40', '--seed', '77', '--json', '-q'];
+    const run = await runCli(args);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { n: number; accuracy: number; top1Loc: number | null; dataset: string; perClass: unknown[] };
+    expect(report.n).toBe(40);
+    expect(report.dataset).toBe('mnist:stn60 (test split)');
+    expect(report.top1Loc).not.toBeNull();
+    expect(report.perClass).toHaveLength(10);
+    const again = JSON.parse((await runCli(args)).stdout) as { accuracy: number; top1Loc: number };
+    expect([again.accuracy, again.top1Loc]).toEqual([report.accuracy, report.top1Loc]);
+  });
+
+  it('scores mnist:none as the share answered "no digit", without boxes', async () => {
+    const run = await runCli(['eval', '--dataset', 'mnist:none', '--n', '20', '--json', '-q']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { n: number; accuracy: number; top1Loc: number | null; dataset: string };
+    expect(report.n).toBe(20);
+    expect(report.accuracy).toBe(0); // a 10-class model never says "no digit"
+    expect(report.top1Loc).toBeNull();
+    expect(report.dataset).toMatch(/share answered 'no digit'/);
+  });
+
+  it('refuses an unknown recipe, naming the allowed ones', async () => {
+    const run = await runCli(['eval', '--dataset', 'mnist:cifar', '--n', '2', '-q']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/mnist:cifar.*mnist:dm100, mnist:stn60, mnist:webcam, mnist:none/);
+  });
+});
