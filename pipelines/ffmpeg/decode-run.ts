@@ -203,7 +203,16 @@ export class DecodeRun {
       }
       this.ready.push(this.takeFrame(pts));
     }
-    if (!this.paused && this.ready.length >= this.resolved.maxBufferedFrames) this.setPaused(true);
+    if (!this.paused && this.held() >= this.resolved.maxBufferedFrames) this.setPaused(true);
+  }
+
+  /**
+   * Frames held in JS: ready ones plus those whose pixels came before their showinfo timestamp. Counting
+   * the second kind too keeps the bound when stderr lags behind stdout (a loaded machine); pausing stdout
+   * never holds back those timestamps, since ffmpeg prints a frame's showinfo line before writing it.
+   */
+  private held(): number {
+    return this.ready.length + Math.max(0, ...this.queues.map((q) => q.length));
   }
 
   /** The next frame: the head of every output queue, the first as the frame, the others as `extra`. */
@@ -231,7 +240,7 @@ export class DecodeRun {
         this.subscriber.next(this.ready.shift()!);
       }
       if (this.closed) return;
-      if (this.paused && this.ready.length < this.resolved.maxBufferedFrames) this.setPaused(false);
+      if (this.paused && this.held() < this.resolved.maxBufferedFrames) this.setPaused(false);
       if (this.ended && this.ready.length === 0) {
         this.closed = true;
         this.creditsSub?.unsubscribe();
