@@ -207,12 +207,14 @@ export class DecodeRun {
   }
 
   /**
-   * Frames held in JS: ready ones plus those whose pixels came before their showinfo timestamp. Counting
-   * the second kind too keeps the bound when stderr lags behind stdout (a loaded machine); pausing stdout
-   * never holds back those timestamps, since ffmpeg prints a frame's showinfo line before writing it.
+   * Frames held in JS: ready ones plus whole ones (every output's pixels in) still waiting for their
+   * showinfo timestamp. Counting the second kind keeps the bound when stderr lags behind stdout (a loaded
+   * machine); pausing then never holds anything back, since stderr is never paused and ffmpeg prints a
+   * frame's showinfo line before writing it. A frame with only some outputs in is not counted: pausing
+   * for it would stop the pipe that still owes its other part.
    */
   private held(): number {
-    return this.ready.length + Math.max(0, ...this.queues.map((q) => q.length));
+    return this.ready.length + (this.queues.length > 0 ? Math.min(...this.queues.map((q) => q.length)) : 0);
   }
 
   /** The next frame: the head of every output queue, the first as the frame, the others as `extra`. */
