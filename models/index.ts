@@ -14,6 +14,7 @@ export {
   MODEL_CONFIG_FILE,
   MANIFEST_FILE,
   cacheEntryPath,
+  pidAlive,
   writeFileVia,
   type CacheManifest,
   type CachedFile,

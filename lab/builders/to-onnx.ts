@@ -29,7 +29,7 @@ import {
   valueInfo,
   type INodeProto,
   type ITensorProto,
-} from '../../models/onnx/proto.ts';
+} from '../../models/onnx/index.ts';
 
 export interface ToOnnxOptions {
   /** Classifier form: `gemm` (Gemm, transB 0, default) or `matmul-add` (MatMul then Add). */

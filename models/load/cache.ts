@@ -172,12 +172,13 @@ export async function verifyFiles(entryDir: string, files: readonly CachedFile[]
   return true;
 }
 
-function isAlive(pid: number): boolean {
+/** True while a process with this pid exists (EPERM: it exists but belongs to someone else). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
@@ -197,7 +198,7 @@ export async function removeStaleParts(entryDir: string): Promise<void> {
     const m = /\.part-(\d+)-[0-9a-f]+$/.exec(name);
     if (m === null) continue;
     const pid = Number(m[1]);
-    if (pid !== process.pid && !isAlive(pid)) await rm(join(entryDir, name), { force: true });
+    if (pid !== process.pid && !pidAlive(pid)) await rm(join(entryDir, name), { force: true });
   }
 }
 

@@ -7,7 +7,7 @@ import type { CamModel, EngineLoader, EngineName } from '../types.ts';
 import { type ResolveOptions, resolveSource } from './resolve.ts';
 
 export { resolveSource, type ResolveOptions } from './resolve.ts';
-export { DEFAULT_CACHE_DIR, MANIFEST_FILE, cacheEntryPath, writeFileVia, type CacheManifest, type CachedFile } from './cache.ts';
+export { DEFAULT_CACHE_DIR, MANIFEST_FILE, cacheEntryPath, pidAlive, writeFileVia, type CacheManifest, type CachedFile } from './cache.ts';
 export { DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_DOWNLOAD_TIMEOUT_MS, type DownloadOptions } from './download.ts';
 export {
   DEFAULT_LABELS_FILE,

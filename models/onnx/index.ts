@@ -18,6 +18,8 @@ export {
   node,
   valueInfo,
   type AttributeProto,
+  type INodeProto,
+  type ITensorProto,
   type GraphProto,
   type ModelProto,
   type NodeProto,

@@ -21,7 +21,7 @@ export {
   type ToolKind,
 } from './spawn.ts';
 export { confineInput, isReferenceFormat, REFERENCE_FORMATS } from './confine.ts';
-export { pidAlive, removeStaleTemps, tempPathFor } from './temp-files.ts';
+export { removeStaleTemps, tempPathFor } from './temp-files.ts';
 export { INPUT_SCHEMES, resolveInput, type InputScheme, type ResolvedInput } from './input.ts';
 export { formatRational, parseRational, rationalFromDecimal, rationalValue, toRational, type Rational } from './rational.ts';
 export { parseFfmpegInputListing, probeAudioCodec, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';

@@ -6,21 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { pidAlive } from '../../models/index.ts';
 
 /** A fresh temporary name for `target`, owned by this process; `ext` keeps the muxer's extension. */
 export function tempPathFor(target: string, ext = ''): string {
   return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
-}
-
-/** True while a process with this pid exists (EPERM: it exists but belongs to someone else). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function escapeRegExp(text: string): string {

@@ -6,7 +6,8 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { ConfigError } from '../../models/index.ts';
-import { pidAlive, removeStaleTemps } from '../ffmpeg/index.ts';
+import { pidAlive } from '../../models/index.ts';
+import { removeStaleTemps } from '../ffmpeg/index.ts';
 
 /** A held lock; `release()` removes the lock file (once, and only while it is still this process's). */
 export interface OutputLock {
