@@ -31,6 +31,8 @@ describe.skipIf(!existsSync(CHROMIUM) || !built)('first visit to camstream serve
     y4m = await makeClip(dir, 'camera.y4m', { seconds: 2, fps: 10, size: [640, 480] });
     serve = startCli(['serve', '--port', '0', '--home', dir, '--quiet']);
     url = (await serve.waitFor(/camstream serve: (http:\S+)/, 120_000))[1];
+    // The review URL is a second line that may arrive in a later chunk of stdout.
+    await serve.waitFor(/camstream serve: review http:\S+\/review/, 30_000);
   }, 180_000);
 
   afterAll(async () => {
