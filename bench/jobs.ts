@@ -3,6 +3,7 @@
  * on this machine, and the Redis commands spent per frame. Numbers, never assertions.
  *
  *   node bin/run-ts.js bench/jobs.ts [--clips 4] [--seconds 10] [--size 320x240] [--model SPEC] [--json FILE]
+ *                                    [--chunk-seconds S]
  *
  * Each round starts a fresh redis-server (Debian's, on a free loopback port, no persistence), N workers
  * (`--concurrency 1`, progress every 1 s), submits every clip as one video job and waits for all of them.
@@ -10,6 +11,10 @@
  * after the last job: they include the workers' idle polling, lock renewals and stalled checks, which
  * grow with time and jobs, not with frames. On a 2-core machine two workers share the same cores, so
  * expect about 1x: the queue's gain comes from more machines, not more processes on one.
+ *
+ * `--chunk-seconds S` splits every clip at keyframes (forced every S / 5 seconds) into segments of S seconds
+ * and submits it as a flow (segments, then the join), as `jobs submit --chunk-seconds` does: one long clip
+ * (`--clips 1 --seconds 60`) then shows what splitting buys on this machine.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { locateFfmpeg, runFfmpeg } from '../pipelines/index.ts';
-import { CamQueue, redisConnection } from '../pipelines/jobs/index.ts';
+import { CamQueue, DEFAULT_WARMUP_SECONDS, planVideoChunks, redisConnection, type ChunkRange } from '../pipelines/jobs/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -77,7 +82,7 @@ function commandsProcessed(port: number): Promise<number> {
   );
 }
 
-async function round(n: number, clips: string[], inRoot: string, outRoot: string, model: string | undefined): Promise<Round> {
+async function round(n: number, clips: string[], inRoot: string, outRoot: string, model: string | undefined, plans: Map<string, ChunkRange[]>): Promise<Round> {
   const port = await freePort();
   const redis = await startUntil('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
   const url = `redis://127.0.0.1:${port}`;
@@ -89,7 +94,13 @@ async function round(n: number, clips: string[], inRoot: string, outRoot: string
     await mkdir(out);
     const before = await commandsProcessed(port);
     const t0 = performance.now();
-    const ids = await queue.submit(clips.map((c) => ({ kind: 'video', inputs: [c], outDir: out, video: { preset: 'veryfast' } })));
+    const ids: string[] = [];
+    for (const c of clips) {
+      const data = { kind: 'video' as const, inputs: [c], outDir: out, video: { preset: 'veryfast' } };
+      const ranges = plans.get(c);
+      if (ranges && ranges.length > 1) ids.push((await queue.submitSplit(data, ranges, DEFAULT_WARMUP_SECONDS)).id);
+      else ids.push(...(await queue.submit([data])));
+    }
     const done = await Promise.all(ids.map((id) => queue.waitUntilFinished(id)));
     const wallS = (performance.now() - t0) / 1000;
     const commands = (await commandsProcessed(port)) - before;
@@ -105,7 +116,8 @@ async function round(n: number, clips: string[], inRoot: string, outRoot: string
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { clips: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' }, size: { type: 'string', default: '320x240' }, model: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { clips: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' }, size: { type: 'string', default: '320x240' }, model: { type: 'string' }, json: { type: 'string' }, 'chunk-seconds': { type: 'string' } } });
+  const chunkSeconds = values['chunk-seconds'] === undefined ? undefined : Number(values['chunk-seconds']);
   const dir = await mkdtemp(join(tmpdir(), 'camstream-bench-jobs-'));
   try {
     const inRoot = join(dir, 'in');
@@ -117,16 +129,20 @@ async function main(): Promise<void> {
     for (let i = 0; i < Number(values.clips); i++) {
       const clip = join(inRoot, `clip${i}.mp4`);
       const src = `testsrc2=size=${values.size}:rate=25:duration=${values.seconds}`;
-      await runFfmpeg({ binary: tools.ffmpeg.path, args: ['-y', '-f', 'lavfi', '-i', src, '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip], timeoutMs: 300_000 });
+      const keys = chunkSeconds === undefined ? [] : ['-force_key_frames', `expr:gte(t,n_forced*${chunkSeconds / 5})`];
+      await runFfmpeg({ binary: tools.ffmpeg.path, args: ['-y', '-f', 'lavfi', '-i', src, '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', ...keys, clip], timeoutMs: 300_000 });
       clips.push(clip);
     }
-    const rounds = [await round(1, clips, inRoot, outRoot, values.model), await round(2, clips, inRoot, outRoot, values.model)];
+    const plans = new Map<string, ChunkRange[]>();
+    if (chunkSeconds !== undefined) for (const c of clips) plans.set(c, await planVideoChunks(c, chunkSeconds, tools));
+    const rounds = [await round(1, clips, inRoot, outRoot, values.model, plans), await round(2, clips, inRoot, outRoot, values.model, plans)];
     console.log(`| workers | jobs | frames | wall s | fps | Redis commands | per frame | per job | per s |\n|---|---|---|---|---|---|---|---|---|`);
     for (const r of rounds) {
       console.log(`| ${r.workers} | ${r.jobs} | ${r.frames} | ${r.wallS.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.redisCommands} | ${r.commandsPerFrame.toFixed(3)} | ${r.commandsPerJob.toFixed(0)} | ${r.commandsPerSecond.toFixed(1)} |`);
     }
+    if (chunkSeconds !== undefined) console.log(`split into ${[...plans.values()].map((p) => p.length).join(', ')} segments of ${chunkSeconds} s`);
     console.log(`speed-up with 2 workers: ${(rounds[1].fps / rounds[0].fps).toFixed(2)}x`);
-    if (values.json) await writeFile(values.json, JSON.stringify({ clips: clips.length, seconds: Number(values.seconds), size: values.size, rounds }, null, 2));
+    if (values.json) await writeFile(values.json, JSON.stringify({ clips: clips.length, seconds: Number(values.seconds), size: values.size, chunkSeconds: chunkSeconds ?? null, rounds }, null, 2));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

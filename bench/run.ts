@@ -11,14 +11,18 @@
  *    fixture ../shared/fixtures/video/opencv_vtest.avi (768x576 Xvid) when present.
  * 2. Models: the embedded one (models/zoo, else the Darknet fixture) and ResNet-50- and MobileNetV2-shaped
  *    random-weight networks built by the project at 224x224, written as TF.js layers folders and .onnx.
- * 3. Video cases (bench/internal/video-case.ts, each in a child process): forward vs infer (CAM share),
+ * 3. Transcode-only (bench/internal/transcode.ts): each clip decoded and re-encoded by one ffmpeg with the
+ *    pipeline's settings and no model: what ffmpeg alone can do, and its core-ms per frame.
+ * 4. Video cases (bench/internal/video-case.ts, each in a child process): forward vs infer (CAM share),
  *    decode-only, model-only and end-to-end to an annotated MP4 with per-stage ms per frame, peak RSS,
- *    tensor count, for every engine/backend present (onnx/cpu, tfjs/wasm, tfjs/cpu, tfjs/tensorflow if
- *    installed).
- * 4. The PyTorch peer (bench/peers/torch_cam.py, /usr/bin/python3 with Debian's python3-torch and
+ *    tensor count, the ffmpeg children's CPU per process, for every engine/backend present (onnx/cpu,
+ *    tfjs/wasm, tfjs/cpu, tfjs/tensorflow if installed), and INT8 rows (ResNet-50 and MobileNetV2 quantized
+ *    as `--int8` does, on frames of the clip). Per case: limitFps = 1 / (1/modelOnlyFps + 1/transcodeOnlyFps)
+ *    (model and ffmpeg paid back to back on the same cores) and efficiency = e2eFps / limitFps.
+ * 5. The PyTorch peer (bench/peers/torch_cam.py, /usr/bin/python3 with Debian's python3-torch and
  *    python3-torchvision; bench/setup.sh installs them) on the same 720p clip with the same ffmpeg binary,
  *    threads and encoder settings, right after camstream's ResNet-50 ONNX case.
- * 5. Live latency (bench/live-latency.ts): `camstream serve` fed 30 fps over a WebSocket, p50/p95.
+ * 6. Live latency (bench/live-latency.ts): `camstream serve` fed 30 fps over a WebSocket, p50/p95.
  *
  * The individual benches stay runnable alone (bench/README.md). Numbers, never assertions.
  */
@@ -35,6 +39,7 @@ import { defaultModelDir } from '../cli/model.ts';
 import { DEFAULT_PLAN, QUICK_PLAN } from './internal/measure.ts';
 import { prepareModel, type PreparedModel } from './internal/models.ts';
 import { probeGflops } from './internal/probe.ts';
+import { transcodeOnly, type TranscodeResult } from './internal/transcode.ts';
 import type { VideoCaseResult, VideoCaseSpec } from './internal/video-case.ts';
 import { runLiveLatencyBench, type LatencyRow } from './live-latency.ts';
 import { profileOrt, type OrtProfile } from './profile-ort.ts';
@@ -75,6 +80,14 @@ export interface BenchReport {
   e2eOverModel: number;
   /** e2eFps / peerE2eFps. */
   overPeer: number | null;
+  /** ResNet-50 int8 (720p): interleaved single-frame speedup over fp32 at the same threads, and its end-to-end fps. */
+  int8: { forwardSpeedup: number; e2eFps: number; modelOnlyFps: number; overPeer: number | null; camR: number | null; top1Agreement: number | null } | null;
+  /** Transcode-only fps of the 720p clip (one ffmpeg, the pipeline's decode and x264 settings, no model). */
+  transcodeOnlyFps: number;
+  /** Transcode-only per clip. */
+  transcode: TranscodeResult[];
+  /** The lowest case efficiency (e2eFps / limitFps) over the 720p cases. */
+  minEfficiency: number;
   /**
    * CAM time over forward time, ResNet-50 ONNX Runtime: the CAM head's kernel time (logits, top-k, softmax,
    * the maps' MatMul) over the model's own kernel time, from ORT's profiler in the same session runs
@@ -158,11 +171,11 @@ const isOk = (c: BenchReport['cases'][number]): c is VideoCaseResult => !('error
 /** The one table: a row per video case, the peer, and the live rows. */
 export function renderBench(r: BenchReport): string {
   const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'pre+CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
-    'model-only fps', 'end-to-end fps', 'e2e / model', 'CPU core-ms / frame (node + other)', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
+    'model-only fps', 'end-to-end fps', 'e2e / model', 'limit fps', 'efficiency', 'CPU core-ms / frame (node + other)', 'ffmpeg core-ms / frame (decoder + encoder; all children)', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const c of r.cases) {
     const s = c.spec;
-    const name = `${s.label} ${s.engine}/${s.backend}${s.workers && s.workers > 1 ? ` x${s.workers} workers` : ''}`;
+    const name = `${s.label}${s.int8 ? ` int8 (${s.int8})` : ''} ${s.engine}/${s.backend}${s.workers && s.workers > 1 ? ` x${s.workers} workers` : ''}`;
     if (!isOk(c)) {
       lines.push(`| ${name} | ${s.clipLabel} | ${s.threads} | | failed: ${c.error} |${' |'.repeat(head.length - 5)}`);
       continue;
@@ -176,7 +189,9 @@ export function renderBench(r: BenchReport): string {
       fc ? fmt(fc.inferModel.medianMs - fc.forward.medianMs, 2) : '–', fc ? fmt(fc.forward.medianMs, 1) : '–', fc ? `${fmt(100 * fc.camShare)}%` : '–',
       fmt(st.infer.meanMs), fmt(st.smooth.meanMs, 2), fmt(st.localize.meanMs, 2), fmt(st.render.meanMs, 2), fmt(st.encode.meanMs), '–',
       `${fmt(mo)} (${c.modelOnlyFps.map((v) => fmt(v)).join('/')})`, `${fmt(e2e)} (${c.e2eFps.map((v) => fmt(v)).join('/')})`, `${fmt((100 * e2e) / mo, 0)}%`,
+      fmt(c.limitFps), c.efficiency === undefined ? '–' : fmt(c.efficiency, 2),
       c.cpu ? `${fmt(c.cpu.coreMsPerFrame)} (${fmt(c.cpu.nodeCoreMsPerFrame)} + ${fmt(c.cpu.otherCoreMsPerFrame)}), ${fmt(100 * c.cpu.busy, 0)}% busy` : '–',
+      c.ffmpegCpu ? `${fmt(c.ffmpegCpu.decoderCoreMsPerFrame)} + ${fmt(c.ffmpegCpu.encoderCoreMsPerFrame)}; ${fmt(c.ffmpegCpu.childrenCoreMsPerFrame)}` : '–',
       '–', fmt(c.peakRssMiB, 0), c.tensors ? `${c.tensors.beforeLoad}→${c.tensors.afterRuns}→${c.tensors.afterDispose}` : 'n/a (ORT)', `${fmt(c.loadAvg[0])}-${fmt(c.loadAvg[1])}`,
     ].join(' | ')} |`);
   }
@@ -184,12 +199,15 @@ export function renderBench(r: BenchReport): string {
     const p = r.peer;
     const m = p.msPerFrame;
     lines.push(`| PyTorch peer ${p.torch} (${p.mode}) resnet50 | 720p (${p.frames} fr) | ${p.threads} | 1 | ${fmt(m.decode, 2)} | ${fmt(m.preprocess + m.cam, 2)} | ${fmt(m.forward)} | ${fmt((100 * m.cam) / m.forward)}% (CAM only) | ` +
-      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | – | |`);
+      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | – | – | – | – | |`);
   } else if (r.peer) {
     lines.push(`| PyTorch peer | 720p | | | not run: ${r.peer.error} |${' |'.repeat(head.length - 5)}`);
   }
+  for (const t of r.transcode) {
+    lines.push(`| transcode only (ffmpeg, no model) | ${t.clipLabel} (${t.frames} fr) | | | | | | | | | | | | | | ${fmt(Math.max(...t.fps))} (${t.fps.map((v) => fmt(v)).join('/')}) | | | | | ${fmt(t.coreMsPerFrame)} | | | | |`);
+  }
   for (const l of r.live) {
-    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
+    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | | | | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
   }
   const t = Object.entries(r.targets).map(([k, v]) => `- ${k}: target ${v.target}, measured ${v.measured} — ${v.met ? 'met' : 'missed'}`);
   return [
@@ -200,12 +218,17 @@ export function renderBench(r: BenchReport): string {
     ...lines,
     '',
     'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians), pre+CAM share = that over the forward (wall-time differences of ~45 ms medians: noisy; the headline CAM share below comes from ORT\'s profiler); ' +
-      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. tensors = tfjs numTensors before load → after the runs → after dispose.',
+      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. ffmpeg = the pipeline\'s ffmpeg children in that run: decoder + compositor/x264 encoder as ffmpeg reported them at exit (-benchmark; else sampled from /proc/<pid>/stat every 50 ms), then all reaped children exactly (ffprobe included). limit = 1 / (1/model-only + 1/transcode-only of the clip): model and ffmpeg paid back to back on the same cores; efficiency = end-to-end / limit. int8 rows: the model quantized as --int8 does, on frames of the clip. tensors = tfjs numTensors before load → after the runs → after dispose.',
     '',
     `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 2)}% of the forward pass` +
       (r.camProfile && 'camMs' in r.camProfile
         ? ` (ORT profiler, ${r.camProfile.runs} runs: CAM head ${fmt(r.camProfile.camMs, 3)} ms over ${fmt(r.camProfile.modelMs, 1)} ms of model kernels; the on-graph preprocessing adds ${fmt(r.camProfile.preMs, 3)} ms).`
         : r.camProfile && 'error' in r.camProfile ? ` (profile failed: ${r.camProfile.error})` : '.'),
+    `**INT8, ffmpeg, efficiency**: ` +
+      (r.int8
+        ? `ResNet-50 int8 ${fmt(r.int8.forwardSpeedup, 2)}x the fp32 forward (same threads, interleaved), ${fmt(r.int8.e2eFps)} fps end to end (${r.int8.overPeer === null ? '–' : `${fmt(r.int8.overPeer, 2)}x`} the peer), CAM r ${fmt(r.int8.camR, 3)}, top-1 agreement ${fmt(r.int8.top1Agreement === null ? null : 100 * r.int8.top1Agreement, 0)}% on held-out clip frames; `
+        : 'no int8 result; ') +
+      `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases.`,
     ...t,
     '',
   ].join('\n');
@@ -221,6 +244,9 @@ const { values } = parseArgs({
     'no-peer': { type: 'boolean', default: false },
     'no-live': { type: 'boolean', default: false },
     keep: { type: 'string' },
+    // Checking the bench itself: a shorter clip, and only the cases whose row name holds this text.
+    seconds: { type: 'string' },
+    only: { type: 'string' },
   },
   strict: true,
 });
@@ -241,7 +267,8 @@ const dir = values.keep ? resolve(values.keep) : await mkdtemp(join(tmpdir(), 'c
 const loadStart = loadavg();
 try {
   const tools = await locateFfmpeg();
-  const seconds = quick ? 3 : 10;
+  const seconds = values.seconds ? Number(values.seconds) : quick ? 3 : 10;
+  if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`bench: --seconds must be a whole number >= 1, got ${values.seconds}`);
   const clip = join(dir, 'clip-720p.mp4');
   // ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=30:duration=10 -c:v libx264 -preset veryfast -pix_fmt yuv420p clip-720p.mp4
   await runFfmpeg({
@@ -264,8 +291,17 @@ try {
   const base = { threads, spinWait, decodeThreads: settings.decodeThreads, encodeThreads: settings.encodeThreads, preset: settings.preset, crf: settings.crf, outDir: dir, rounds: quick ? 1 : 2 };
   const c720 = { clip, clipLabel: '720p mp4', maxFrames: frames720 };
   const vtest = existsSync(VTEST) ? { clip: VTEST, clipLabel: 'vtest.avi 768x576', maxFrames: quick ? 60 : 300 } : undefined;
+  log('bench: transcode only (ffmpeg, no model) ...');
+  const transcodeBase = { decodeThreads: settings.decodeThreads, encodeThreads: settings.encodeThreads, preset: settings.preset, crf: settings.crf, rounds: 2, outDir: dir };
+  const transcode: TranscodeResult[] = [await transcodeOnly(tools, { ...transcodeBase, clip, clipLabel: c720.clipLabel, frames: frames720 })];
+  if (vtest) transcode.push(await transcodeOnly(tools, { ...transcodeBase, clip: vtest.clip, clipLabel: vtest.clipLabel, frames: vtest.maxFrames }));
+  for (const t of transcode) log(`  ${t.clipLabel}: ${Math.max(...t.fps).toFixed(1)} fps, ${fmt(t.coreMsPerFrame)} core-ms per frame`);
+  // INT8 rows: the model quantized as --int8 does (frames of the clip), timed against fp32 at the same threads.
+  const int8 = { int8: 'mse' as const, int8Frames: quick ? 90 : 200, int8TimingRuns: quick ? 20 : 40 };
   const specs: VideoCaseSpec[] = [
     { ...base, ...c720, label: 'resnet50 (random)', model: 'resnet50', engine: 'onnx', backend: 'cpu', path: prepared.resnet50.onnxPath, forwardPlan: plan },
+    { ...base, ...c720, ...int8, label: 'resnet50 (random)', model: 'resnet50', engine: 'onnx', backend: 'cpu', path: prepared.resnet50.onnxPath },
+    { ...base, ...c720, ...int8, label: 'mobilenetv2 (random)', model: 'mobilenetv2', engine: 'onnx', backend: 'cpu', path: prepared.mobilenetv2.onnxPath },
     { ...base, ...c720, label: 'mobilenetv2 (random)', model: 'mobilenetv2', engine: 'onnx', backend: 'cpu', path: prepared.mobilenetv2.onnxPath, forwardPlan: plan },
     { ...base, ...c720, label: embeddedLabel, model: 'embedded', engine: 'tfjs', backend: 'wasm', path: embedded },
     { ...base, ...c720, label: 'mobilenetv2 (random)', model: 'mobilenetv2', engine: 'tfjs', backend: 'wasm', path: prepared.mobilenetv2.tfjsPath, forwardPlan: plan },
@@ -286,14 +322,29 @@ try {
       : []),
   ];
 
+  const rowName = (s: VideoCaseSpec): string => `${s.label}${s.int8 ? ` int8 (${s.int8})` : ''} ${s.engine}/${s.backend} ${s.clipLabel}`;
+  if (values.only) specs.splice(0, specs.length, ...specs.filter((s) => rowName(s).includes(values.only!)));
+  // The headline case: ResNet-50 fp32 on ORT over the 720p clip (the peer runs right after it).
+  const isHead = (s: VideoCaseSpec): boolean => s.model === 'resnet50' && s.engine === 'onnx' && !s.int8 && s.clipLabel === c720.clipLabel;
   const cases: BenchReport['cases'] = [];
   let peer: BenchReport['peer'] = null;
   for (const [i, spec] of specs.entries()) {
     log(`bench: ${spec.label} ${spec.engine}/${spec.backend} on ${spec.clipLabel} ...`);
     const r = await runVideoCaseChild(spec, dir, i);
     cases.push(r);
-    log(isOk(r) ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps` : `  failed: ${r.error}`);
-    if (i === 0 && !values['no-peer']) {
+    if (isOk(r)) {
+      const t = transcode.find((x) => x.clipLabel === spec.clipLabel);
+      if (t) {
+        r.transcodeOnlyFps = Math.max(...t.fps);
+        r.limitFps = 1 / (1 / Math.max(...r.modelOnlyFps) + 1 / r.transcodeOnlyFps);
+        r.efficiency = Math.max(...r.e2eFps) / r.limitFps;
+      }
+    }
+    log(isOk(r)
+      ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps, limit ${fmt(r.limitFps)}, efficiency ${fmt(r.efficiency, 2)}` +
+        (r.int8 ? `; int8 ${r.int8.forward.speedup.toFixed(2)}x (${r.int8.forward.fp32Ms.toFixed(1)} -> ${r.int8.forward.int8Ms.toFixed(1)} ms), quantized in ${(r.int8.quantizeMs / 1000).toFixed(0)} s` : '')
+      : `  failed: ${r.error}`);
+    if (isHead(spec) && !values['no-peer']) {
       // The peer right after camstream's headline case: same clip, ffmpeg binary, threads and x264 settings.
       const missing = await peerReady(log);
       if (missing) {
@@ -329,11 +380,27 @@ try {
     }
   }
   const gflops1 = await probeGflops();
-  const head = cases[0];
-  const headOk = isOk(head) ? head : undefined;
+  const head = cases.find((c) => isHead(c.spec));
+  const headOk = head && isOk(head) ? head : undefined;
   const e2eFps = headOk ? Math.max(...headOk.e2eFps) : Number.NaN;
   const modelOnlyFps = headOk ? Math.max(...headOk.modelOnlyFps) : Number.NaN;
   const peerE2eFps = peer && !('error' in peer) ? peer.fps : null;
+  const int8Head = cases.find((c): c is VideoCaseResult => isOk(c) && c.spec.model === 'resnet50' && c.spec.int8 !== undefined && c.spec.clipLabel === c720.clipLabel);
+  const int8Summary: BenchReport['int8'] = int8Head?.int8
+    ? {
+        forwardSpeedup: int8Head.int8.forward.speedup,
+        e2eFps: Math.max(...int8Head.e2eFps),
+        modelOnlyFps: Math.max(...int8Head.modelOnlyFps),
+        overPeer: peerE2eFps === null ? null : Math.max(...int8Head.e2eFps) / peerE2eFps,
+        camR: int8Head.int8.fidelity?.camR ?? null,
+        top1Agreement: int8Head.int8.fidelity?.top1Agreement ?? null,
+      }
+    : null;
+  const efficiencies = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiency !== undefined).map((c) => c.efficiency!);
+  const minEfficiency = efficiencies.length > 0 ? Math.min(...efficiencies) : Number.NaN;
+  const transcodeOnlyFps = Math.max(...transcode[0].fps);
+  // ffmpeg's CPU per frame inside the headline pipeline over the same clip's plain transcode.
+  const ffmpegOverTranscode = headOk?.ffmpegCpu && transcode[0].coreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / transcode[0].coreMsPerFrame : Number.NaN;
   let camProfile: BenchReport['camProfile'] = null;
   let camShare = Number.NaN;
   if (headOk) {
@@ -368,6 +435,10 @@ try {
     peerE2eFps,
     e2eOverModel: e2eFps / modelOnlyFps,
     overPeer: peerE2eFps === null ? null : e2eFps / peerE2eFps,
+    int8: int8Summary,
+    transcodeOnlyFps,
+    transcode,
+    minEfficiency,
     camShare,
     camProfile,
     cases,
@@ -378,6 +449,11 @@ try {
       'end-to-end vs PyTorch peer': { target: '>= 2x', measured: peerE2eFps === null ? '–' : `${fmt(e2eFps / peerE2eFps, 2)}x`, met: peerE2eFps !== null && e2eFps / peerE2eFps >= 2 },
       'end-to-end / model-only': { target: '>= 85%', measured: `${fmt((100 * e2eFps) / modelOnlyFps, 0)}%`, met: e2eFps / modelOnlyFps >= 0.85 },
       'CAM share of the forward pass': { target: '<= 3%', measured: `${fmt(100 * camShare)}%`, met: camShare <= 0.03 },
+      'int8 forward speedup (ResNet-50, same threads, interleaved)': { target: '>= 2.5x', measured: int8Summary ? `${fmt(int8Summary.forwardSpeedup, 2)}x` : '–', met: (int8Summary?.forwardSpeedup ?? 0) >= 2.5 },
+      'ResNet-50 int8 720p end-to-end fps': { target: '>= 35', measured: fmt(int8Summary?.e2eFps), met: (int8Summary?.e2eFps ?? 0) >= 35 },
+      'int8 end-to-end vs PyTorch peer': { target: '>= 3x', measured: int8Summary?.overPeer ? `${fmt(int8Summary.overPeer, 2)}x` : '–', met: (int8Summary?.overPeer ?? 0) >= 3 },
+      'min efficiency over the 720p cases (e2e / limit)': { target: '>= 0.85', measured: fmt(minEfficiency, 2), met: minEfficiency >= 0.85 },
+      'ffmpeg core-ms per frame in the pipeline / transcode-only (ResNet-50 fp32)': { target: '<= 1.25x', measured: `${fmt(ffmpegOverTranscode, 2)}x`, met: ffmpegOverTranscode <= 1.25 },
     },
   };
   process.stdout.write(renderBench(report));

@@ -1,12 +1,14 @@
 /**
- * The model options every command shares (--model, --engine, --backend, --threads) and opening the model
- * they name, with the download progress bar on a terminal and the start-up report of what really runs.
+ * The model options every command shares (--model, --engine, --backend, --threads, --int8) and opening the
+ * model they name, with the download progress bar on a terminal and the start-up report of what really runs.
  */
 import { Option, type Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/index.ts';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/onnx/index.ts';
+import { int8ModelFor } from './int8.ts';
 import {
   createProgressBar,
   describePreprocess,
@@ -37,6 +39,18 @@ export interface ModelCliOptions {
   quiet?: boolean;
   /** ONNX Runtime: let idle intra-op threads spin (default true); commands sharing cores with ffmpeg pass false. */
   spinWait?: boolean;
+  /** `--int8`: open the model's cached INT8 form, quantized on first use (cli/int8.ts). */
+  int8?: boolean;
+  /** `--int8-calibrate` (repeatable): what the first `--int8` run calibrates on. */
+  int8Calibrate?: string[];
+  /** `--int8-method`: activation ranges of the calibration; part of the cache key. */
+  int8Method?: CalibrationMethod;
+  /**
+   * The command's positional arguments that name local files or folders (its input images, video or
+   * dataset folder), set by addModelOptions before the action runs: `--int8` calibrates on them when no
+   * `--int8-calibrate` is given.
+   */
+  int8Inputs?: string[];
 }
 
 const ZOO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'models', 'zoo');
@@ -56,7 +70,19 @@ export function addModelOptions(command: Command): Command {
     .option('--backend <name>', 'tfjs backend (tensorflow, wasm, cpu) or ONNX Runtime provider (cpu, cuda, tensorrt, webgpu)')
     .option('--threads <n>', 'intra-op threads (default and maximum: the free cores)', parsePositiveInt('--threads'))
     .option('--labels <file>', 'class labels, one per line (default: camstream.json\'s labels, else labels.txt beside the model)')
-    .option('-q, --quiet', 'no progress bars or start-up report');
+    .option('--int8', 'run an INT8 form of the ONNX model: quantized on first use (calibrated on --int8-calibrate, else on this command\'s input files) and cached under CAMSTREAM_CACHE (default ~/.cache/camstream)/int8, keyed by the model\'s bytes, normalization and --int8-method')
+    .option('--int8-calibrate <path>', 'with --int8, first use: an image, folder of images or video to calibrate on (repeatable; 200 frames at most)', collect)
+    .addOption(new Option('--int8-method <name>', 'with --int8: activation ranges, minmax, percentile (99.99) or mse (least error)').choices([...CALIBRATION_METHODS]).default('mse'))
+    .option('-q, --quiet', 'no progress bars or start-up report')
+    .hook('preAction', (_command, action) => {
+      // The inputs are positional arguments, which the options object does not carry: keep the local ones.
+      const args = action.processedArgs.flat().filter((a): a is string => typeof a === 'string' && existsSync(a));
+      action.setOptionValue('int8Inputs', args);
+    });
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** The embedded default model: the first folder in models/zoo with a manifest.json, if one is installed. */
@@ -71,12 +97,14 @@ export function defaultModelDir(): string | undefined {
 
 /** Opens the model named by the options; the caller owns and disposes it. Reads CAMSTREAM_CACHE. */
 export async function openModel(options: ModelCliOptions): Promise<CamModel> {
-  const spec = options.model ?? defaultModelDir();
+  let spec = options.model ?? defaultModelDir();
   if (!spec) {
     throw new ConfigError(
       'no --model given and no embedded model is installed in models/zoo; pass --model <folder | model.json | .onnx | URL>',
     );
   }
+  if (options.int8) spec = await openInt8(spec, options);
+  else if (options.int8Calibrate && options.int8Calibrate.length > 0) throw new ConfigError('--int8-calibrate is only used with --int8');
   const progress = !options.quiet && process.stderr.isTTY ? createProgressBar({ stream: process.stderr }) : undefined;
   try {
     const model = await load(spec, {
@@ -93,6 +121,21 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
   } finally {
     progress?.stop();
   }
+}
+
+/** `--int8`: the path of the model's cached int8 form, made now when missing. */
+async function openInt8(spec: string, options: ModelCliOptions): Promise<string> {
+  if (options.engine === 'tfjs') throw new ConfigError('--int8 runs on ONNX Runtime: drop --engine tfjs');
+  const given = options.int8Calibrate ?? [];
+  const int8 = await int8ModelFor(spec, {
+    calibrate: given.length > 0 ? given : (options.int8Inputs ?? []),
+    method: options.int8Method,
+    threads: options.threads,
+    config: cliModelConfig(options),
+    cacheDir: process.env.CAMSTREAM_CACHE || undefined,
+    quiet: options.quiet,
+  });
+  return int8.path;
 }
 
 /** What the model options set over camstream.json (labels, preset, resize filter); undefined when nothing. */

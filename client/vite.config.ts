@@ -16,7 +16,13 @@ export default defineConfig({
     sourcemap: true,
     // No inline module-preload polyfill: the server's CSP allows scripts from 'self' only.
     modulePreload: { polyfill: false },
-    // Two pages: the live client (index.html) and the review UI (review.html, served at /review).
-    rollupOptions: { input: { main: fileURLToPath(new URL('index.html', import.meta.url)), review: fileURLToPath(new URL('review.html', import.meta.url)) } },
+    // Pages: the live client (index.html), the review UI (review.html, /review), the job queue (jobs.html, /jobs).
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL('index.html', import.meta.url)),
+        review: fileURLToPath(new URL('review.html', import.meta.url)),
+        jobs: fileURLToPath(new URL('jobs.html', import.meta.url)),
+      },
+    },
   },
 });

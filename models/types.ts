@@ -228,6 +228,8 @@ export interface ResolvedSource {
   fileConfig: ModelFileConfig;
   /** Labels read from fileConfig.labels (or a labels file found beside the model), if any. */
   labels?: string[];
+  /** Without labels: the local model folder's only `*.txt` and its line count (named in a warning, never used). */
+  labelsCandidate?: { path: string; lines: number };
 }
 
 /** What each engine module exports (models/tfjs/index.ts, models/onnx/index.ts). */

@@ -9,7 +9,7 @@ export * from './render/index.ts';
 
 export type { InferredFrame, LocalizedFrame, RenderedFrame, SmoothedFrame, StageTimings, VideoFrame } from './stages/frame.ts';
 export { readVideo$, type VideoSourceConfig } from './sources/video.ts';
-export { LiveSource, oneLine, type LiveSourceConfig, type SourceContext, type SourceStats, type SourceViewer } from './sources/live-source.ts';
+export { LiveSource, oneLine, type LiveSourceConfig, type SourceContext, type SourceModel, type SourceStats, type SourceViewer } from './sources/live-source.ts';
 export { WebcamSource } from './sources/webcam.ts';
 export { FfmpegSource, type FfmpegInput } from './sources/live-ffmpeg.ts';
 export { SOURCE_KINDS, type FfmpegOpening, type SourceKind, type SourceKindEntry } from './sources/registry.ts';

@@ -32,6 +32,8 @@ export {
   type ClientMessage,
   type ControlLimits,
   type ErrorCode,
+  type ModelChoice,
+  type ModelLoadState,
   type ModelSummary,
   type ServerMessage,
   type SourceSettings,

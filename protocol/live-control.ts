@@ -36,6 +36,8 @@ export type ClientMessage =
   | { type: 'settings'; settings: Partial<SourceSettings> }
   | { type: 'pause'; paused: boolean }
   | { type: 'seek'; seconds: number }
+  /** Run the selected source on another model of `hello.models` (by id: a viewer never names a path). */
+  | { type: 'model'; id: string }
   | { type: 'ping'; t: number };
 
 export interface ModelSummary {
@@ -50,7 +52,20 @@ export interface ModelSummary {
   numClasses: number;
   /** What the model is for, in a few words for the page (e.g. the embedded digits model's); absent if unknown. */
   note?: string;
+  /** The name the server lists it under (`hello.models`); absent from older servers. */
+  name?: string;
 }
+
+/** One model a viewer may pick (`hello.models`): an id and what the page shows, never a path. */
+export interface ModelChoice {
+  id: string;
+  name: string;
+  /** What the model is for (the embedded digits model's note), if known. */
+  note?: string;
+}
+
+/** Where a model being loaded for a source stands (`model-status`). */
+export type ModelLoadState = 'loading' | 'ready' | 'failed';
 
 export type SourceState = 'starting' | 'live' | 'paused' | 'restarting' | 'ended' | 'error';
 
@@ -69,6 +84,37 @@ export type ServerMessage =
       sourceKinds: Array<SourceSpec['kind']>;
       settings: SourceSettings;
       maxTopK: number;
+      /** Models a viewer may pick for its source (`model` message); the first is `hello.model`. */
+      models?: ModelChoice[];
+      /** Id of `hello.model` in `models`. */
+      modelId?: string;
+    }
+  | {
+      /** The model the viewer's source runs: sent with each `source`, and to every viewer after a switch. */
+      type: 'model';
+      id: string;
+      model: ModelSummary;
+      labels: string[];
+      maxTopK: number;
+      /**
+       * Index of the class meaning "nothing to see" (a label `no digit`), or null: the page shows that class
+       * leading, or a top probability under `lowConfidence`, as "no digit", and draws no map for it.
+       */
+      noneClass: number | null;
+      /** Top probability under which a model with a `noneClass` is read as showing none, in [0, 1]. */
+      lowConfidence: number;
+    }
+  | {
+      /** A model being loaded for the viewer's source: `loading` (bytes when the loader reports them), then `ready` or `failed`. */
+      type: 'model-status';
+      id: string;
+      name: string;
+      state: ModelLoadState;
+      /** Bytes fetched so far and in all (URL models; absent for local files or when unknown). */
+      loaded?: number;
+      total?: number;
+      /** Why the load failed (`failed`); the source keeps its old model. */
+      message?: string;
     }
   | {
       type: 'source';
@@ -120,7 +166,11 @@ export type ErrorCode =
   /** A URL source whose host is (or resolves to) a loopback, private or link-local address. */
   | 'forbidden-url'
   /** Too many sources are being opened at once (server-wide or by this address); try again later. */
-  | 'busy';
+  | 'busy'
+  /** A `model` id the server does not offer. */
+  | 'unknown-model'
+  /** Settings naming class ids the source's current model does not have (it changed under the viewer). */
+  | 'bad-settings';
 
 // ---------------------------------------------------------------------------------------------------------
 // Control message schema: a small hand-written validator (no schema library), one rule per field.
@@ -195,6 +245,9 @@ function sourceCheck(): Check {
   };
 }
 
+/** A model id of `hello.models` (which ids exist is the server's check). */
+const modelIdCheck = text(128);
+
 function settingsCheck(limits: ControlLimits): Check {
   const classes: Check = (v, p) => {
     if (v === null) return;
@@ -239,6 +292,7 @@ export function parseClientMessage(text: string, limits: ControlLimits): ClientM
     settings: shape({ type: oneOf(['settings']), settings: settingsCheck(limits) }),
     pause: shape({ type: oneOf(['pause']), paused: bool }),
     seek: shape({ type: oneOf(['seek']), seconds: numberIn(0, 1e7) }),
+    model: shape({ type: oneOf(['model']), id: modelIdCheck }),
     ping: shape({ type: oneOf(['ping']), t: numberIn(-1e15, 1e15) }),
   };
   // hasOwn: `constructor` or `__proto__` must not find Object.prototype's members.

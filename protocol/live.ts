@@ -107,8 +107,12 @@ export const ResultFlags = Object.freeze({ Jpeg: 1, Cut: 2, Switched: 4 } as con
  * One processed frame. Header: u8 version | u8 type=1 | u8 flags | u8 k | u32 frameId | f64 captureMs |
  * f64 pts | u16 mapWidth | u16 mapHeight | u16 frameWidth | u16 frameHeight | f32 x4 mapContent |
  * f32 displayScale | u32 dropped | f32 decodeMs | f32 inferMs | f32 smoothMs | f32 localizeMs | f32 serverMs |
- * u32 labelsBytes | u32 jpegBytes. Body: i32 ids[k] | f32 scores[k] | f32 probabilities[k] |
- * f32 boxes[4k] | u8 maps[k * mapHeight * mapWidth] | labels (UTF-8, '\n'-joined) | JPEG.
+ * u32 labelsBytes | u32 jpegBytes | u8 shown | 3 bytes 0. Body: i32 ids[k] | f32 scores[k] |
+ * f32 probabilities[k] | f32 boxes[4k] | u8 maps[k * mapHeight * mapWidth] | labels (UTF-8, '\n'-joined) |
+ * JPEG.
+ *
+ * `shown` (byte 84) took a byte that was reserved and always 0, when the classes were sent with the
+ * displayed one first: a message from such a sender still decodes right (shown 0), so the version stays 1.
  */
 export interface ResultMessage {
   /** The webcam frame's id, or the server source's frame counter. */
@@ -119,9 +123,15 @@ export interface ResultMessage {
   pts: number;
   /** Set on the frame where smoothing detected a scene cut and reset. */
   cut: boolean;
-  /** The displayed class (index 0) changed at this frame. */
+  /** The displayed class (`shown`) changed at this frame. */
   switched: boolean;
+  /** Classes by smoothed probability, best first. */
   ids: Int32Array;
+  /**
+   * Position in `ids` of the displayed class (the one smoothing holds on screen, whose map and box to
+   * draw first); it may rank below a challenger that has not led long enough yet. 0 when k is 0.
+   */
+  shown: number;
   /** Smoothed logits of `ids`. */
   scores: Float32Array;
   /** Smoothed softmax probabilities of `ids`. */
@@ -178,6 +188,7 @@ export function encodeResult(r: ResultMessage): Uint8Array {
   if (k > 255) throw new RangeError(`a result carries at most 255 classes, got ${k}`);
   if (r.maps.length !== k * cells) throw new RangeError(`maps hold ${r.maps.length} values, expected ${k} x ${mapH} x ${mapW}`);
   if (r.boxes.length !== 4 * k) throw new RangeError(`boxes hold ${r.boxes.length} values, expected 4 x ${k}`);
+  if (!Number.isInteger(r.shown) || r.shown < 0 || r.shown >= Math.max(1, k)) throw new RangeError(`shown must be a class position in 0..${Math.max(0, k - 1)}, got ${r.shown}`);
   const labels = utf8.encode(r.labels.join('\n'));
   const jpeg = r.jpeg ?? new Uint8Array(0);
   const bytes = RESULT_HEADER_BYTES + 4 * k * 7 + k * cells + labels.length + jpeg.length;
@@ -201,7 +212,8 @@ export function encodeResult(r: ResultMessage): Uint8Array {
   [t.decodeMs, t.inferMs, t.smoothMs, t.localizeMs, t.serverMs].forEach((x, i) => v.setFloat32(56 + 4 * i, x, true));
   v.setUint32(76, labels.length, true);
   v.setUint32(80, jpeg.length, true);
-  // 84..87 reserved (0).
+  v.setUint8(84, r.shown);
+  // 85..87 reserved (0).
   let o = RESULT_HEADER_BYTES;
   for (let i = 0; i < k; i++, o += 4) v.setInt32(o, r.ids[i], true);
   for (let i = 0; i < k; i++, o += 4) v.setFloat32(o, r.scores[i], true);
@@ -228,6 +240,8 @@ export function decodeResult(bytes: Uint8Array): ResultMessage {
   const mapH = v.getUint16(26, true);
   const labelsBytes = v.getUint32(76, true);
   const jpegBytes = v.getUint32(80, true);
+  const shown = v.getUint8(84);
+  if (shown >= Math.max(1, k)) throw new RangeError(`result message shows class position ${shown} of ${k}`);
   const cells = mapW * mapH;
   const expected = RESULT_HEADER_BYTES + 28 * k + k * cells + labelsBytes + jpegBytes;
   if (bytes.length !== expected) throw new RangeError(`result message has ${bytes.length} bytes, its header says ${expected}`);
@@ -253,6 +267,7 @@ export function decodeResult(bytes: Uint8Array): ResultMessage {
     cut: (flags & ResultFlags.Cut) !== 0,
     switched: (flags & ResultFlags.Switched) !== 0,
     ids,
+    shown,
     scores,
     probabilities,
     boxes,

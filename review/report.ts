@@ -3,7 +3,7 @@
  * form, and exports as CSV (one row per image), JSON (summary, head and rows) or a static, self-contained HTML
  * report (inline CSS and SVG plots, overlay thumbnails as data URIs). Files are written atomically.
  */
-import { relative, sep } from 'node:path';
+import { extname, relative, sep } from 'node:path';
 import { ConfigError, InputError } from '../common/index.ts';
 import { writeFileAtomic } from '../pipelines/index.ts';
 import { renderReviewOverlay } from './overlay.ts';
@@ -13,6 +13,30 @@ import type { DatasetRecord, ReviewRow, ReviewSummary } from './types.ts';
 export type ExportFormat = 'csv' | 'json' | 'html';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'html'];
 
+/** File extensions an export format is inferred from (`.htm` too). */
+const FORMAT_OF_EXTENSION: Readonly<Record<string, ExportFormat>> = { '.csv': 'csv', '.json': 'json', '.html': 'html', '.htm': 'html' };
+
+/**
+ * The export format for writing to `out`: `format` when given, else inferred from the file's extension.
+ * @throws ConfigError when there is no format to infer (stdout `-`, or an extension that names none).
+ */
+export function exportFormatFor(out: string, format?: string): ExportFormat {
+  if (format !== undefined) {
+    if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new ConfigError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    return format as ExportFormat;
+  }
+  if (out === '-') throw new ConfigError(`--format is required when writing to stdout (-o -): one of ${EXPORT_FORMATS.join(', ')}`);
+  const ext = extname(out).toLowerCase();
+  const inferred = FORMAT_OF_EXTENSION[ext];
+  if (!inferred) {
+    throw new ConfigError(
+      `cannot tell the export format from ${ext ? `the extension '${ext}'` : 'a file name without an extension'} of ${out}: ` +
+        `name the file .csv, .json or .html, or give --format ${EXPORT_FORMATS.join('|')}`,
+    );
+  }
+  return inferred;
+}
+
 function analysed(dataset: DatasetRecord): ReviewSummary {
   if (!dataset.summary) throw new InputError(`dataset ${dataset.name} was imported but not analysed; run camstream review import again`);
   return dataset.summary;
@@ -21,9 +45,10 @@ function analysed(dataset: DatasetRecord): ReviewSummary {
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
 const num = (v: number | null): string => (v === null ? '–' : v.toFixed(3));
 
-/** The metric table as plain text (one line per class, then the totals). */
-export function formatReportTable(summary: ReviewSummary): string {
-  const head = ['class', 'images', 'accuracy', 'mean IoU', 'IoU (official)', 'inside', 'pointing', 'IoU>=0.5'];
+const REPORT_HEAD = ['class', 'images', 'accuracy', 'mean IoU', 'IoU (official)', 'inside', 'pointing', 'IoU>=0.5'];
+
+/** The table's cells: one row per class, then the totals (`all`). */
+function reportRows(summary: ReviewSummary): string[][] {
   const rows = summary.perClass.map((c) => [c.name, String(c.images), pct(c.accuracy), num(c.meanIoU), num(c.meanIoUOfficial), pct(c.meanInside), pct(c.pointingGame), pct(c.locAccuracy)]);
   rows.push([
     'all',
@@ -35,6 +60,13 @@ export function formatReportTable(summary: ReviewSummary): string {
     pct(summary.pointingGame),
     pct(summary.locAccuracy),
   ]);
+  return rows;
+}
+
+/** The metric table as plain text (one line per class, then the totals). */
+export function formatReportTable(summary: ReviewSummary): string {
+  const head = REPORT_HEAD;
+  const rows = reportRows(summary);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const c = summary.classifier;
@@ -49,6 +81,24 @@ export function formatReportTable(summary: ReviewSummary): string {
     line(widths.map((w) => '-'.repeat(w))),
     line(rows[rows.length - 1]),
     '',
+  ].join('\n');
+}
+
+/**
+ * The metric table as HTML: the same columns and figures as `formatReportTable` and the served /review
+ * page, one row per class and a totals row, under the dataset, classifier and localization lines.
+ */
+export function reportTableHtml(summary: ReviewSummary): string {
+  const cells = (tag: 'td' | 'th', values: readonly string[]) => values.map((v) => `<${tag}>${escapeHtml(v)}</${tag}>`).join('');
+  const c = summary.classifier;
+  return [
+    `<p>Dataset ${escapeHtml(summary.dataset)}: ${summary.images} test images (${summary.trainImages} train, ${summary.validationImages} validation, ${summary.skipped} files skipped).<br>`,
+    `Classifier: softmax on ${c.featureDims}-d GAP features, lambda ${c.lambda} (${escapeHtml(c.chosenBy)}), train accuracy ${pct(c.trainAccuracy)}.<br>`,
+    `Localization: the true class's CAM against the annotated boxes (${summary.boxedImages} test images with boxes).</p>`,
+    '<table class="summary" data-table="per-class">',
+    `<tr>${cells('th', REPORT_HEAD)}</tr>`,
+    ...reportRows(summary).map((r, i, all) => `<tr${i === all.length - 1 ? ' class="all"' : ''}>${cells('td', r)}</tr>`),
+    '</table>',
   ].join('\n');
 }
 
@@ -169,7 +219,7 @@ export async function exportHtml(store: ReviewStore, datasetName: string, option
         `${r.decision.status ? ` · ${r.decision.status}` : ''}${r.decision.tag ? ` · ${r.decision.tag}` : ''}${r.decision.note ? `<br><i>${escapeHtml(r.decision.note)}</i>` : ''}</figcaption></figure>`,
     );
   }
-  const table = formatReportTable(s);
+  const table = reportTableHtml(s);
   const confusion =
     `<table class="cm"><tr><th>true \\ predicted</th>${d.classes.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>` +
     s.confusion.map((row, i) => `<tr><th>${escapeHtml(d.classes[i])}</th>${row.map((n, j) => `<td class="${i === j ? 'diag' : n ? 'off' : ''}">${n}</td>`).join('')}</tr>`).join('') +
@@ -178,7 +228,10 @@ export async function exportHtml(store: ReviewStore, datasetName: string, option
 <html lang="en"><head><meta charset="utf-8"><title>camstream review: ${escapeHtml(d.name)}</title>
 <style>
 body { background: #0f1115; color: #ddd; font: 14px system-ui, sans-serif; margin: 24px; }
-pre { background: #1d1f24; padding: 12px; overflow-x: auto; }
+table.summary { border-collapse: collapse; margin: 8px 0 16px; }
+.summary th, .summary td { padding: 2px 8px; text-align: right; border-bottom: 1px solid #2a2d34; }
+.summary th:first-child, .summary td:first-child { text-align: left; }
+.summary tr.all td { font-weight: 600; border-top: 1px solid #555; }
 .plots { display: flex; gap: 24px; flex-wrap: wrap; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; width: 200px; font-size: 12px; }
@@ -189,7 +242,7 @@ table.cm { border-collapse: collapse; } .cm th, .cm td { border: 1px solid #333;
 <h1>camstream review: ${escapeHtml(d.name)}</h1>
 <p>Backbone ${escapeHtml(s.model.source)} (${escapeHtml(s.model.engine)}/${escapeHtml(s.model.backend)}); maps ${s.model.mapSize.join('x')}.
 Green: annotated boxes. Red: the CAM box (paper rule) of the true class's map.</p>
-<pre>${escapeHtml(table)}</pre>
+${table}
 <div class="plots">${barChartSvg(d.classes, s.perClass.map((c) => c.accuracy), 'accuracy per class')}${barChartSvg(d.classes, s.perClass.map((c) => c.meanIoU), 'mean IoU per class')}${histogramSvg(s.iouHistogram.edges, s.iouHistogram.counts, 'IoU distribution (test)')}</div>
 <h2>Confusion matrix (test)</h2>${confusion}
 <h2>Test images, lowest IoU first (${shown.length} of ${rows.length})</h2>

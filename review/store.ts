@@ -7,7 +7,8 @@
  * The schema is in internal/store-schema.ts, the reads in internal/store-queries.ts and the writes in
  * internal/store-writes.ts; this class ties them to one open file.
  */
-import { join } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { InputError } from '../common/index.ts';
 import { BUSY_TIMEOUT_MS, isBusyError, type SqlDatabase } from './internal/sqlite.ts';
 import { openStoreDatabase } from './internal/store-schema.ts';
@@ -89,6 +90,30 @@ export class ReviewStore {
     const names = this.listDatasets().map((x) => x.name);
     throw new InputError(
       `no review dataset '${String(nameOrId)}' in ${this.path} (${names.length ? `have: ${names.join(', ')}` : 'none imported yet: run camstream review import'})`,
+    );
+  }
+
+  /**
+   * The dataset named `ref`, else the one imported from the folder `ref` (a path, relative to the working
+   * directory, compared once symlinks are resolved, as the import stored it).
+   * @throws InputError listing the datasets (name and folder) when neither matches, or naming the candidates
+   *   when one folder was imported under several names.
+   */
+  requireDatasetByNameOrPath(ref: string): DatasetRecord {
+    const byName = this.dataset(ref);
+    if (byName) return byName;
+    const all = this.listDatasets();
+    const lexical = resolve(ref);
+    const real = existsSync(lexical) ? realpathSync(lexical) : lexical;
+    const matches = all.filter((d) => d.root === real || d.root === lexical);
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1) {
+      throw new InputError(`${real} was imported as ${matches.map((d) => `'${d.name}'`).join(' and ')} in ${this.path}: name the dataset`);
+    }
+    throw new InputError(
+      `no review dataset named or imported from '${ref}' in ${this.path} (${
+        all.length ? `have: ${all.map((d) => `${d.name} (${d.root})`).join(', ')}` : 'none imported yet: run camstream review import'
+      })`,
     );
   }
 

@@ -89,6 +89,11 @@ export interface LiveConfig {
   displaySide?: number;
   /** JPEG quality of those frames, 1-100. Default 75. */
   jpegQuality?: number;
+  /**
+   * For a model with a `no digit` class: a top probability under this reads as "no digit" on the page,
+   * not as a weak guess. In [0, 1]; 0 turns it off. Default 0.5.
+   */
+  lowConfidence?: number;
 }
 
 /** The review page (`/review`) and its API. */
@@ -139,6 +144,7 @@ export const DEFAULT_SERVER_CONFIG = Object.freeze({
     maxTopK: 10,
     displaySide: 640,
     jpegQuality: 75,
+    lowConfidence: 0.5,
   }),
 });
 
@@ -219,6 +225,8 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
   const maxControlBytes = checkInt('maxControlBytes', limits.maxControlBytes ?? d.limits.maxControlBytes, 256, 1 << 20);
   const displaySide = checkInt('displaySide', live.displaySide ?? d.live.displaySide, 16, 4096);
   const jpegQuality = checkInt('jpegQuality', live.jpegQuality ?? d.live.jpegQuality, 1, 100);
+  const lowConfidence = live.lowConfidence ?? d.live.lowConfidence;
+  if (typeof lowConfidence !== 'number' || !(lowConfidence >= 0 && lowConfidence <= 1)) throw new ConfigError(`lowConfidence must be a number in [0, 1], got ${String(lowConfidence)}`);
   const pingIntervalMs = checkInt('pingIntervalMs', limits.pingIntervalMs ?? d.limits.pingIntervalMs, 100, 3_600_000);
   return {
     http: { host, port, token, clientDir: http.clientDir },
@@ -236,7 +244,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
       restartMaxAttempts: checkInt('restartMaxAttempts', sources.restartMaxAttempts ?? d.sources.restartMaxAttempts, 1, 1_000_000),
       tools: sources.tools,
     },
-    live: { settings, maxTopK, displaySide, jpegQuality },
+    live: { settings, maxTopK, displaySide, jpegQuality, lowConfidence },
     review: config.review ? { dbPath: config.review.dbPath } : undefined,
     log: config.log ?? (() => {}),
   };

@@ -7,6 +7,9 @@
 /** Starting and stopping: `startServer` binds HTTP + WebSocket and returns `{ url, dispose, ... }`. */
 export { startServer, type LiveServer, type ServerStats, type StartServerOptions } from './start.ts';
 
+/** The models a server offers besides its own (`StartServerOptions.models`). */
+export type { ModelEntry } from './core/model-registry.ts';
+
 /** Configuration: grouped fields, frozen defaults, and the resolver the CLI calls to fail fast. */
 export {
   DEFAULT_SERVER_CONFIG,

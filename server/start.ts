@@ -18,7 +18,9 @@ import { CloseCode, WS_PATH } from '../protocol/index.ts';
 import { resolveServerConfig, type ResolvedServerConfig, type ServerConfig } from './config.ts';
 import { authorized, sameOrigin, tokenCookieHeader } from './http/auth.ts';
 import { Hub, type HubStats } from './core/hub.ts';
+import { ModelRegistry, type ModelEntry } from './core/model-registry.ts';
 import { ReviewRoutes } from './http/review.ts';
+import { JobsRoutes } from './http/jobs.ts';
 import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './http/static.ts';
 import { adaptWebSocket } from './adapters/ws.ts';
 import { ConnectionLimiter, watchPartialMessages, type PartialBudget } from './adapters/ws-limits.ts';
@@ -40,10 +42,19 @@ interface Admission {
 export const DEFAULT_CLIENT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'client', 'dist');
 
 export interface StartServerOptions extends ServerConfig {
-  /** The model every source uses. The caller owns it: `dispose()` does not dispose it. */
+  /** The model every source starts on. The caller owns it: `dispose()` does not dispose it. */
   model: CamModel;
+  /** Its name in the page's model list and header. Default: its folder or file name. */
+  modelName?: string;
   /** What the model is for, in a few words the page shows (the CLI says so for its embedded digits model). */
   modelNote?: string;
+  /**
+   * Other models a viewer may switch its source to, by name (never by path): each is loaded on first use,
+   * shared by every source that picks it, and disposed by `dispose()`. Default none.
+   */
+  models?: readonly ModelEntry[];
+  /** Serve the job queue's page at /jobs and its API over this Redis (`redis://`, `rediss://`). Default: off. */
+  redis?: string;
 }
 
 export interface LiveServer {
@@ -63,16 +74,18 @@ const FFMPEG_EXIT_WAIT_MS = 5000;
 
 /** Starts listening; resolves once the port is bound. Errors: ConfigError (bad config, a missing media root). */
 export async function startServer(options: StartServerOptions): Promise<LiveServer> {
-  const { model, modelNote, ...rest } = options;
+  const { model, modelName, modelNote, models: entries, redis, ...rest } = options;
   const config = resolveServerConfig(rest);
   const mediaRoot = await realMediaRoot(config.sources.mediaRoot);
   const clientDir = resolve(config.http.clientDir ?? DEFAULT_CLIENT_DIR);
   const built = await clientBuilt(clientDir);
   if (!built) config.log(`warning: ${MISSING_BUILD_MESSAGE} (looked in ${clientDir})`);
 
-  const hub = new Hub(model, config, mediaRoot, modelNote);
+  const models = new ModelRegistry({ model, name: modelName ?? defaultModelName(model), note: modelNote }, entries ?? []);
+  const hub = new Hub(models, config, mediaRoot);
   const reviewRoutes = config.review ? new ReviewRoutes({ dbPath: config.review.dbPath, clientDir }) : undefined;
-  const http = createServer(guardRequest(httpHandler(config, clientDir, reviewRoutes), config.log));
+  const jobsRoutes = redis === undefined ? undefined : await JobsRoutes.open({ redisUrl: redis, clientDir });
+  const http = createServer(guardRequest(httpHandler(config, clientDir, reviewRoutes, jobsRoutes), config.log));
   const sockets = trackConnections(http);
   const wss = new WebSocketServer({ noServer: true, maxPayload: hub.limits.maxPayload, perMessageDeflate: false });
   const admission: Admission = {
@@ -89,10 +102,16 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
     clientBuilt: built,
     stats: () => ({ ...hub.stats(), connections: admission.limiter.open, partialBytes: admission.budget.used }),
     dispose: () => {
-      disposing ??= shutDown(hub, reviewRoutes, wss, http, sockets);
+      disposing ??= shutDown(hub, reviewRoutes, wss, http, sockets).finally(() => Promise.all([models.dispose(), jobsRoutes?.close()]));
       return disposing;
     },
   };
+}
+
+/** A model's name from where it came from: its folder (for model.json) or file name. */
+function defaultModelName(model: CamModel): string {
+  const parts = model.info.source.split(/[\\/]/).filter((p) => p && p !== 'model.json');
+  return parts.pop() ?? model.info.source;
 }
 
 /** The media root's real path (symlinks resolved), or undefined without one; a ConfigError if it is no folder. */
@@ -108,12 +127,18 @@ async function realMediaRoot(mediaRoot: string | undefined): Promise<string | un
 }
 
 /** Plain HTTP: the token check, then the review routes (when on), then the client's static files. */
-function httpHandler(config: ResolvedServerConfig, clientDir: string, reviewRoutes: ReviewRoutes | undefined): (req: IncomingMessage, res: ServerResponse) => Promise<void> | void {
+function httpHandler(
+  config: ResolvedServerConfig,
+  clientDir: string,
+  reviewRoutes: ReviewRoutes | undefined,
+  jobsRoutes?: JobsRoutes,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> | void {
   // The returned promise goes to guardRequest, which answers for any throw or rejection.
   return (req, res) => {
     const { token } = config.http;
     if (!authorized(req, token)) return sendText(res, 401, 'unauthorized: open the URL camstream serve printed (it carries ?token=)');
     if (reviewRoutes?.handles(req)) return reviewRoutes.handle(req, res, tokenCookieHeader(req, token));
+    if (jobsRoutes?.handles(req)) return jobsRoutes.handle(req, res, tokenCookieHeader(req, token));
     return serveStatic(clientDir, req, res, tokenCookieHeader(req, token));
   };
 }
@@ -193,6 +218,8 @@ async function shutDown(hub: Hub, reviewRoutes: ReviewRoutes | undefined, wss: W
     http.closeAllConnections();
     for (const s of sockets) s.destroy();
   });
+  // Inference already queued finishes before the models it runs on are freed.
+  await hub.drain();
   // Each source's teardown stopped its ffmpeg (SIGTERM, then SIGKILL after its grace): wait for them.
   const deadline = Date.now() + FFMPEG_EXIT_WAIT_MS;
   while (Date.now() < deadline && activeFfmpegPids().some((p) => pids.includes(p))) await new Promise((r) => setTimeout(r, 25));

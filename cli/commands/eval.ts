@@ -6,7 +6,7 @@ import { ConfigError } from '../../common/index.ts';
 import { DEFAULT_EVAL_SEED } from '../../lab/train/index.ts';
 import { MNIST_RECIPES, readDataset, type MnistRecipe } from '../../datasets/index.ts';
 import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, mnistSamples, type EvalSample } from '../../lab/eval/index.ts';
-import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+import { addModelOptions, defaultModelDir, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface EvalCliOptions extends ModelCliOptions {
   dataset: string;
@@ -69,7 +69,8 @@ export function evalCommand(): Command {
     const recipe = mnistRecipeOf(options.dataset);
     const generated = options.dataset === 'generated' || recipe !== undefined;
     if (options.dataset === 'generated') {
-      const trainingSeed = trainingSeedOf(options.model);
+      // Without --model the embedded model runs: its training seed is refused too.
+      const trainingSeed = trainingSeedOf(options.model ?? defaultModelDir());
       if (trainingSeed !== undefined && trainingSeed === options.seed) {
         throw new ConfigError(`--seed ${options.seed} is the seed this model was trained on; evaluate on another scene stream`);
       }

@@ -3,7 +3,6 @@ import { annotateImages, type ImageFailure, type ImageRecord } from '../../pipel
 import { parseClassRefs, type ClassRef } from '../../pipelines/jobs/classes.ts';
 import { InputError } from '../../common/index.ts';
 import { COLORMAP_NAMES } from '../../models/index.ts';
-import { int8ModelFor } from './quantize.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface ImageCliOptions extends ModelCliOptions {
@@ -41,10 +40,10 @@ export function imageCommand(): Command {
     .addOption(new Option('--colormap <name>', 'overlay colormap').choices([...COLORMAP_NAMES]).default('turbo'))
     .option('--alpha <a>', 'overlay opacity', parseNumberIn('--alpha', 0, 1), 0.5)
     .addOption(new Option('--normalize <mode>', 'minmax: each map to its own range; prob: scaled by the class probability').choices(['minmax', 'prob']).default('minmax'));
-  command.option('--int8', 'run an INT8 form of the ONNX model, quantized on first use with these images and cached');
   addModelOptions(command);
   return command.action(async (files: string[], options: ImageCliOptions) => {
-    const model = await openModel(options.int8 ? { ...options, model: await int8ModelFor(options.model, files, options.quiet === true) } : options);
+    // --int8 (cli/model.ts) calibrates on these images on first use.
+    const model = await openModel(options);
     // Results and failures in input order: a bad file is reported and skipped, and the run exits 3 at the end.
     const results: Array<ImageRecord | ImageFailure> = [];
     const onFailure = (failure: ImageFailure): void => {
@@ -84,7 +83,7 @@ export function imageCommand(): Command {
 /** The documented `--json` shape of one result: a record, or `{file, error}` for a file that failed. */
 function jsonRecord(r: ImageRecord | ImageFailure): object {
   if (!('top' in r)) return { file: r.file, error: r.error.message };
-  const { file, width, height, engine, backend, threads, normalization, top, overlay } = r;
+  const { file, width, height, engine, backend, threads, normalization, top, shown, overlay } = r;
   return {
     file,
     width,
@@ -94,6 +93,7 @@ function jsonRecord(r: ImageRecord | ImageFailure): object {
     threads,
     normalization,
     top: top.map(({ index, label, score, logit, box, ...saved }) => ({ index, label, score, logit, box: box && box.map(round1), ...saved })),
+    shown,
     ...(overlay ? { overlay } : {}),
   };
 }

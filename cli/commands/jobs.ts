@@ -4,9 +4,10 @@
  */
 import { Command, Option } from 'commander';
 import { extname, resolve } from 'node:path';
-import { COLORMAP_NAMES } from '../../models/index.ts';
-import type { CamJobData, CamJobStatus, CamQueue, VideoJobOptions } from '../../pipelines/jobs/index.ts';
+import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
+import type { CamJobData, CamJobStatus, CamQueue, ChunkRange, VideoJobOptions } from '../../pipelines/jobs/index.ts';
 import { parseNumberIn, parsePositiveInt } from '../model.ts';
+import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { redisUrl } from './worker.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff']);
@@ -22,6 +23,8 @@ interface SubmitOptions extends Omit<VideoJobOptions, 'json'> {
   frames: boolean;
   overlays: boolean;
   json?: boolean;
+  chunkSeconds?: number;
+  warmupSeconds: number;
 }
 
 async function openQueue(url: string | undefined): Promise<CamQueue> {
@@ -73,14 +76,41 @@ function submitCommand(): Command {
     .option('--priority <p>', '1 is the highest; 0 (default) queues behind prioritized jobs', parseNumberIn('--priority', 0, 2_097_152), 0)
     .option('--attempts <n>', 'tries for transient failures (default 3)', parsePositiveInt('--attempts'))
     .option('--backoff-ms <ms>', 'first retry delay, doubled each retry (default 2000)', parsePositiveInt('--backoff-ms'))
-    .option('--json', 'print {"ids": [...]} instead of one line per job')
+    .option('--chunk-seconds <s>', 'split each video at keyframes into segments of at least s seconds, run them in parallel, join them (the videos must be readable here too, e.g. on shared storage)', parseNumberIn('--chunk-seconds', 0.1, 1e6))
+    .option('--warmup-seconds <s>', 'with --chunk-seconds: frames decoded before each segment to prime the smoothing, not output', parseNumberIn('--warmup-seconds', 0, 3600), 3)
+    .option('--json', 'print {"ids": [...]} instead of one line per job (with --chunk-seconds, also {"chunks": {joinId: [...]}})')
     .action(async (inputs: string[], options: SubmitOptions) => {
       const jobs = planJobs(inputs, options);
+      if (options.chunkSeconds !== undefined && (options.every !== undefined || options.maxFrames !== undefined)) {
+        throw new ConfigError('--chunk-seconds cannot be combined with --every or --max-frames');
+      }
+      const retry = { priority: options.priority, retry: { attempts: options.attempts, backoffMs: options.backoffMs } };
+      // Segment boundaries come from the videos' keyframes, read here before anything is queued.
+      const plans = new Map<CamJobData, ChunkRange[]>();
+      if (options.chunkSeconds !== undefined) {
+        const { planVideoChunks } = await import('../../pipelines/jobs/index.ts');
+        const tools = await locateCliFfmpeg();
+        for (const job of jobs) if (job.kind === 'video') plans.set(job, await planVideoChunks(job.inputs[0], options.chunkSeconds, tools));
+      }
       const queue = await openQueue(options.redis);
       try {
-        const ids = await queue.submit(jobs, { priority: options.priority, retry: { attempts: options.attempts, backoffMs: options.backoffMs } });
-        if (options.json) process.stdout.write(`${JSON.stringify({ ids })}\n`);
-        else process.stdout.write(ids.map((id, i) => `job ${id}: ${jobs[i].kind} ${jobs[i].inputs.length === 1 ? jobs[i].inputs[0] : `${jobs[i].inputs.length} images`}\n`).join(''));
+        const ids: string[] = [];
+        const chunks: Record<string, string[]> = {};
+        for (const job of jobs) {
+          const ranges = plans.get(job);
+          if (ranges && ranges.length > 1) {
+            const split = await queue.submitSplit(job, ranges, options.warmupSeconds, retry);
+            ids.push(split.id);
+            chunks[split.id] = split.chunks;
+          } else {
+            ids.push(...(await queue.submit([job], retry)));
+          }
+        }
+        if (options.json) process.stdout.write(`${JSON.stringify(options.chunkSeconds === undefined ? { ids } : { ids, chunks })}\n`);
+        else {
+          const describe = (job: CamJobData): string => `${job.kind} ${job.inputs.length === 1 ? job.inputs[0] : `${job.inputs.length} images`}`;
+          process.stdout.write(ids.map((id, i) => `job ${id}: ${describe(jobs[i])}${chunks[id] ? ` in ${chunks[id].length} chunks (jobs ${chunks[id].join(', ')})` : ''}\n`).join(''));
+        }
       } finally {
         await queue.close();
       }

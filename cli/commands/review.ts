@@ -2,7 +2,8 @@
  * `camstream review`: action-localization review in the Stanford 40 style (paper sec. 4).
  *   review import <dir> --model <backbone>   GAP features -> linear classifier -> CAMs -> metrics, into the store
  *   review report <dataset> [--json]          the metric table
- *   review export <dataset> --format F --out FILE
+ *   review export <dataset> --out FILE|-     [--format F: else from FILE's extension; required for -]
+ * <dataset> is a dataset name or the folder it was imported from.
  *   review list                               datasets in the store
  * The store is `<home>/review.db`; home is --home, else CAMSTREAM_HOME, else ~/.camstream. Browse with
  * `camstream serve` at /review.
@@ -14,13 +15,14 @@ import { join, resolve } from 'node:path';
 import { DATASET_LAYOUTS, type DatasetLayout } from '../../datasets/index.ts';
 import {
   EXPORT_FORMATS,
+  exportFormatFor,
   formatReportTable,
   importForReview,
   reportJson,
   ReviewStore,
+  renderExport,
   reviewDbPath,
   writeExport,
-  type ExportFormat,
 } from '../../review/index.ts';
 import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
@@ -110,30 +112,43 @@ function importCommand(): Command {
   });
 }
 
+const datasetArgument = 'dataset name, or the folder it was imported from';
+
 function reportCommand(): Command {
   return new Command('report')
     .summary('print the metric table of an imported dataset')
-    .argument('<dataset>', 'dataset name')
+    .argument('<dataset>', datasetArgument)
     .option('--json', 'print a JSON object (fractions in [0, 1]) instead of the table')
     .addOption(homeOption())
-    .action(async (name: string, options: { json?: boolean; home?: string }) => {
+    .action(async (ref: string, options: { json?: boolean; home?: string }) => {
       await withStore(options.home, (store) => {
-        const summary = reportJson(store, name);
+        const summary = reportJson(store, store.requireDatasetByNameOrPath(ref).name);
         process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatReportTable(summary));
       });
     });
 }
 
+/** Writes `text` to stdout and resolves once it is handed to the OS (a large HTML report included). */
+function writeStdout(text: string): Promise<void> {
+  return new Promise((done, fail) => process.stdout.write(text, (err) => (err ? fail(err) : done())));
+}
+
 function exportCommand(): Command {
   return new Command('export')
     .summary('export an imported dataset as CSV, JSON or a static HTML report')
-    .argument('<dataset>', 'dataset name')
-    .addOption(new Option('--format <format>', 'export format').choices([...EXPORT_FORMATS]).makeOptionMandatory())
-    .requiredOption('-o, --out <file>', 'output file (written atomically)')
+    .argument('<dataset>', datasetArgument)
+    .addOption(new Option('--format <format>', 'export format (default: from the extension of --out: .csv, .json, .html)').choices([...EXPORT_FORMATS]))
+    .requiredOption('-o, --out <file>', 'output file (written atomically), or - for stdout (then --format is required)')
     .addOption(homeOption())
-    .action(async (name: string, options: { format: ExportFormat; out: string; home?: string }) => {
-      await withStore(options.home, (store) => writeExport(store, name, options.format, resolve(options.out)));
-      process.stderr.write(`camstream: wrote ${resolve(options.out)}\n`);
+    .action(async (ref: string, options: { format?: string; out: string; home?: string }) => {
+      // Checked before the store is opened: a usage error should not depend on the store.
+      const format = exportFormatFor(options.out, options.format);
+      await withStore(options.home, async (store) => {
+        const name = store.requireDatasetByNameOrPath(ref).name;
+        if (options.out === '-') await writeStdout(await renderExport(store, name, format));
+        else await writeExport(store, name, format, resolve(options.out));
+      });
+      if (options.out !== '-') process.stderr.write(`camstream: wrote ${resolve(options.out)}\n`);
     });
 }
 

@@ -5,7 +5,11 @@ import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { resolveServerConfig, startServer } from '../../server/index.ts';
 import { reviewDbPath } from '../../review/index.ts';
 import { reviewHome } from './review.ts';
-import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+import { addModelOptions, defaultModelDir, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+import { backendFor, collectModels, listModels } from '../model-list.ts';
+import type { ModelEntry } from '../../server/index.ts';
+import type { CamModel } from '../../models/index.ts';
+import { basename, resolve } from 'node:path';
 
 interface ServeCliOptions extends ModelCliOptions {
   host: string;
@@ -18,6 +22,9 @@ interface ServeCliOptions extends ModelCliOptions {
   allowPrivateUrls: boolean;
   deviceSources: boolean;
   home?: string;
+  models?: string[];
+  lowConfidence: number;
+  redis?: string;
 }
 
 /** Exit statuses after a clean shutdown on a signal: 128 + the signal's number, as shells report it. */
@@ -31,6 +38,22 @@ function parsePort(value: string): number {
 
 /** What the page says about the embedded model. */
 export const EMBEDDED_MODEL_NOTE = 'a digits model: hold up a handwritten digit';
+
+/**
+ * What viewers may switch to besides the running model: the embedded model (when --model named another) and
+ * the --models list, loaded lazily with the running model's backend where the engine is the same.
+ */
+function offeredModels(options: ServeCliOptions, listed: Awaited<ReturnType<typeof listModels>>, running: CamModel): ModelEntry[] {
+  const cacheDir = process.env.CAMSTREAM_CACHE || undefined;
+  const entries: ModelEntry[] = [];
+  const embedded = defaultModelDir();
+  // Offered unless it is what runs already (--model naming the zoo folder).
+  if (options.model !== undefined && embedded !== undefined && resolve(options.model) !== embedded) {
+    entries.push({ name: basename(embedded), spec: embedded, note: EMBEDDED_MODEL_NOTE, options: { backend: running.info.engine === 'tfjs' ? running.info.backend : undefined, threads: options.threads, cacheDir } });
+  }
+  for (const m of listed) entries.push({ name: m.name, spec: m.spec, options: { backend: backendFor(m, running), threads: options.threads, spinWait: options.spinWait, cacheDir } });
+  return entries;
+}
 
 export function serveCommand(): Command {
   const command = new Command('serve')
@@ -52,12 +75,21 @@ export function serveCommand(): Command {
     // URL sources are off by default now; the old switch is still accepted and does nothing.
     .addOption(new Option('--no-url-sources').hideHelp())
     .option('--no-device-sources', 'refuse v4l2 camera sources')
-    .option('--home <dir>', 'camstream home whose review.db the /review page shows (default: CAMSTREAM_HOME or ~/.camstream)');
+    .option('--home <dir>', 'camstream home whose review.db the /review page shows (default: CAMSTREAM_HOME or ~/.camstream)')
+    .option(
+      '--models <list>',
+      'more models viewers may pick for their source, besides --model and the embedded model (always offered): comma-separated [name=]spec (folder, model.json, .onnx, URL), or a folder of model folders; repeatable. Each loads on first pick.',
+      collectModels,
+    )
+    .option('--redis <url>', 'show the job queue of `camstream worker`s at /jobs (redis:// or rediss:// URL)')
+    .option('--low-confidence <p>', 'with a model that has a "no digit" class: a top probability under p shows as "no digit"', parseNumberIn('--low-confidence', 0, 1), 0.5);
   addModelOptions(command);
   return command.action(async (options: ServeCliOptions) => {
     const token = options.token ?? (process.env.CAMSTREAM_TOKEN || undefined);
     // Refuse a bad host/token/port before spending seconds on the model.
     resolveServerConfig({ http: { host: options.host, port: options.port, token } });
+    // A typo in --models fails before the model loads.
+    const listed = await listModels(options.models ?? []);
     const model = await openModel(options);
     let server;
     try {
@@ -65,6 +97,7 @@ export function serveCommand(): Command {
         model,
         // Without --model the embedded digits model runs: the page says what it recognises.
         modelNote: options.model === undefined ? EMBEDDED_MODEL_NOTE : undefined,
+        models: offeredModels(options, listed, model),
         http: { host: options.host, port: options.port, token },
         sources: {
           mediaRoot: options.mediaRoot,
@@ -73,8 +106,9 @@ export function serveCommand(): Command {
           deviceSources: options.deviceSources,
           tools: await locateCliFfmpeg(),
         },
-        live: { settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth } },
+        live: { settings: { topK: Math.min(options.top, model.info.numClasses), smoothing: options.smooth }, lowConfidence: options.lowConfidence },
         review: { dbPath: reviewDbPath(reviewHome(options.home)) },
+        redis: options.redis,
         log: (line) => process.stderr.write(`camstream: ${line}\n`),
       });
     } catch (err) {

@@ -9,6 +9,7 @@ import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
 import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoConfig, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
 import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+import { FrameEta, formatEta } from '../video-eta.ts';
 
 interface VideoCliOptions extends ModelCliOptions {
   out: string;
@@ -66,11 +67,23 @@ export function videoCommand(): Command {
   return command.action(async (input: string, options: VideoCliOptions) => {
     if (!Number.isInteger(options.crf)) throw new ConfigError(`--crf must be a whole number in [0, 51], got '${options.crf}'`);
     // Only the entry point reads the environment: FFMPEG_PATH / FFPROBE_PATH pick the binaries.
-    const tools = await locateCliFfmpeg();
+    // Start-up, timed for the breakdown line: locating ffmpeg spawns it (`-version`) and so runs alongside
+    // the model load, which is JavaScript on this thread (engine modules, wasm, weights, a warm-up pass).
+    const actionAt = performance.now();
+    const located = timed(locateCliFfmpeg());
     // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see
     // VideoConfig.ffmpegNice). ONNX Runtime gets every core but does not spin-wait, so its idle threads
     // leave the cores to ffmpeg: measured best end to end (bench/ort-threads.ts, bench/README.md).
-    const model = await openModel({ ...options, spinWait: false });
+    const loading = timed(openModel({ ...options, spinWait: false }));
+    const [ffmpeg, opened] = await Promise.allSettled([located, loading]);
+    if (opened.status === 'rejected') throw opened.reason;
+    const model = opened.value.value;
+    if (ffmpeg.status === 'rejected') {
+      await model.dispose();
+      throw ffmpeg.reason;
+    }
+    const tools = ffmpeg.value.value;
+    const startup = { processMs: actionAt, ffmpegMs: ffmpeg.value.ms, modelMs: opened.value.ms, readyAt: performance.now() };
     const controller = new AbortController();
     let stoppedBy: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -80,11 +93,19 @@ export function videoCommand(): Command {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const bar = !options.quiet && process.stderr.isTTY ? progressBar() : undefined;
+    let firstFrameAt: number | undefined;
+    const onProgress = (p: VideoProgress): void => {
+      if (firstFrameAt === undefined) {
+        firstFrameAt = performance.now();
+        if (!options.quiet) process.stderr.write(`camstream: ${startupLine({ ...startup, pipelineMs: firstFrameAt - startup.readyAt })}\n`);
+      }
+      bar?.update(p);
+    };
     let report: VideoReport;
     try {
       report = await annotateVideo(model, input, { ...videoConfig(options), tools }, {
         signal: controller.signal,
-        onProgress: bar?.update,
+        onProgress,
         onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),
       });
     } catch (err) {
@@ -119,6 +140,34 @@ function videoConfig(options: VideoCliOptions): VideoConfig {
   };
 }
 
+/** `promise` with how long it took to settle (ms). */
+async function timed<T>(promise: Promise<T>): Promise<{ value: T; ms: number }> {
+  const from = performance.now();
+  const value = await promise;
+  return { value, ms: performance.now() - from };
+}
+
+/** What the run cost before its first frame came out (all in ms). */
+interface Startup {
+  /** From the process's start to this command's action: Node.js, the TypeScript loader, camstream's modules. */
+  processMs: number;
+  ffmpegMs: number;
+  modelMs: number;
+  /** From the model being ready to the first frame out: probe, batch-size choice, ffmpeg's first frames. */
+  pipelineMs: number;
+}
+
+/** The start-up breakdown, one line. */
+export function startupLine(s: Startup): string {
+  const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const total = s.processMs + Math.max(s.ffmpegMs, s.modelMs) + s.pipelineMs;
+  return (
+    `start-up ${sec(total)}: process and modules ${sec(s.processMs)}, model load ${sec(s.modelMs)} ` +
+    `(engine, weights, warm-up; ffmpeg located alongside in ${sec(s.ffmpegMs)}), ` +
+    `probe + batch choice + first frame ${sec(s.pipelineMs)}`
+  );
+}
+
 function parseBatch(value: string): number | 'auto' {
   if (value === 'auto') return 'auto';
   return parsePositiveInt('--batch')(value);
@@ -131,35 +180,42 @@ function summary(r: VideoReport): string {
     `${r.out}: ${r.frames} frames (${r.inferredFrames} inferred) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${r.fps.toFixed(1)} fps, audio ${r.encode.audio}`,
     `  ms per frame: ${[per('infer'), per('smooth'), per('localize'), per('render'), per('encode'), ...(r.json ? [per('json')] : [])].join(', ')}; batch ${r.batchFrames}`,
     `  flicker ${r.smooth.flicker.toFixed(4)} (mean frame-to-frame change of the shown map, 0-1), ${r.smooth.switches} class switches, ${r.smooth.cuts} scene cuts, smoothing ${r.config.smooth.pastWeight}`,
+    ...(r.smooth.boxFlicker === undefined ? [] : [`  box flicker ${r.smooth.boxFlicker.toFixed(4)} (mean 1 - IoU of the shown class's box from frame to frame, 0-1)`]),
   ];
   if (r.json) lines.push(`  frames: ${r.json}`);
   if (r.manifest) lines.push(`  manifest: ${r.manifest}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** The terminal progress bar: frames, fps and ETA (on stderr, only when it is a TTY). */
+/**
+ * The terminal progress bar: frames, fps and ETA (on stderr, only when it is a TTY). Both figures come from
+ * the throughput measured once frames flow (FrameEta), never from start-up; "estimating" until then.
+ */
 function progressBar(): { update: (p: VideoProgress) => void; log: (m: string) => true; stop: () => void } {
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: ' {bar} {percentage}% | {value}/{total} frames | {fps} fps | ETA {eta_formatted}',
+      format: ' {bar} {percentage}% | {value}/{total} frames | {rate} fps | ETA {eta}',
       hideCursor: true,
       clearOnComplete: false,
-      etaBuffer: 50,
       fps: 10,
     },
     cliProgress.Presets.shades_classic,
   );
+  const eta = new FrameEta();
   let started = false;
   return {
     update: (p) => {
       const total = p.totalFrames ?? Math.max(p.frames, 1);
+      eta.observe(p.frames, p.elapsedMs);
+      const fps = eta.fps();
+      const payload = { rate: fps === undefined ? '-' : fps.toFixed(1), eta: formatEta(eta.secondsLeft(p.totalFrames)) };
       if (!started) {
-        bar.start(total, 0, { fps: '-' });
+        bar.start(total, 0, payload);
         started = true;
       }
       if (p.frames > bar.getTotal()) bar.setTotal(p.frames);
-      bar.update(p.frames, { fps: p.fps.toFixed(1) });
+      bar.update(p.frames, payload);
     },
     log: (m) => {
       process.stderr.write(`\r\x1b[2Kcamstream: warning: ${m}\n`);

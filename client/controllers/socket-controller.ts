@@ -11,6 +11,8 @@ type SourceInfo = Extract<ServerMessage, { type: 'source' }>;
 type Stats = Extract<ServerMessage, { type: 'stats' }>;
 type Status = Extract<ServerMessage, { type: 'status' }>;
 type Settings = Extract<ServerMessage, { type: 'settings' }>['settings'];
+type ModelInfo = Extract<ServerMessage, { type: 'model' }>;
+type ModelStatus = Extract<ServerMessage, { type: 'model-status' }>;
 
 /** Close codes after which reconnecting would only repeat the error. */
 const FATAL_CLOSE = new Set<number>([CloseCode.BadMessage, CloseCode.Unauthorized, CloseCode.UnsupportedVersion, CloseCode.MessageTooLarge, CloseCode.BadFrame]);
@@ -21,6 +23,12 @@ export class SocketController implements ReactiveController {
   settings: Settings | undefined;
   status: Status | undefined;
   stats: Stats | undefined;
+  /** The model the selected source runs (undefined before a source is selected). */
+  model: ModelInfo | undefined;
+  /** The last word on a model being loaded for the source: loading (with bytes), ready, or failed. */
+  modelStatus: ModelStatus | undefined;
+  /** Called when the source's model changes (a viewer switched it, or a new source was selected). */
+  onModel: ((model: ModelInfo) => void) | undefined;
   /** The last non-fatal error the server sent, or a close reason. */
   error: string | undefined;
   connected = false;
@@ -121,6 +129,13 @@ export class SocketController implements ReactiveController {
         break;
       case 'settings':
         this.settings = m.settings;
+        break;
+      case 'model':
+        this.model = m;
+        this.onModel?.(m);
+        break;
+      case 'model-status':
+        this.modelStatus = m;
         break;
       case 'status':
         this.status = m;

@@ -15,7 +15,7 @@ export {
   type FrameGeometry,
   type MapGrid,
 } from './geometry.ts';
-export { paperBox, thresholdSweep, DEFAULT_PAPER_BOX_OPTIONS, type PaperBoxOptions } from './paper.ts';
+export { paperBox, paperComponents, thresholdSweep, DEFAULT_PAPER_BOX_OPTIONS, type PaperBoxOptions, type PaperComponent } from './paper.ts';
 export {
   officialBox,
   officialBoxes,

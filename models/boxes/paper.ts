@@ -25,13 +25,56 @@ function largestComponentBox(
   grid: MapGrid,
   geometry: FrameGeometry,
 ): Box | null {
+  let best: Component | null = null;
+  // Ties go to the first component in raster order, so results are deterministic.
+  for (const c of componentsAbove(heat, level, grid)) if (!best || c.count > best.count) best = c;
+  return best ? cellsToFrame(best.minX, best.minY, best.maxX, best.maxY, grid, geometry) : null;
+}
+
+function componentsAbove(heat: Float32Array, level: number, grid: MapGrid, weigh = false): Component[] {
   const n = heat.length;
   const mask = maskBuffer(n);
   for (let i = 0; i < n; i++) mask[i] = heat[i] > level ? 1 : 0;
-  let best: Component | null = null;
-  // Ties go to the first component in raster order, so results are deterministic.
-  for (const c of components(mask, grid.width, grid.height, 1, 8)) if (!best || c.count > best.count) best = c;
-  return best ? cellsToFrame(best.minX, best.minY, best.maxX, best.maxY, grid, geometry) : null;
+  return components(mask, grid.width, grid.height, 1, 8, weigh ? heat : undefined);
+}
+
+/** One connected region of the paper rule: its box in frame pixels, its size and its heat. */
+export interface PaperComponent {
+  box: Box;
+  /** Work-grid cells in the region (the paper's "largest" compares these). */
+  cells: number;
+  /** Its share of the heat above the threshold over all regions, in (0, 1]: sum of the map over its cells. */
+  mass: number;
+  /** Its largest map value over the map's maximum, in (threshold, 1]: 1 for the region holding the peak. */
+  peak: number;
+}
+
+/**
+ * Every 8-connected region the paper rule sees (cells strictly above `threshold * max`), largest first
+ * (ties in raster order): `paperBox` is the first one's box. For callers that choose among similar
+ * regions, such as a video keeping the region its previous box was on. Empty when the map has no
+ * positive value.
+ */
+export function paperComponents(
+  map: Float32Array,
+  size: MapSize,
+  geometry: FrameGeometry,
+  options: PaperBoxOptions = {},
+): PaperComponent[] {
+  const threshold = checkThreshold(options.threshold ?? DEFAULT_PAPER_BOX_OPTIONS.threshold, 'threshold', true);
+  checkMap(map, size);
+  checkGeometry(geometry);
+  const grid = workGrid(size, geometry, options.resolution ?? DEFAULT_PAPER_BOX_OPTIONS.resolution);
+  const heat = heatOnGrid(map, size, grid);
+  const max = maxOf(heat);
+  if (!(max > 0)) return [];
+  const found = componentsAbove(heat, threshold * max, grid, true);
+  let total = 0;
+  for (const c of found) total += c.mass;
+  return found
+    .map((c, order) => ({ c, order }))
+    .sort((a, b) => b.c.count - a.c.count || a.order - b.order)
+    .map(({ c }) => ({ box: cellsToFrame(c.minX, c.minY, c.maxX, c.maxY, grid, geometry), cells: c.count, mass: c.mass / total, peak: c.peak / max }));
 }
 
 /**

@@ -4,9 +4,11 @@
  */
 import { ConfigError, ModelLoadError } from '../../common/errors.ts';
 import type { CamModel, EngineLoader, EngineName } from '../types.ts';
+import { warnUnusedLabels } from './labels-hint.ts';
 import { type ResolveOptions, resolveSource } from './resolve.ts';
 
 export { resolveSource, type ResolveOptions } from './resolve.ts';
+export { findLabelsCandidate, unusedLabelsWarning, type LabelsCandidate } from './labels-hint.ts';
 export { DEFAULT_CACHE_DIR, MANIFEST_FILE, cacheEntryPath, pidAlive, writeFileVia, type CacheManifest, type CachedFile } from './cache.ts';
 export { DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_DOWNLOAD_TIMEOUT_MS, type DownloadOptions } from './download.ts';
 export {
@@ -55,5 +57,7 @@ export async function load(spec: string, options: ResolveOptions = {}): Promise<
   } catch (err) {
     throw new ModelLoadError(`could not start the ${engine} engine: ${(err as Error).message}`, { cause: err });
   }
-  return loader(source, options);
+  const model = await loader(source, options);
+  warnUnusedLabels(source, model);
+  return model;
 }

@@ -19,6 +19,7 @@ import {
   parseModelFileConfigText,
 } from './config.ts';
 import { TFJS_MODEL_FILE, confinedPath, isFile, listNames, readIfPresent, weightPaths } from './model-files.ts';
+import { findLabelsCandidate, type LabelsCandidate } from './labels-hint.ts';
 import { resolveUrl } from './resolve-url.ts';
 
 /** `LoadOptions` plus download tuning. */
@@ -113,7 +114,13 @@ async function resolveLocal(
     original: spec,
     fileConfig,
     ...(labels === undefined ? {} : { labels }),
+    ...(labels === undefined ? await labelsCandidateOf(modelDir) : {}),
   };
+}
+
+async function labelsCandidateOf(modelDir: string): Promise<{ labelsCandidate?: LabelsCandidate }> {
+  const labelsCandidate = await findLabelsCandidate(modelDir);
+  return labelsCandidate === undefined ? {} : { labelsCandidate };
 }
 
 async function statSpec(abs: string, spec: string): Promise<Stats> {

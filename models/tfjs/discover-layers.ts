@@ -10,6 +10,8 @@
  * - 'class-conv-gap': a linear 1x1 Conv2D with C filters -> GlobalAveragePooling2D, optionally followed
  *   by Flatten / Reshape / an activation (NIN, Darknet). A 1x1 conv before GAP is a dense after it: GAP is
  *   linear and commutes with the per-position matrix product.
+ * - 'class-conv-relu-gap': the same 1x1 conv with a ReLU (its activation, or a ReLU / Activation('relu')
+ *   layer) before GAP (SqueezeNet): the maps are the post-ReLU conv outputs, and their mean is the logit.
  * camstream.json may name the tensors instead (`featureTensor`, `weights`, `bias`): see `HeadOverrides`.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -43,6 +45,11 @@ export interface DiscoveredHead<T> {
   bias: tf.Tensor1D;
   /** The path found, for reports and errors, e.g. "conv2d_15 -> conv2d_16 (1x1 conv, 1000) -> gap". */
   description: string;
+  /**
+   * `relu` for a class conv followed by ReLU before the pooling (SqueezeNet): the class maps are the
+   * post-ReLU outputs, ReLU(W_c . f + b_c), whose mean is logit_c (the bias is inside the maps).
+   */
+  activation?: 'relu';
 }
 
 /** Tensor names from camstream.json; `featureTensor` and `weights` go together, `bias` is optional. */
@@ -168,7 +175,10 @@ export function discoverLayersHead(model: tfl.LayersModel, overrides: HeadOverri
 
   if (isGap(cur)) {
     const gap = cur;
-    const conv = inbound(gap);
+    const before = inbound(gap);
+    // SqueezeNet's head: a separate ReLU between the class conv and the pooling.
+    const reluLayer = before !== undefined && isReluLayer(before) ? before : undefined;
+    const conv = reluLayer ? inbound(reluLayer) : before;
     if (conv === undefined || !is1x1Conv(conv)) {
       throw noHead(
         model,
@@ -176,17 +186,22 @@ export function discoverLayersHead(model: tfl.LayersModel, overrides: HeadOverri
         `'${gap.name}' pools ${conv ? `'${conv.name}' (${className(conv)})` : 'several inputs'}, not a linear 1x1 Conv2D, and no classifier follows it`,
       );
     }
-    if (activationOf(conv) !== 'linear') {
-      throw noHead(model, where, `the 1x1 conv '${conv.name}' before '${gap.name}' has activation '${activationOf(conv)}', not linear`);
+    const own = activationOf(conv);
+    if (own !== 'linear' && !(own === 'relu' && reluLayer === undefined)) {
+      throw noHead(model, where, `the 1x1 conv '${conv.name}' before '${gap.name}' has activation '${own}', neither linear nor relu`);
     }
+    const activated = own === 'relu' || reluLayer !== undefined;
     const { weights, bias } = classifierWeights(conv);
     return {
-      kind: 'class-conv-gap',
+      kind: activated ? 'class-conv-relu-gap' : 'class-conv-gap',
       features: single(conv.input),
       logits: { from: 'tensor', tensor: single(gap.output) },
       weights,
       bias,
-      description: `${inbound(conv)?.name ?? 'input'} -> ${conv.name} (1x1 conv, ${weights.shape[1]}) -> ${gap.name} (GAP)`,
+      description:
+        `${inbound(conv)?.name ?? 'input'} -> ${conv.name} (1x1 conv, ${weights.shape[1]}${own === 'relu' ? ', relu' : ''})` +
+        `${reluLayer ? ` -> ${reluLayer.name} (ReLU)` : ''} -> ${gap.name} (GAP)`,
+      ...(activated ? { activation: 'relu' as const } : {}),
     };
   }
   throw noHead(model, where, `'${cur.name}' (${className(cur)}) is neither a classifier nor a GAP layer`);
@@ -200,6 +215,72 @@ function findVariable(model: tfl.LayersModel, name: string, field: string, where
     throw new ConfigError(`${where}: camstream.json field '${field}' names weight '${name}', which the model lacks; its last weights are: ${sample.join(', ')}`);
   }
   return v;
+}
+
+/** A plain ReLU layer (no cap, threshold or slope) or Activation('relu'). */
+function isReluLayer(l: Layer): boolean {
+  if (className(l) === 'Activation') return activationOf(l) === 'relu';
+  if (className(l) !== 'ReLU') return false;
+  const c = config(l);
+  return (c.maxValue === undefined || c.maxValue === null) && !c.threshold && !c.negativeSlope;
+}
+
+/** Layers that are a non-linear function of their input on their own. */
+const NONLINEAR_LAYERS = new Set(['ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'ThresholdedReLU', 'Softmax']);
+
+/** The non-linearity `l` applies, if any: its `activation` (Dense, Conv2D, Activation) or its class. */
+function nonLinearityOf(l: Layer): string | undefined {
+  if (NONLINEAR_LAYERS.has(className(l))) return className(l);
+  const a = activationOf(l);
+  return a === 'linear' ? undefined : a;
+}
+
+/**
+ * camstream.json names the feature layer and the classifier's weights; the engine computes the maps as a
+ * linear function of those features (ref: Zhou et al. 2016, sec. 2). Refuses names between which the model
+ * applies a non-linearity the engine would skip, so an override cannot silently turn an activated head
+ * (SqueezeNet's 1x1 conv -> ReLU -> GAP) into a linear one: the classifier layer's own activation when it
+ * is a 1x1 conv before the pooling, a non-linear layer after that conv before the pooling, or one between
+ * the feature layer and the classifier (walked up through pooling and shape-only layers).
+ * @throws ConfigError naming the layer and its non-linearity.
+ */
+function checkOverridePath(
+  model: tfl.LayersModel,
+  featureLayer: Layer,
+  wv: tfl.LayerVariable,
+  isConv: boolean,
+  o: HeadOverrides,
+  where: string,
+): { activation?: 'relu' } {
+  const owner = model.layers.find((l) => l.weights.includes(wv));
+  if (owner === undefined) return {};
+  const refuse = (l: Layer, what: string): ConfigError =>
+    new ConfigError(
+      `${where}: camstream.json names featureTensor '${o.featureTensor}' and weights '${o.weights}', but ${what} ` +
+        `('${l.name}', ${className(l)}, ${nonLinearityOf(l)}): the maps would be taken as linear in the features and come out wrong. ` +
+        'Only a ReLU right after a 1x1 class conv (an activated head, as SqueezeNet) is supported; otherwise name tensors with no ' +
+        'non-linearity between them',
+    );
+  let activation: 'relu' | undefined;
+  if (isConv) {
+    const own = nonLinearityOf(owner);
+    if (own === 'relu') activation = 'relu';
+    else if (own !== undefined) throw refuse(owner, 'the 1x1 conv holding the weights applies a non-linearity other than ReLU before the pooling');
+    // A separate activation layer between the class conv and the pooling belongs to the same head.
+    for (const node of owner.outboundNodes) {
+      const next = node.outboundLayer;
+      if (!next || isGap(next) || nonLinearityOf(next) === undefined) continue;
+      if (isReluLayer(next) && activation === undefined) activation = 'relu';
+      else throw refuse(next, 'a non-linear layer other than one ReLU follows the class conv');
+    }
+  }
+  let up = inbound(owner);
+  while (up !== undefined && up !== featureLayer) {
+    if (nonLinearityOf(up) !== undefined) throw refuse(up, 'a non-linear layer sits between the feature layer and the classifier');
+    if (!(PASS_THROUGH.has(className(up)) || isGap(up))) break; // another linear op: not ours to judge
+    up = inbound(up);
+  }
+  return activation ? { activation } : {};
 }
 
 function fromOverrides(model: tfl.LayersModel, o: HeadOverrides, where: string): DiscoveredHead<Sym> {
@@ -233,16 +314,20 @@ function fromOverrides(model: tfl.LayersModel, o: HeadOverrides, where: string):
   if (bv !== undefined && (bv.shape.length !== 1 || bv.shape[0] !== c)) {
     throw new ConfigError(`${where}: bias '${o.bias}' has shape ${JSON.stringify(bv.shape)}; need [${c}]`);
   }
+  const { activation } = checkOverridePath(model, layer, wv, shape.length === 4, o, where);
   const { weights, bias } = tf.tidy(() => ({
     weights: tf.reshape(wv.read(), [k, c]) as tf.Tensor2D,
     bias: bv ? (tf.reshape(bv.read(), [c]) as tf.Tensor1D) : (tf.zeros([c]) as tf.Tensor1D),
   }));
   return {
-    kind: shape.length === 4 ? 'class-conv-gap' : 'gap-dense',
+    kind: activation ? 'class-conv-relu-gap' : shape.length === 4 ? 'class-conv-gap' : 'gap-dense',
     features,
     logits: { from: 'features' },
     weights,
     bias,
-    description: `${layer.name} -> GAP -> ${o.weights} (from camstream.json)`,
+    description: activation
+      ? `${layer.name} -> ${o.weights} (1x1 conv) -> ReLU -> GAP (from camstream.json)`
+      : `${layer.name} -> GAP -> ${o.weights} (from camstream.json)`,
+    ...(activation ? { activation } : {}),
   };
 }

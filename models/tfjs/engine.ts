@@ -42,6 +42,11 @@ interface Head extends EngineHead {
   b: tf.Tensor1D;
   /** 'model': the backbone's logits output; 'classifier-input': it is the pooled vector; 'features': none. */
   logits: 'model' | 'classifier-input' | 'features';
+  /**
+   * An activated class-conv head (SqueezeNet: 1x1 conv -> ReLU -> GAP): maps are ReLU(W_c . f + b_c) and
+   * logit_c is their mean (ref: Zhou et al. 2016, sec. 2, with the ReLU inside the maps).
+   */
+  activated?: boolean;
 }
 
 /** One axis of an NHWC batch resampled by tap tables: gather the taps, weigh them, sum. Call inside tf.tidy. */
@@ -127,6 +132,9 @@ function camTensors(
     let logits: tf.Tensor2D;
     if (head.logits === 'model') {
       logits = tf.reshape(raw!, [n, numClasses]);
+    } else if (head.activated) {
+      // Tensors named in camstream.json: logit_c = mean over positions of ReLU(W_c . f + b_c).
+      logits = tf.mean(tf.relu(tf.add(tf.matMul(flat, head.wT, false, true), head.b)), 1) as tf.Tensor2D;
     } else {
       const pooled = head.logits === 'classifier-input' ? tf.reshape(raw!, [n, fk]) : (gap = tf.mean(features, [1, 2]) as tf.Tensor2D);
       logits = tf.add(tf.matMul(pooled, head.wT, false, true), head.b);
@@ -150,7 +158,8 @@ function camTensors(
     // M = W[:, ids]^T . f at every position (K returned classes, C feature channels):
     // [n, K, C] x [n, h*w, C]^T -> [n, K, h*w].
     const wSel = tf.reshape(tf.gather(head.wT, tf.reshape(ids, [n * k])), [n, k, fk]) as tf.Tensor3D;
-    const maps = tf.matMul(wSel, flat, false, true);
+    let maps: tf.Tensor3D = tf.matMul(wSel, flat, false, true);
+    if (head.activated) maps = tf.relu(tf.add(maps, tf.reshape(tf.gather(head.b, tf.reshape(ids, [n * k])), [n, k, 1]))) as tf.Tensor3D;
     const result: tf.Tensor[] = [ids, scores, probabilities, maps];
     if (request.wantFeatures) result.push(gap ?? tf.mean(features, [1, 2]));
     return result;
@@ -276,6 +285,7 @@ function assembleModel(
     wT: tf.tidy(() => tf.transpose(found.weights)),
     b: found.bias,
     logits: logitsFrom === 'tensor' ? 'model' : logitsFrom,
+    ...(found.activation === 'relu' ? { activated: true } : {}),
     labels,
   };
   found.weights.dispose();

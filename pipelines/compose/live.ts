@@ -138,6 +138,7 @@ export function encodeLiveResult(f: LiveLocalized, model: CamModel, dropped: num
     cut: cams.cut,
     switched: cams.switched,
     ids: cams.ids,
+    shown: cams.shown,
     scores: cams.scores,
     probabilities: cams.probabilities,
     boxes,

@@ -2,26 +2,27 @@
  * The offline video pipeline, built from a resolved configuration (a pure function of its inputs; nothing
  * runs until subscription, and each subscription is one independent run):
  *
- *   readVideo$ (ffmpeg: decode + scale to model size)
+ *   readVideo$ (ffmpeg: decode once: model-size frames to JS, full-size frames + audio to the compositor)
  *     -> inferCams (engine: forward + CAM, batched)
  *     -> smoothCams (EMA of raw maps, stable scale, hysteresis, cuts)
  *     -> localizeCams (boxes from the smoothed maps)
  *     -> renderOverlays (small packed RGBA overlay)
- *     -> writeOverlayVideo (ffmpeg: composite over the original at full size, H.264, audio copied)
+ *     -> writeCompositeVideo (ffmpeg: composite over those full-size frames, their timestamps kept, H.264, audio)
  *     -> writeJsonLines (one line per frame)
  *
  * all under the offline policy (queueOffline: lossless, at most `maxQueueFrames` frames in flight).
  */
-import { tap, type Observable } from 'rxjs';
+import type { Readable } from 'node:stream';
+import { finalize, Observable, Subject, tap, type OperatorFunction, type Subscription } from 'rxjs';
 import { normalizationRecord, type CamModel, type Preprocess } from '../../models/index.ts';
-import type { DecodeHandle, EncodeResult, FfmpegTools, InputScheme, MediaInfo, VideoEncoder } from '../ffmpeg/index.ts';
+import { FfmpegError, mp4CopiesAudio, type DecodeHandle, type EncodeResult, type FfmpegTools, type InputScheme, type MediaInfo, type VideoEncoder } from '../ffmpeg/index.ts';
 import { writeJsonLines } from '../sinks/jsonl.ts';
-import { writeOverlayVideo } from '../sinks/mp4.ts';
+import { writeCompositeVideo } from '../sinks/composite-video.ts';
 import { readVideo$ } from '../sources/video.ts';
-import type { LocalizedFrame, RenderedFrame } from '../stages/frame.ts';
+import type { LocalizedFrame, RenderedFrame, VideoFrame } from '../stages/frame.ts';
 import { inferCams } from '../stages/infer.ts';
 import { localizeCams } from '../stages/localize-cams.ts';
-import type { ResolvedLocalizeConfig } from '../stages/localize.ts';
+import { boxPixels, type ResolvedLocalizeConfig } from '../stages/localize.ts';
 import { queueOffline, type OfflineQueueConfig } from '../stages/queue-offline.ts';
 import { overlayLayout, renderOverlays, type OverlayLayout, type VideoOverlayConfig } from '../stages/render.ts';
 import { smoothCams, type SmoothConfig, type SmoothStats } from '../stages/smooth.ts';
@@ -89,21 +90,32 @@ export interface VideoPipelineHooks {
   onSmoothStats?: (stats: SmoothStats) => void;
   /** Damaged data ffmpeg concealed, text that could not be drawn. */
   onWarning?: (message: string) => void;
+  /**
+   * The input as the decoding ffmpeg listed it, when the run was given no probe (a URL: one connection
+   * only). Called before the first frame; throwing fails the run.
+   */
+  onInputInfo?: (info: MediaInfo) => void;
 }
 
-/** One JSONL line: a frame's classes (display order: the shown class first) with their boxes. */
+/** One JSONL line: a frame's classes by smoothed score, best first, with their boxes, and the class shown. */
 export interface FrameLine {
   index: number;
   /** Seconds from the start of the input. */
   pts: number;
+  /** Best first by `score`. */
   top: Array<{
     index: number;
     label: string;
     /** Smoothed softmax probability in [0, 1]. */
     score: number;
-    /** `[x1, y1, x2, y2]` in original frame pixels (0.1 px), or null when the map shows no evidence. */
+    /** `[x1, y1, x2, y2]` in original frame pixels, whole pixels (`boxPixels`), or null when the map shows no evidence. */
     box: [number, number, number, number] | null;
   }>;
+  /**
+   * The class the overlay shows (its map, its box): the one hysteresis holds, which may rank below
+   * another in `top` until that one has led for long enough. Always one of `top`.
+   */
+  shown: { index: number; label: string };
   /** True when this frame was run through the model (false: `everyFrames` reused the previous result). */
   inferred: boolean;
   /** A scene cut was detected here (smoothing restarted). */
@@ -121,18 +133,16 @@ const round = (v: number, digits: number): number => Number(v.toFixed(digits));
 /** The JSONL record of a frame. */
 export function frameLine(frame: LocalizedFrame, labels: readonly string[], normalization?: NormalizationRecord): FrameLine {
   const { cams } = frame;
+  const labelOf = (id: number): string => labels[id] ?? `class_${id}`;
+  const shownId = cams.ids[cams.shown];
   return {
     index: frame.index,
     pts: round(frame.pts, 6),
     top: Array.from(cams.ids, (id, i) => {
       const b = frame.boxes[i];
-      return {
-        index: id,
-        label: labels[id] ?? `class_${id}`,
-        score: round(cams.probabilities[i], 5),
-        box: b ? ([round(b[0], 1), round(b[1], 1), round(b[2], 1), round(b[3], 1)] as [number, number, number, number]) : null,
-      };
+      return { index: id, label: labelOf(id), score: round(cams.probabilities[i], 5), box: b ? boxPixels(b) : null };
     }),
+    shown: { index: shownId, label: labelOf(shownId) },
     inferred: frame.inferred,
     cut: cams.cut,
     ...(normalization ? { normalization } : {}),
@@ -181,22 +191,37 @@ export function layoutFor(model: CamModel, probe: MediaInfo, overlay: VideoOverl
  */
 export function composeVideoPipeline(
   model: CamModel,
-  probe: MediaInfo,
+  given: MediaInfo | undefined,
   tools: FfmpegTools,
   config: VideoPipelineConfig,
   hooks: VideoPipelineHooks = {},
 ): Observable<RenderedFrame> {
   const { info } = model;
-  const layout = layoutFor(model, probe, config.overlay);
   const normalization = normalizationRecord(info.preprocess);
   const withJson = (frames: Observable<RenderedFrame>): Observable<RenderedFrame> =>
     config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels, normalization), hooks.onJsonFinish));
   const blocking = blocksJsThread(model);
   const { decode, infer, encode } = config;
+  /** Per subscription: the probe once known, and the decode run's full-size stream for the compositor. */
+  let run: { probe: MediaInfo | undefined; base: Deferred<Readable> };
   return queueOffline(
-    (credits$) =>
-      readVideo$(config.input, {
-        probe,
+    (credits$) => {
+      const current = (run = { probe: given, base: deferred<Readable>() });
+      // A URL's audio codec is unknown until the listing: copy it, the compositor then copies or encodes.
+      const audio = !encode.audio || given?.hasAudio === false ? 'none' : given && !mp4CopiesAudio(given.audioCodec) ? 'pcm' : 'copy';
+      return readVideo$(config.input, {
+        probe: given,
+        onInputInfo: (probe) => {
+          current.probe = probe;
+          hooks.onInputInfo?.(probe);
+        },
+        passthrough: {
+          audio,
+          // The video stops at maxFrames; the audio stops with the output's video (-shortest) and here
+          // well after, so a long input is not read to its end for its audio.
+          durationSeconds: decode.maxFrames === undefined || !given ? undefined : (2 * decode.maxFrames) / given.fps + 1,
+        },
+        measureCpu: true,
         preprocess: info.preprocess,
         credits$,
         threads: decode.threads,
@@ -205,39 +230,119 @@ export function composeVideoPipeline(
         schemes: decode.schemes,
         inputOptions: decode.inputOptions,
         maxFrames: decode.maxFrames,
-        onStart: hooks.onDecodeStart,
+        onStart: (handle) => {
+          if (handle.passthrough) current.base.resolve(handle.passthrough);
+          hooks.onDecodeStart?.(handle);
+        },
         onDiagnostic: hooks.onWarning,
-      }),
+      }).pipe(finalize(() => current.base.reject(new FfmpegError(`decoding ${config.input} ended before it started`, { file: config.input }))));
+    },
     (frames) => {
+      const current = run;
+      return frames.pipe(
+        onceProbed(
+          () => current.probe,
+          config.input,
+          (probe) => (src) => stagesFor(probe, current.base.promise, src),
+        ),
+      );
+    },
+    config.queue,
+  );
+
+  /** The stages after decoding, once the probe (the frame size, the rate, the audio) is known. */
+  function stagesFor(probe: MediaInfo, base: Promise<Readable>, frames: Observable<VideoFrame>): Observable<RenderedFrame> {
+      const layout = layoutFor(model, probe, config.overlay);
       // Per subscription (the stages are applied once per run).
       const gate = blocking ? downstreamGate() : undefined;
+      let smoothStats: SmoothStats | undefined;
       return withJson(
         frames.pipe(
           inferCams(model, { topK: infer.topK, batchFrames: infer.batchFrames, everyFrames: infer.everyFrames, beforeInfer: gate?.whenIdle }),
           tap(() => gate?.enter()),
-          smoothCams(config.smooth, hooks.onSmoothStats),
-          localizeCams(info.preprocess, config.localize),
+          smoothCams(config.smooth, (s) => {
+            smoothStats = s;
+          }),
+          // Told after smoothCams' figures (it completes first): both reach the hook as one record.
+          localizeCams(info.preprocess, config.localize, (l) => {
+            if (smoothStats) hooks.onSmoothStats?.({ ...smoothStats, boxFlicker: l.boxFlicker });
+          }),
           renderOverlays(layout, info.labels, config.overlay, hooks.onWarning),
-          writeOverlayVideo({
+          writeCompositeVideo({
             input: config.input,
             out: config.out,
             layout,
             rate: probe.frameRate,
-            audio: encode.audio,
-            audioDurationSeconds: decode.maxFrames === undefined ? undefined : decode.maxFrames / probe.fps,
-            inputOptions: decode.inputOptions,
+            base,
+            audio: !encode.audio || !probe.hasAudio ? 'none' : mp4CopiesAudio(probe.audioCodec) ? 'copy' : 'aac',
+            shortest: decode.maxFrames !== undefined,
             preset: encode.preset,
             crf: encode.crf,
             threads: encode.threads,
             tools,
-            schemes: decode.schemes,
+            measureCpu: true,
             onStart: hooks.onEncodeStart,
             onFinish: hooks.onEncodeFinish,
             onAbort: hooks.onEncodeAbort,
           }),
         ),
       ).pipe(tap(() => gate?.leave()));
-    },
-    config.queue,
-  );
+  }
+}
+
+/** A promise with its settle functions; settling twice is a no-op. */
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting (a run that failed before its compositor started).
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * Applies `build(probe)` to the source once the probe is known: at once when `probe()` already returns
+ * one, else at the first frame (the decode run parses its listing before it emits any). Frames are
+ * passed on in order. A source that ends without a frame and without a probe is an error.
+ */
+function onceProbed<T, R>(probe: () => MediaInfo | undefined, input: string, build: (probe: MediaInfo) => OperatorFunction<T, R>): OperatorFunction<T, R> {
+  return (source) =>
+    new Observable<R>((subscriber) => {
+      let inner: Subject<T> | undefined;
+      let innerSub: Subscription | undefined;
+      const start = (p: MediaInfo): Subject<T> => {
+        const subject = new Subject<T>();
+        inner = subject;
+        innerSub = build(p)(subject).subscribe(subscriber);
+        return subject;
+      };
+      const known = probe();
+      if (known) start(known);
+      const sourceSub = source.subscribe({
+        next: (frame) => {
+          if (inner) {
+            inner.next(frame);
+            return;
+          }
+          const p = probe();
+          if (p) start(p).next(frame);
+          else subscriber.error(new FfmpegError(`${input}: ffmpeg listed no video stream before the first frame`, { file: input }));
+        },
+        error: (err: unknown) => (inner ? inner.error(err) : subscriber.error(err)),
+        complete: () => (inner ? inner.complete() : subscriber.error(new FfmpegError(`${input}: no video frames`, { file: input }))),
+      });
+      return () => {
+        sourceSub.unsubscribe();
+        innerSub?.unsubscribe();
+      };
+    });
 }

@@ -49,13 +49,15 @@ export function buildDecodeArgs(
   // checksum=0: showinfo would otherwise hash every frame, which costs more than it tells us here.
   if (config.timestamps === 'pts') common.push('showinfo=checksum=0');
   const chains = outputs.map((o, i) => outputChain(o, config.outputs[i].width === undefined));
+  // The full-size stream leaves the same split, after showinfo: the same frames with the same timestamps.
+  if (config.passthrough) chains.push(`format=${config.passthrough.pixFmt}`);
   let graph: string;
-  if (outputs.length === 1) {
+  if (chains.length === 1) {
     graph = `[0:v:0]${[...common, chains[0]].join(',')}[o0]`;
   } else {
-    const labels = outputs.map((_, i) => `[s${i}]`).join('');
-    graph = `[0:v:0]${[...common, `split=${outputs.length}`].join(',')}${labels}`;
-    graph += outputs.map((_, i) => `;[s${i}]${chains[i]}[o${i}]`).join('');
+    const labels = chains.map((_, i) => `[s${i}]`).join('');
+    graph = `[0:v:0]${[...common, `split=${chains.length}`].join(',')}${labels}`;
+    graph += chains.map((_, i) => `;[s${i}]${chains[i]}[o${i}]`).join('');
   }
   args.push('-filter_complex', graph);
   outputs.forEach((o, i) => {
@@ -65,5 +67,18 @@ export function buildDecodeArgs(
     // stdout is fd 1; extra pipes start at fd 3.
     args.push('-f', 'rawvideo', '-pix_fmt', o.pixFmt, i === 0 ? 'pipe:1' : `pipe:${i + 2}`);
   });
+  const p = config.passthrough;
+  if (p) {
+    const n = outputs.length;
+    args.push('-map', `[o${n}]`);
+    if (tools.passthroughPerOutput) args.push(...tools.passthroughArgs);
+    if (config.maxFrames !== undefined) args.push('-frames:v', String(config.maxFrames));
+    // Microsecond timestamps: the encoder's default time base is 1/rate, which would round a
+    // variable-rate clip's timestamps onto a constant grid.
+    args.push('-c:v', 'rawvideo', '-pix_fmt', p.pixFmt, '-enc_time_base:v', '1/1000000');
+    if (p.audio !== 'none') args.push('-map', '0:a:0?', '-c:a', p.audio === 'copy' ? 'copy' : 'pcm_s16le');
+    if (p.durationSeconds !== undefined) args.push('-t', String(p.durationSeconds));
+    args.push('-f', 'nut', `pipe:${n + 2}`);
+  }
   return args;
 }

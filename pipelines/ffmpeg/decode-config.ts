@@ -2,6 +2,7 @@
  * The options of a decode run (`DecodeConfig`), their defaults, their validation (`resolveDecodeConfig`),
  * and the shapes a run hands back: frames, stats and the handle given to `onStart`.
  */
+import type { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { checkInt } from '../../common/checks.ts';
 import { ConfigError, type Frame } from '../../models/index.ts';
@@ -9,6 +10,7 @@ import type { InputScheme } from './input.ts';
 import type { FfmpegTools } from './locate.ts';
 import type { MediaInfo } from './probe.ts';
 import { toRational, type Rational } from './rational.ts';
+import type { CpuTime } from './spawn.ts';
 
 /** Raw pixel layouts a decode can produce: packed RGB (the engines' `Frame`), RGBA, or one grey byte. */
 export type PixFmt = 'rgb24' | 'rgba' | 'gray';
@@ -69,6 +71,16 @@ export interface DecodeConfig extends DecodeOutputConfig {
   tools?: FfmpegTools;
   /** A probe of this input, when the caller has one (saves a run for full-size outputs). */
   probe?: MediaInfo;
+  /**
+   * Also write the same frames at full size, with their timestamps, and the input's first audio stream,
+   * as a NUT stream on one more pipe (`DecodeHandle.passthrough`): what a compositor needs, so the input
+   * is read and decoded once. The consumer must read it to the end (or the run stalls). Default none.
+   */
+  passthrough?: PassthroughConfig;
+  /** The run's own input listing, parsed (needs `timestamps: 'pts'`): a probe that costs no second connection. */
+  onInputInfo?: (info: MediaInfo) => void;
+  /** Have ffmpeg report its CPU time at exit (`DecodeHandle.cpu()`, needs `timestamps: 'pts'`). Default false. */
+  measureCpu?: boolean;
   /** Called once the child runs: pid and live buffer figures, for tests, logs and progress. */
   onStart?: (handle: DecodeHandle) => void;
   /** ffmpeg's warnings and errors that did not end the run (damaged packets, concealed blocks). */
@@ -114,11 +126,25 @@ export interface DecodeStats {
   paused: boolean;
 }
 
+/** The full-size NUT stream of a decode run (`DecodeConfig.passthrough`). */
+export interface PassthroughConfig {
+  /** Pixel format of the full-size frames. Default `yuv420p` (what decoders give and x264 takes: no conversion). */
+  pixFmt?: 'yuv420p';
+  /** `copy` the first audio stream, convert it to `pcm` (for codecs NUT cannot carry), or `none`. Default `copy`. */
+  audio?: 'copy' | 'pcm' | 'none';
+  /** Stop the stream after this many seconds of input (the audio of a run limited by `maxFrames`). */
+  durationSeconds?: number;
+}
+
 /** What `onStart` receives once the child runs. */
 export interface DecodeHandle {
   readonly pid: number | undefined;
   readonly commandLine: string;
   stats(): DecodeStats;
+  /** The NUT stream of `DecodeConfig.passthrough`, when asked for. */
+  readonly passthrough?: Readable;
+  /** CPU time ffmpeg reported at exit (`measureCpu`), once it has ended. */
+  cpu(): CpuTime | undefined;
 }
 
 /** One output with its defaults applied; width and height stay unset for a full-size output. */
@@ -144,6 +170,7 @@ export interface ResolvedDecodeConfig {
   maxBufferedFrames: number;
   strict: boolean;
   killGraceMs: number;
+  passthrough: Required<Omit<PassthroughConfig, 'durationSeconds'>> & { durationSeconds: number | undefined } | undefined;
 }
 
 function checkSeconds(field: string, value: unknown, min: number): number {
@@ -202,5 +229,16 @@ export function resolveDecodeConfig(config: DecodeConfig = {}): ResolvedDecodeCo
     maxBufferedFrames: checkInt('maxBufferedFrames', config.maxBufferedFrames ?? DEFAULT_DECODE_CONFIG.maxBufferedFrames, 1, 10_000),
     strict: config.strict ?? DEFAULT_DECODE_CONFIG.strict,
     killGraceMs: checkInt('killGraceMs', config.killGraceMs ?? DEFAULT_DECODE_CONFIG.killGraceMs, 0, 60_000),
+    passthrough: resolvePassthrough(config.passthrough),
   };
+}
+
+function resolvePassthrough(p: PassthroughConfig | undefined): ResolvedDecodeConfig['passthrough'] {
+  if (p === undefined) return undefined;
+  const pixFmt = p.pixFmt ?? 'yuv420p';
+  if (pixFmt !== 'yuv420p') throw new ConfigError(`passthrough.pixFmt must be yuv420p, got ${String(pixFmt)}`);
+  const audio = p.audio ?? 'copy';
+  if (!['copy', 'pcm', 'none'].includes(audio)) throw new ConfigError(`passthrough.audio must be copy, pcm or none; got ${String(audio)}`);
+  const durationSeconds = p.durationSeconds === undefined ? undefined : checkSeconds('passthrough.durationSeconds', p.durationSeconds, 0);
+  return { pixFmt, audio, durationSeconds };
 }

@@ -2,6 +2,7 @@
  * The state of one `decodeFrames$` subscription: the child, the frames on their way from the pipes to
  * the subscriber, the credits, and the pause/resume of the pipes. The scheme is described in decode.ts.
  */
+import type { Readable } from 'node:stream';
 import type { Subscriber, Subscription } from 'rxjs';
 import { ConfigError } from '../../models/index.ts';
 import { buildDecodeArgs, type SizedOutput } from './decode-args.ts';
@@ -19,7 +20,7 @@ import { FfmpegError } from './errors.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { resolveInput, type ResolvedInput } from './input.ts';
 import { locateFfmpeg, type FfmpegTools } from './locate.ts';
-import { probeMedia } from './probe.ts';
+import { parseFfmpegInputListing, probeMedia, type MediaInfo } from './probe.ts';
 import { spawnFfmpeg, type FfmpegProcess, type LogLine } from './spawn.ts';
 
 /**
@@ -51,6 +52,8 @@ export class DecodeRun {
   private ended = false;
   /** Guards `deliver` against re-entry from a subscriber that grants credits synchronously. */
   private delivering = false;
+  /** Info-level lines of ffmpeg's input listing, until it is parsed (`onInputInfo`). */
+  private listing: Array<{ level: string; message: string }> | undefined;
 
   constructor(
     private readonly input: string,
@@ -123,22 +126,31 @@ export class DecodeRun {
     const args = buildDecodeArgs(this.source, resolved, sized, tools);
     this.assemblers = sized.map((o) => new FrameAssembler(o.width * o.height * BYTES_PER_PIXEL[o.pixFmt]));
     this.queues = sized.map(() => []);
+    const info = resolved.timestamps === 'pts';
+    if (this.config.onInputInfo && info) this.listing = [];
     const running = spawnFfmpeg({
       binary: tools.ffmpeg.path,
       args,
       file: this.source.display,
-      extraPipes: sized.length - 1,
-      logLevel: resolved.timestamps === 'pts' ? 'info' : 'error',
+      extraPipes: sized.length - 1 + (resolved.passthrough ? 1 : 0),
+      measureCpu: this.config.measureCpu === true && info,
+      logLevel: info ? 'info' : 'error',
       // showinfo's own warnings (unknown side data) are not errors of the run.
       keepInTail: (line) => !isShowinfoLine(line),
       onLog: (line) => this.onLog(line),
       killGraceMs: resolved.killGraceMs,
     });
     this.proc = running;
-    running.pipes.forEach((pipe, i) => {
+    this.framePipes.forEach((pipe, i) => {
       pipe.on('data', (chunk: Buffer) => this.onChunk(i, chunk));
     });
-    this.config.onStart?.({ pid: running.pid, commandLine: running.commandLine, stats: () => this.stats(running) });
+    this.config.onStart?.({
+      pid: running.pid,
+      commandLine: running.commandLine,
+      stats: () => this.stats(running),
+      passthrough: resolved.passthrough ? running.pipes[sized.length] : undefined,
+      cpu: () => running.cpu(),
+    });
     running.done.then(
       () => this.onExit(running),
       (err: unknown) => this.fail((this.config.confine ? referenceRefusal(this.source.display, undefined, err) : undefined) ?? err),
@@ -155,7 +167,36 @@ export class DecodeRun {
     this.deliver();
   }
 
+  /** The pipes that carry raw frames to JS (the passthrough stream, if any, is the caller's to read). */
+  private get framePipes(): readonly Readable[] {
+    return this.proc ? this.proc.pipes.slice(0, this.sized.length) : [];
+  }
+
+  /** Collects the `Input #0` listing; once ffmpeg moves on to its outputs, parses it for `onInputInfo`. */
+  private readListing(line: LogLine): void {
+    const listing = this.listing!;
+    if (line.level === 'info' && line.context === undefined && /^(Stream mapping:|Output #0)/.test(line.message)) {
+      this.listing = undefined;
+      let info: MediaInfo;
+      try {
+        info = parseFfmpegInputListing(this.source, listing);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      try {
+        this.config.onInputInfo!(info);
+      } catch (err) {
+        // The caller refused the input (too large, say): the run ends with that error.
+        this.fail(err);
+      }
+      return;
+    }
+    if (listing.length < 500) listing.push({ level: line.level, message: line.message });
+  }
+
   private onLog(line: LogLine): void {
+    if (this.listing) this.readListing(line);
     if (isShowinfoLine(line)) {
       if (this.timestamps.readShowinfo(line)) {
         this.decoded++;
@@ -256,7 +297,7 @@ export class DecodeRun {
   private setPaused(on: boolean): void {
     if (!this.proc || this.paused === on) return;
     this.paused = on;
-    for (const p of this.proc.pipes) {
+    for (const p of this.framePipes) {
       if (on) p.pause();
       else p.resume();
     }
@@ -272,7 +313,7 @@ export class DecodeRun {
         this.ready.reduce((s, f) => s + frameBytes(f), 0) +
         this.queues.reduce((s, q) => s + q.reduce((t, d) => t + d.byteLength, 0), 0) +
         this.assemblers.reduce((s, a) => s + a.pendingBytes, 0) +
-        running.pipes.reduce((s, p) => s + p.readableLength, 0),
+        this.framePipes.reduce((s, p) => s + p.readableLength, 0),
       paused: this.paused,
     };
   }

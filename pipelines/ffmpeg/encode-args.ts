@@ -24,6 +24,25 @@ export interface EncodeAudioTrack {
 
 /** Everything `buildEncodeArgs` needs, validated and resolved by `encodeVideo`. */
 export interface EncodeArgParts {
+  /**
+   * The frames arrive as IVF with a timestamp each (see ivf.ts) and keep it: no constant-rate
+   * duplication or dropping, timestamps copied (`-copyts`), microsecond encoder time base.
+   */
+  timed: boolean;
+  /** `-fps_mode passthrough` or `-vsync passthrough`, and where it goes (see locate.ts). */
+  passthroughArgs: readonly string[];
+  passthroughPerOutput: boolean;
+  /** Audio from one of `extraInputs` (1-based ffmpeg input index) instead of `audio`. */
+  audioFromInput: { index: number; codec: 'copy' | 'aac' } | undefined;
+  /** `-shortest`. */
+  shortest: boolean;
+  /**
+   * Older ffmpegs (before 5.1, those without `-fps_mode`) leave the last packet of a stream with its own
+   * timestamps without a duration, and the MP4 edit list then ends where the last frame starts: players
+   * and ffprobe drop it. There the MP4 gets no edit list, and no B-frames, whose delay only an edit
+   * list would take back off the timestamps.
+   */
+  noEditList: boolean;
   width: number;
   height: number;
   rate: Rational;
@@ -55,11 +74,21 @@ export interface EncodeArgParts {
  *     -map 1:a:0 -c:a copy -movflags +faststart out.mp4.tmp-1a2b3c4d.mp4
  */
 export function buildEncodeArgs(parts: EncodeArgParts): string[] {
-  const args = [
-    '-y',
-    '-f', 'rawvideo', '-pix_fmt', parts.inputPixFmt, '-video_size', `${parts.width}x${parts.height}`,
-    '-framerate', formatRational(parts.rate), '-i', 'pipe:0',
-  ];
+  const args = ['-y'];
+  if (parts.timed) {
+    // The frames are the only thing JS holds back, so they are read with little probing and a long queue
+    // (ffmpeg's demuxer thread keeps taking them while the graph waits for the other input).
+    args.push(
+      '-copyts', '-thread_queue_size', '64', '-probesize', '32', '-analyzeduration', '0',
+      '-f', 'ivf', '-c:v', 'rawvideo', '-i', 'pipe:0',
+    );
+    if (!parts.passthroughPerOutput) args.push(...parts.passthroughArgs);
+  } else {
+    args.push(
+      '-f', 'rawvideo', '-pix_fmt', parts.inputPixFmt, '-video_size', `${parts.width}x${parts.height}`,
+      '-framerate', formatRational(parts.rate), '-i', 'pipe:0',
+    );
+  }
   for (const x of parts.extraInputs) args.push(...x.options, '-protocol_whitelist', x.whitelist, '-i', x.url);
   const audioIndex = 1 + parts.extraInputs.length;
   if (parts.audio) {
@@ -70,14 +99,24 @@ export function buildEncodeArgs(parts: EncodeArgParts): string[] {
   if (parts.filterComplex) args.push('-filter_complex', parts.filterComplex, '-map', '[vout]');
   else args.push('-map', '0:v:0');
   if (parts.vf) args.push('-vf', parts.vf);
+  if (parts.timed) {
+    if (parts.passthroughPerOutput) args.push(...parts.passthroughArgs);
+    args.push('-enc_time_base:v', '1/1000000');
+    // The MP4 track on the 90 kHz clock: every common rate (24, 25, 30, 30000/1001, 50, 60...) is a whole
+    // number of ticks there, so a constant-rate input keeps its exact rate (microseconds would make 30 fps
+    // 242000000/8066667), and variable-rate timestamps keep 11 us resolution.
+    if (/\.(mp4|m4v|mov)$/i.test(parts.temp) || parts.format === 'mp4' || parts.format === 'mov') args.push('-video_track_timescale', '90000');
+  }
   args.push('-c:v', parts.codec);
   if (parts.codec === 'libx264' || parts.codec === 'libx265') args.push('-preset', parts.preset, '-crf', String(parts.crf));
+  if (parts.noEditList) args.push('-bf', '0', '-use_editlist', '0');
   args.push('-pix_fmt', parts.pixFmt, '-threads', String(parts.threads));
-  if (parts.audio) {
-    args.push('-map', `${audioIndex}:a:0`);
-    if (parts.audio.codec === 'copy') args.push('-c:a', 'copy');
-    else args.push('-c:a', 'aac', '-b:a', '128k');
-  }
+  const audioCodec = parts.audioFromInput?.codec ?? parts.audio?.codec;
+  if (parts.audioFromInput) args.push('-map', `${parts.audioFromInput.index}:a:0?`);
+  else if (parts.audio) args.push('-map', `${audioIndex}:a:0`);
+  if (audioCodec === 'copy') args.push('-c:a', 'copy');
+  else if (audioCodec === 'aac') args.push('-c:a', 'aac', '-b:a', '128k');
+  if (parts.shortest) args.push('-shortest');
   if (parts.faststart) args.push('-movflags', '+faststart');
   if (parts.format) args.push('-f', parts.format);
   args.push(parts.temp);

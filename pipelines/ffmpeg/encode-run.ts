@@ -8,7 +8,8 @@ import { InputError } from '../../models/index.ts';
 import type { PixFmt } from './decode-config.ts';
 import { FfmpegError } from './errors.ts';
 import type { Rational } from './rational.ts';
-import { registerCleanup, type FfmpegProcess } from './spawn.ts';
+import { ivfFrameHeader } from './ivf.ts';
+import { registerCleanup, type CpuTime, type FfmpegProcess } from './spawn.ts';
 
 /** What `VideoEncoder.finish()` resolves with once the file is in place. */
 export interface EncodeResult {
@@ -37,9 +38,12 @@ export interface VideoEncoder {
   /**
    * Hands one frame to ffmpeg. Resolves at once while the pipe takes data, else after 'drain'
    * (`write() === false`). The encoder keeps a reference to `frame` until ffmpeg has read it: do not
-   * modify it afterwards. Rejects with the FfmpegError when ffmpeg has failed.
+   * modify it afterwards. Rejects with the FfmpegError when ffmpeg has failed. `ptsSeconds` is required
+   * (and only allowed) with `frameTimestamps`, and must not decrease.
    */
-  write(frame: Uint8Array): Promise<void>;
+  write(frame: Uint8Array, ptsSeconds?: number): Promise<void>;
+  /** CPU time ffmpeg reported at exit (`measureCpu`), once it has ended. */
+  cpu(): CpuTime | undefined;
   /** Ends stdin, awaits exit 0 and renames the temporary file to `out`. On failure deletes it and rejects. */
   finish(): Promise<EncodeResult>;
   /** Ends ffmpeg (stdin closed, SIGTERM, SIGKILL after the grace) and deletes the temporary file. */
@@ -48,6 +52,8 @@ export interface VideoEncoder {
 
 /** What an `EncodeRun` knows besides its process: the files, the frame layout and the figures it reports. */
 export interface EncodePlan {
+  /** Frames go as IVF with their timestamps (ivf.ts). */
+  timed: boolean;
   out: string;
   /** The temporary name ffmpeg writes to, beside `out`. */
   temp: string;
@@ -101,8 +107,15 @@ export class EncodeRun implements VideoEncoder {
     return this.written;
   }
 
-  async write(frame: Uint8Array): Promise<void> {
-    const { out, width, height, inputPixFmt } = this.plan;
+  cpu(): CpuTime | undefined {
+    return this.proc.cpu();
+  }
+
+  async write(frame: Uint8Array, ptsSeconds?: number): Promise<void> {
+    const { out, width, height, inputPixFmt, timed } = this.plan;
+    if (timed !== (ptsSeconds !== undefined) || (ptsSeconds !== undefined && !Number.isFinite(ptsSeconds))) {
+      throw new InputError(timed ? `a frame for ${out} needs its timestamp (frameTimestamps), got ${ptsSeconds}` : `the encoder for ${out} takes no timestamps (frameTimestamps is off)`);
+    }
     if (this.state === 'failed') throw await this.exitError();
     if (this.state !== 'open') throw new FfmpegError(`write after ${this.state === 'aborted' ? 'abort' : 'finish'} on the encoder for ${out}`, { file: out });
     if (!(frame instanceof Uint8Array) || frame.byteLength !== this.frameBytes) {
@@ -110,6 +123,7 @@ export class EncodeRun implements VideoEncoder {
     }
     if (this.proc.exited) throw await this.exitError();
     this.written++;
+    if (ptsSeconds !== undefined) this.proc.stdin!.write(ivfFrameHeader(frame.byteLength, ptsSeconds));
     if (this.proc.stdin!.write(frame)) return;
     await this.drainOrExit();
   }

@@ -5,6 +5,7 @@
  * ffmpeg exits 0: a failed or aborted run never leaves a file that looks complete.
  */
 import { extname } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { checkInt } from '../../common/checks.ts';
 import { ConfigError, type Frame } from '../../models/index.ts';
@@ -17,6 +18,7 @@ import { locateFfmpeg, type FfmpegTools } from './locate.ts';
 import { probeAudioCodec } from './probe.ts';
 import { toRational, type Rational } from './rational.ts';
 import { spawnFfmpeg } from './spawn.ts';
+import { ivfHeader } from './ivf.ts';
 
 /** Audio to mux in, from a file or URL; `startSeconds`/`durationSeconds` cut it to the video's span. */
 export interface AudioSource {
@@ -27,9 +29,17 @@ export interface AudioSource {
 
 /** An extra ffmpeg input for `filterComplex` (it becomes input 1, 2, ...; the frames are input 0). */
 export interface EncodeInput {
+  /** File or URL; ignored (may be a label for messages) when `stream` is given. */
   input: string;
   /** Input options placed before its `-i` (for example `['-ss', '2']`), as separate arguments. */
   options?: readonly string[];
+  /**
+   * Read this input from a stream of this process instead (a decode run's `passthrough`), through a
+   * pipe of the child. It is read to its end; the pipe's end closes when it ends.
+   */
+  stream?: Readable;
+  /** Bytes of `stream` held in JS while ffmpeg does not read them, before `stream` is paused. Default 64 MiB. */
+  streamBufferBytes?: number;
 }
 
 export interface EncodeConfig {
@@ -66,6 +76,18 @@ export interface EncodeConfig {
    * for compositing in ffmpeg (for example a low-resolution heatmap over the original video).
    */
   filterComplex?: string;
+  /**
+   * Every frame carries its own timestamp (`write(frame, ptsSeconds)`) and the output keeps it: no
+   * constant-rate duplication or dropping; `fps` then only names the nominal rate. Timestamps are
+   * copied as they are (`-copyts`): give the frames those of the input the graph composites them over.
+   */
+  frameTimestamps?: boolean;
+  /** Take the audio (if any) of `inputs[input]` instead of `audioFrom`: `copy` or `aac`. */
+  audioFromInput?: { input: number; codec: 'copy' | 'aac' };
+  /** Have ffmpeg report its CPU time at exit (`VideoEncoder.cpu()`). Default false. */
+  measureCpu?: boolean;
+  /** End the output with its shortest stream (`-shortest`). Default false. */
+  shortest?: boolean;
   /** Encoder threads; 0 lets ffmpeg choose. Default 0. */
   threads?: number;
   /** Move the MP4 index to the front (`-movflags +faststart`) for streaming. Default true. */
@@ -92,6 +114,11 @@ export const DEFAULT_ENCODE_CONFIG = Object.freeze({
 
 /** Audio codecs MP4/MOV hold without re-encoding (by ffmpeg's mp4 muxer without -strict). */
 const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac']);
+
+/** True when an MP4 can take audio of `codec` (ffmpeg's name) as it is. */
+export function mp4CopiesAudio(codec: string | undefined): boolean {
+  return codec !== undefined && MP4_AUDIO.has(codec);
+}
 
 function checkWord(field: string, value: unknown): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(value)) {
@@ -158,11 +185,22 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   const container = ext.slice(1).toLowerCase();
   const tools = config.tools ?? (await locateFfmpeg());
 
+  const streams: Array<{ stream: Readable; bufferBytes: number }> = [];
   const extraInputs = (config.inputs ?? []).map((x) => {
+    if (x.stream) {
+      // Writable pipes follow stdout and stderr: fd 3, 4, ...
+      streams.push({ stream: x.stream, bufferBytes: x.streamBufferBytes ?? 64 * 1024 * 1024 });
+      return { url: `pipe:${2 + streams.length}`, whitelist: 'pipe', options: [...(x.options ?? [])] };
+    }
     const r = resolveInput(x.input, config.schemes);
     return { url: r.url, whitelist: r.protocolWhitelist, options: [...(x.options ?? [])] };
   });
-  const audio = await resolveAudioTrack(config, checked.audioCodec, container, tools);
+  const fromInput = config.audioFromInput;
+  if (fromInput && (!Number.isInteger(fromInput.input) || fromInput.input < 0 || fromInput.input >= extraInputs.length || !['copy', 'aac'].includes(fromInput.codec))) {
+    throw new ConfigError(`audioFromInput must name one of inputs (0-${extraInputs.length - 1}) and copy or aac, got ${JSON.stringify(fromInput)}`);
+  }
+  const audio = fromInput ? undefined : await resolveAudioTrack(config, checked.audioCodec, container, tools);
+  const timed = config.frameTimestamps === true;
 
   // 4:2:0 subsampling needs even sizes: pad odd ones by a black pixel rather than fail in x264.
   const needsEven = !config.filterComplex && /^yuv4[12]0/.test(pixFmt) && (width % 2 === 1 || height % 2 === 1);
@@ -172,9 +210,15 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   const faststart = (config.faststart ?? DEFAULT_ENCODE_CONFIG.faststart) && ['mp4', 'mov', 'm4v', ''].includes(container);
   const args = buildEncodeArgs({
     ...checked,
+    timed,
+    passthroughArgs: tools.passthroughArgs,
+    passthroughPerOutput: tools.passthroughPerOutput,
+    audioFromInput: fromInput ? { index: fromInput.input + 1, codec: fromInput.codec } : undefined,
+    shortest: config.shortest === true,
     vf: vfParts.length ? vfParts.join(',') : undefined,
     extraInputs,
     filterComplex: config.filterComplex,
+    noEditList: timed && !tools.passthroughPerOutput && ['mp4', 'mov', 'm4v', ''].includes(container),
     audio,
     faststart,
     format: ext === '' ? 'mp4' : undefined,
@@ -182,8 +226,21 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   });
 
   const startedMs = performance.now();
-  const proc = spawnFfmpeg({ binary: tools.ffmpeg.path, args, file: config.out, stdin: true, killGraceMs: checked.killGraceMs });
+  const proc = spawnFfmpeg({
+    binary: tools.ffmpeg.path,
+    args,
+    file: config.out,
+    stdin: true,
+    inputPipes: streams.length,
+    measureCpu: config.measureCpu,
+    // -benchmark prints at info; the tail still keeps only warnings and errors.
+    logLevel: config.measureCpu ? 'info' : 'error',
+    killGraceMs: checked.killGraceMs,
+  });
+  streams.forEach((s, i) => feedPipe(s.stream, proc.inputs[i], s.bufferBytes));
+  if (timed) proc.stdin!.write(ivfHeader(width, height));
   return new EncodeRun(proc, {
+    timed,
     out: config.out,
     temp,
     width,
@@ -193,8 +250,28 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     outWidth: needsEven ? width + (width % 2) : width,
     outHeight: needsEven ? height + (height % 2) : height,
     rate: checked.rate,
-    audio: audio ? audio.codec : 'none',
+    audio: fromInput ? fromInput.codec : audio ? audio.codec : 'none',
     startedMs,
+  });
+}
+
+/**
+ * Copies `source` into the child's pipe `sink`, holding up to `maxBytes` in JS when ffmpeg reads slower
+ * than the source writes (the source is paused beyond that). A source that writes ahead of the frames from
+ * JS must not be stopped too early: ffmpeg may need JS's frames, which wait on that source's own process,
+ * before it reads on. Once the pipe is gone the rest of `source` is drained and dropped.
+ */
+function feedPipe(source: Readable, sink: Writable, maxBytes: number): void {
+  const onData = (chunk: Buffer): void => {
+    sink.write(chunk);
+    if (sink.writableLength > maxBytes) source.pause();
+  };
+  source.on('data', onData);
+  sink.on('drain', () => source.resume());
+  source.once('end', () => sink.end());
+  sink.once('close', () => {
+    source.off('data', onData);
+    source.resume();
   });
 }
 

@@ -19,6 +19,7 @@ export {
   type RunResult,
   type SpawnConfig,
   type ToolKind,
+  type CpuTime,
 } from './spawn.ts';
 export { confineInput, isReferenceFormat, REFERENCE_FORMATS } from './confine.ts';
 export { removeStaleTemps, tempPathFor } from './temp-files.ts';
@@ -35,6 +36,7 @@ export {
   type DecodeHandle,
   type DecodeOutputConfig,
   type DecodeStats,
+  type PassthroughConfig,
   type PixFmt,
   type ResolvedDecodeConfig,
 } from './decode-config.ts';
@@ -44,6 +46,7 @@ export {
   DEFAULT_ENCODE_CONFIG,
   encodeMp4,
   encodeVideo,
+  mp4CopiesAudio,
   type AudioSource,
   type EncodeConfig,
   type EncodeInput,

@@ -35,6 +35,13 @@ export interface SpawnConfig {
   stdin?: boolean;
   /** Extra readable pipes on fds 3, 4, ... (ffmpeg writes to them as `pipe:3`, ...). Default 0. */
   extraPipes?: number;
+  /** Extra writable pipes after the readable ones (ffmpeg reads them as `pipe:N`). Default 0. */
+  inputPipes?: number;
+  /**
+   * Ask ffmpeg for its CPU time (`-benchmark`, printed at exit at info level, so `logLevel` must be `info`
+   * or more): `cpu()` then returns it once the run has ended. Default false.
+   */
+  measureCpu?: boolean;
   /** `-loglevel`; default `error`. The `level` flag is always set so lines can be classified. */
   logLevel?: LogLevel;
   /** How many stderr lines to keep for errors. Default 20. */
@@ -70,6 +77,10 @@ export interface FfmpegProcess {
   readonly stdin: Writable | undefined;
   /** stdout, then the extra pipes (fd 3, 4, ...), in order. */
   readonly pipes: readonly Readable[];
+  /** The writable extra pipes (`inputPipes`), on the fds after the readable ones. */
+  readonly inputs: readonly Writable[];
+  /** CPU time ffmpeg reported at exit (`measureCpu`), all its threads; undefined before or without it. */
+  cpu(): CpuTime | undefined;
   /** Resolves once the process has exited and all its pipes are closed. Never rejects. */
   readonly closed: Promise<ExitInfo>;
   /**
@@ -89,6 +100,14 @@ export interface FfmpegProcess {
    */
   stop(): Promise<ExitInfo>;
 }
+
+/** CPU time of one child, milliseconds (user and system, over all its threads). */
+export interface CpuTime {
+  userMs: number;
+  systemMs: number;
+}
+
+const BENCH_RE = /^bench: utime=(\d+(?:\.\d+)?)s stime=(\d+(?:\.\d+)?)s/;
 
 const live = new Map<number, FfmpegProcess>();
 const cleanups = new Set<() => Promise<void> | void>();
@@ -145,6 +164,7 @@ function standardArgs(config: SpawnConfig): string[] {
   const args = ['-hide_banner', '-loglevel', `level+${config.logLevel ?? 'error'}`];
   if (kind === 'ffmpeg') {
     args.push('-nostats');
+    if (config.measureCpu) args.push('-benchmark');
     if (!config.stdin) args.push('-nostdin');
   }
   return args;
@@ -153,7 +173,7 @@ function standardArgs(config: SpawnConfig): string[] {
 /** The stdio of a run: stdin piped only when asked for, stdout and stderr, then the extra pipes. */
 function stdioFor(config: SpawnConfig): StdioOptions {
   const stdio: StdioOptions = [config.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-  for (let i = 0; i < (config.extraPipes ?? 0); i++) stdio.push('pipe');
+  for (let i = 0; i < (config.extraPipes ?? 0) + (config.inputPipes ?? 0); i++) stdio.push('pipe');
   return stdio;
 }
 
@@ -187,10 +207,17 @@ class StderrLines {
     this.pending = '';
   }
 
+  /** What `-benchmark` printed at exit, when asked for. */
+  cpu: CpuTime | undefined;
+
   private line(raw: string): void {
     if (raw.length === 0) return;
     const line = parseLogLine(raw, this.lastLevel);
     this.lastLevel = line.level;
+    if (this.config.measureCpu && line.context === undefined) {
+      const bench = BENCH_RE.exec(line.message);
+      if (bench) this.cpu = { userMs: Number(bench[1]) * 1000, systemMs: Number(bench[2]) * 1000 };
+    }
     if (severity(line.level) <= this.tailSeverity && (this.config.keepInTail?.(line) ?? true)) {
       this.tail.push(line.context ? `[${line.context}] ${line.message}` : line.message);
       if (this.tail.length > this.tailMax) this.tail.shift();
@@ -200,14 +227,18 @@ class StderrLines {
 }
 
 /** stdin (when asked for) and the readable pipes of `child`, with their stream errors absorbed. */
-function openPipes(child: ChildProcess, config: SpawnConfig): { stdin: Writable | undefined; pipes: Readable[] } {
+function openPipes(child: ChildProcess, config: SpawnConfig): { stdin: Writable | undefined; pipes: Readable[]; inputs: Writable[] } {
   const stdin = config.stdin ? (child.stdin ?? undefined) : undefined;
   // EPIPE when ffmpeg quits early: absorbed here, `done` carries the reason.
   stdin?.on('error', () => {});
   const pipes: Readable[] = [child.stdout!];
-  for (let i = 0; i < (config.extraPipes ?? 0); i++) pipes.push(child.stdio[3 + i] as Readable);
+  const extra = config.extraPipes ?? 0;
+  for (let i = 0; i < extra; i++) pipes.push(child.stdio[3 + i] as Readable);
   for (const p of pipes) p.on('error', () => {});
-  return { stdin, pipes };
+  const inputs: Writable[] = [];
+  for (let i = 0; i < (config.inputPipes ?? 0); i++) inputs.push(child.stdio[3 + extra + i] as Writable);
+  for (const w of inputs) w.on('error', () => {});
+  return { stdin, pipes, inputs };
 }
 
 /** Resolves with `finish(code, signal)` once `child` has exited and its pipes are closed, or failed to start. */
@@ -262,7 +293,7 @@ export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (text: string) => stderr.push(text));
   child.stderr!.on('error', () => {});
-  const { stdin, pipes } = openPipes(child, config);
+  const { stdin, pipes, inputs } = openPipes(child, config);
 
   let spawnError: Error | undefined;
   child.on('error', (err) => {
@@ -287,8 +318,10 @@ export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
     commandLine,
     stdin,
     pipes,
+    inputs,
     closed,
     done,
+    cpu: () => stderr.cpu,
     stderrTail: () => [...stderr.tail],
     get stopping() {
       return life.stopping;
@@ -302,6 +335,7 @@ export function spawnFfmpeg(config: SpawnConfig): FfmpegProcess {
         life.stopping = true;
         stdin?.destroy();
         for (const p of pipes) p.destroy();
+        for (const w of inputs) w.destroy();
         child.kill('SIGTERM');
         life.killTimer = setTimeout(() => {
           if (!life.exited) child.kill('SIGKILL');

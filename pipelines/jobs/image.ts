@@ -20,7 +20,7 @@ import { resolveClassRefs, type ClassRef } from './classes.ts';
 import { mapPng16, npyBytes } from './image-maps.ts';
 import { writeFileAtomic } from '../sinks/manifest.ts';
 import { readImageFrame } from '../sources/image-file.ts';
-import { frameGeometry, localize, mapAt, resolveLocalizeConfig, type LocalizeConfig } from '../stages/localize.ts';
+import { boxPixels, frameGeometry, localize, mapAt, resolveLocalizeConfig, type LocalizeConfig } from '../stages/localize.ts';
 import { resolveOverlayConfig, writeOverlayFile, type OverlayConfig } from '../render/index.ts';
 
 /** Classes per image when `topK` is not given: 5, or every class of a model with fewer. */
@@ -52,7 +52,10 @@ export interface ImageTopEntry {
   score: number;
   /** The raw class logit. */
   logit: number;
-  /** CAM box in original image pixels `[x1, y1, x2, y2]`, or null when the map holds no positive evidence. */
+  /**
+   * CAM box in original image pixels `[x1, y1, x2, y2]`, whole pixels (edges rounded to the nearest pixel
+   * boundary), or null when the map holds no positive evidence.
+   */
   box: Box | null;
   /** This class's overlay, when one was written for it. */
   overlay?: string;
@@ -79,6 +82,11 @@ export interface ImageRecord {
   normalization: ReturnType<typeof normalizationRecord>;
   /** Best first (by score), whether from the top-k or from `classes`. */
   top: ImageTopEntry[];
+  /**
+   * The class the overlay shows (its map and box): the best one, `top[0]`. The same field as the video
+   * JSONL's, where hysteresis may hold a class below the best.
+   */
+  shown: { index: number; label: string };
   /** Overlay written for this image (the first class's, when there is one per class), when an output folder was given. */
   overlay?: string;
   /** Milliseconds spent in the engine (preprocess + forward + CAM + read-back). */
@@ -139,13 +147,16 @@ export async function annotateImages(
     const boxes = localize(result, geometry, localizeConfig);
     // Best first: the engine's top-k already is; requested classes come in the order they were asked.
     const order = Array.from(result.ids, (_, i) => i).sort((a, b) => result.probabilities[b] - result.probabilities[a]);
-    const top: ImageTopEntry[] = order.map((i) => ({
-      index: result.ids[i],
-      label: info.labels[result.ids[i]] ?? `class_${result.ids[i]}`,
-      score: result.probabilities[i],
-      logit: result.scores[i],
-      box: boxes[i],
-    }));
+    const top: ImageTopEntry[] = order.map((i) => {
+      const box = boxes[i];
+      return {
+        index: result.ids[i],
+        label: info.labels[result.ids[i]] ?? `class_${result.ids[i]}`,
+        score: result.probabilities[i],
+        logit: result.scores[i],
+        box: box ? boxPixels(box) : null,
+      };
+    });
     const record: ImageRecord = {
       file,
       width: frame.width,
@@ -155,6 +166,7 @@ export async function annotateImages(
       threads: info.threads,
       normalization: normalizationRecord(info.preprocess),
       top,
+      shown: { index: top[0].index, label: top[0].label },
       inferMs,
     };
     const stem = uniqueStem(file, stems);
@@ -194,10 +206,11 @@ async function writeOverlays(
   top: ImageTopEntry[],
   normalize: 'minmax' | 'prob',
 ): Promise<void> {
-  const topLabels = top.map(({ label, score }) => ({ label, score }));
   const drawn = name.perClass ? top.length : 1;
   for (let j = 0; j < drawn; j++) {
     const entry = top[j];
+    // Listed by score; the class this overlay draws is marked.
+    const topLabels = top.map(({ label, score }, i) => ({ label, score, shown: i === j }));
     const file = join(dir, name.perClass ? `${name.stem}.c${entry.index}.cam${name.ext}` : `${name.stem}.cam${name.ext}`);
     await writeOverlayFile(file, {
       ...base,

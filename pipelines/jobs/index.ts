@@ -17,4 +17,16 @@ export {
   type VideoJobOptions,
 } from './queue-config.ts';
 export { confineJobPath } from './confine.ts';
-export { checkJobData, hashFile, stagingDir } from './run-job.ts';
+export { checkJobData, chunksDir, hashFile, stagingDir } from './run-job.ts';
+export {
+  annotateChunk,
+  checkChunkSpec,
+  chunkFiles,
+  DEFAULT_WARMUP_SECONDS,
+  joinChunks,
+  keyframeTimes,
+  planChunks,
+  planVideoChunks,
+  type ChunkRange,
+  type ChunkSpec,
+} from './chunks.ts';

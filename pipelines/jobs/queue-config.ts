@@ -5,6 +5,7 @@
  */
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { ConfigError } from '../../models/index.ts';
+import type { ChunkSpec } from './chunks.ts';
 
 /** The BullMQ queue every camstream submitter and worker uses. */
 export const CAM_QUEUE_NAME = 'camstream';
@@ -39,7 +40,8 @@ export interface ImageJobOptions {
 
 /** One job as it sits in Redis. Paths are file names inside the worker's roots (relative, or absolute inside). */
 export interface CamJobData {
-  kind: 'video' | 'image';
+  /** `chunk`: one segment of a split video; `join`: the parent that joins a split video's segments. */
+  kind: 'video' | 'image' | 'chunk' | 'join';
   /** One video, or the images of a batch. */
   inputs: string[];
   /** Output folder inside the worker's `--out-root`. */
@@ -48,6 +50,10 @@ export interface CamJobData {
   model?: string;
   video?: VideoJobOptions;
   image?: ImageJobOptions;
+  /** The segment a `chunk` job annotates. */
+  chunk?: ChunkSpec;
+  /** Segments a `join` job joins (its children). */
+  chunks?: number;
 }
 
 /** What a finished job returns (stored by BullMQ as the job's return value). */

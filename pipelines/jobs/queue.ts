@@ -2,7 +2,8 @@
  * The submitter's and the watcher's side of the job queue: add jobs, read their status, cancel and retry
  * them. One `CamQueue` holds one Redis connection; `close()` releases it. The worker's side is worker.ts.
  */
-import { Queue, QueueEvents, type ConnectionOptions, type Job, type JobType } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, type ConnectionOptions, type Job, type JobType } from 'bullmq';
+import type { ChunkRange } from './chunks.ts';
 import { CAM_QUEUE_NAME, resolveJobOptions, type CamJobData, type CamJobProgress, type CamJobResult, type JobRetryConfig } from './queue-config.ts';
 
 /** One job as `jobs status` and `/jobs` show it. */
@@ -19,10 +20,12 @@ export interface CamJobStatus {
   outputs: string[];
   createdAt: number;
   finishedAt: number | null;
+  /** For a segment of a split video: the id of the join job that waits for it. */
+  parent: string | null;
 }
 
 /** Queue counts by state. */
-export type CamQueueCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'completed' | 'failed', number>;
+export type CamQueueCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'waiting-children' | 'completed' | 'failed', number>;
 
 /** What happened to one id asked to be cancelled or retried. */
 export interface CamJobAction {
@@ -32,7 +35,7 @@ export interface CamJobAction {
   note: string;
 }
 
-const LISTED: JobType[] = ['active', 'waiting', 'prioritized', 'delayed', 'failed', 'completed'];
+const LISTED: JobType[] = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'failed', 'completed'];
 
 function progressOf(job: Job): CamJobProgress | null {
   const p = job.progress as Partial<CamJobProgress> | number;
@@ -70,6 +73,40 @@ export class CamQueue {
     return added.map((j) => String(j.id));
   }
 
+  /**
+   * Adds a split video: one `chunk` job per segment of `ranges` and a `join` job that runs once they have
+   * all completed (a BullMQ flow; a segment failing for good fails the join). Resolves to the join's id
+   * and the segments' ids, in order.
+   */
+  async submitSplit(
+    video: CamJobData,
+    ranges: readonly ChunkRange[],
+    warmupSeconds: number,
+    options: { priority?: number; retry?: JobRetryConfig } = {},
+  ): Promise<{ id: string; chunks: string[] }> {
+    const opts = resolveJobOptions(options.retry, options.priority ?? 0);
+    const flow = new FlowProducer({ connection: this.#connection });
+    try {
+      const node = await flow.add({
+        name: 'join',
+        queueName: CAM_QUEUE_NAME,
+        data: { ...video, kind: 'join', chunks: ranges.length },
+        opts,
+        children: ranges.map((r, index) => ({
+          name: 'chunk',
+          queueName: CAM_QUEUE_NAME,
+          data: { ...video, kind: 'chunk' as const, chunk: { ...r, index, count: ranges.length, warmupSeconds } },
+          opts: { ...opts, failParentOnFailure: true },
+        })),
+      });
+      // BullMQ lists children in no set order: the segment index puts them back in order.
+      const children = [...(node.children ?? [])].sort((a, b) => (a.job.data.chunk?.index ?? 0) - (b.job.data.chunk?.index ?? 0));
+      return { id: String(node.job.id), chunks: children.map((c) => String(c.job.id)) };
+    } finally {
+      await flow.close();
+    }
+  }
+
   /** The named jobs (unknown ids come back with state `unknown`), or the newest `limit` of every state. */
   async status(ids?: readonly string[], limit = 100): Promise<CamJobStatus[]> {
     if (ids && ids.length > 0) {
@@ -85,8 +122,16 @@ export class CamQueue {
   }
 
   async counts(): Promise<CamQueueCounts> {
-    const c = await this.#queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
-    return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, prioritized: c.prioritized ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+    const c = await this.#queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
+    return {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      prioritized: c.prioritized ?? 0,
+      'waiting-children': c['waiting-children'] ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
   }
 
   /** Removes jobs that are not running. A running job cannot be taken from its worker and is reported so. */
@@ -97,7 +142,12 @@ export class CamQueue {
         if (!job) return { id, ok: false, note: 'no such job' };
         const state = await job.getState();
         if (state === 'active') return { id, ok: false, note: 'running on a worker; it cannot be cancelled mid-run' };
-        await job.remove();
+        try {
+          // A join job goes with its segments; BullMQ refuses while one of them runs.
+          await job.remove();
+        } catch (err) {
+          return { id, ok: false, note: `not removed: ${err instanceof Error ? err.message : String(err)}` };
+        }
         return { id, ok: true, note: `removed (was ${state})` };
       }),
     );
@@ -135,10 +185,11 @@ export class CamQueue {
       outputs: job.returnvalue?.outputs ?? [],
       createdAt: job.timestamp,
       finishedAt: job.finishedOn ?? null,
+      parent: job.parent?.id ?? null,
     };
   }
 }
 
 function unknownJob(id: string): CamJobStatus {
-  return { id, kind: 'video', inputs: [], state: 'unknown', progress: null, worker: null, attempts: 0, error: null, outputs: [], createdAt: 0, finishedAt: null };
+  return { id, kind: 'video', inputs: [], state: 'unknown', progress: null, worker: null, attempts: 0, error: null, outputs: [], createdAt: 0, finishedAt: null, parent: null };
 }

@@ -7,12 +7,13 @@
  * the same final names, so two copies never exist.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError, type CamModel } from '../../models/index.ts';
 import { probeMedia, type FfmpegTools } from '../ffmpeg/index.ts';
 import { writeJsonFile } from '../sinks/manifest.ts';
+import { annotateChunk, checkChunkSpec, chunkFiles, joinChunks } from './chunks.ts';
 import { annotateImages } from './image.ts';
 import { annotateVideo, runManifest } from './video.ts';
 import { confineJobPath } from './confine.ts';
@@ -32,11 +33,18 @@ export interface JobRunContext {
   onProgress: (progress: CamJobProgress) => void;
   progressMs: number;
   signal?: AbortSignal;
+  /** The id of the `join` job a `chunk` job belongs to (from BullMQ's flow, not from the job data). */
+  parentId?: string;
 }
 
 /** Staging folder of a job under its output folder: hidden, one per job id. */
 export function stagingDir(outDir: string, jobId: string): string {
   return join(outDir, `.camstream-job-${safeId(jobId)}`);
+}
+
+/** Folder where the segments of the split video joined by job `parentId` wait for the join: hidden. */
+export function chunksDir(outDir: string, parentId: string): string {
+  return join(outDir, `.camstream-chunks-${safeId(parentId)}`);
 }
 
 function safeId(jobId: string): string {
@@ -54,11 +62,17 @@ export async function hashFile(path: string): Promise<string> {
 export function checkJobData(data: unknown): CamJobData {
   const d = data as Partial<CamJobData> | null;
   if (d === null || typeof d !== 'object') throw new InputError(`job data must be an object, got ${JSON.stringify(data)}`);
-  if (d.kind !== 'video' && d.kind !== 'image') throw new InputError(`job kind must be video or image, got ${JSON.stringify(d.kind)}`);
+  if (d.kind !== 'video' && d.kind !== 'image' && d.kind !== 'chunk' && d.kind !== 'join') {
+    throw new InputError(`job kind must be video, image, chunk or join, got ${JSON.stringify(d.kind)}`);
+  }
   if (!Array.isArray(d.inputs) || d.inputs.length === 0 || d.inputs.some((i) => typeof i !== 'string')) {
     throw new InputError(`job inputs must be a non-empty list of paths, got ${JSON.stringify(d.inputs)}`);
   }
-  if (d.kind === 'video' && d.inputs.length !== 1) throw new InputError(`a video job takes one input, got ${d.inputs.length}`);
+  if (d.kind !== 'image' && d.inputs.length !== 1) throw new InputError(`a ${d.kind} job takes one input, got ${d.inputs.length}`);
+  if (d.kind === 'chunk') d.chunk = checkChunkSpec(d.chunk);
+  if (d.kind === 'join' && (!Number.isInteger(d.chunks) || (d.chunks as number) < 1 || (d.chunks as number) > 100_000)) {
+    throw new InputError(`join job chunks must be a whole number in [1, 100000], got ${JSON.stringify(d.chunks)}`);
+  }
   if (typeof d.outDir !== 'string') throw new InputError(`job outDir must be a path, got ${JSON.stringify(d.outDir)}`);
   if (d.model !== undefined && typeof d.model !== 'string') throw new InputError(`job model must be a name, got ${JSON.stringify(d.model)}`);
   return d as CamJobData;
@@ -69,7 +83,8 @@ export async function runCamJob(data: CamJobData, ctx: JobRunContext): Promise<C
   const inputs = [];
   for (const input of data.inputs) inputs.push(await confineJobPath(ctx.inputRoot, input, 'file', 'input'));
   const outDir = await confineJobPath(ctx.outRoot, data.outDir, 'dir', 'output folder');
-  const hashes = await Promise.all(inputs.map(hashFile));
+  // A segment's outputs are named by its index; hashing the whole input once per segment would be waste.
+  const hashes = data.kind === 'chunk' ? [''] : await Promise.all(inputs.map(hashFile));
   const inputHash = hashes.length === 1 ? hashes[0] : createHash('sha256').update(hashes.join('\n')).digest('hex');
   const tag = `${safeId(ctx.jobId)}-${inputHash.slice(0, 12)}`;
   const staging = stagingDir(outDir, ctx.jobId);
@@ -80,7 +95,11 @@ export async function runCamJob(data: CamJobData, ctx: JobRunContext): Promise<C
     const finished =
       data.kind === 'video'
         ? await runVideo(inputs[0], outDir, staging, tag, data.video ?? {}, ctx)
-        : await runImages(inputs, outDir, staging, tag, data.image ?? {}, ctx);
+        : data.kind === 'chunk'
+          ? await runChunk(inputs[0], outDir, staging, data, ctx)
+          : data.kind === 'join'
+            ? await runJoin(inputs[0], outDir, staging, tag, data, ctx)
+            : await runImages(inputs, outDir, staging, tag, data.image ?? {}, ctx);
     return { ...finished, inputHash, worker: ctx.worker };
   } finally {
     await rm(staging, { recursive: true, force: true });
@@ -158,4 +177,55 @@ async function runImages(inputs: string[], outDir: string, staging: string, tag:
   await rm(final, { recursive: true, force: true });
   await rename(folder, final);
   return { outputs: [final], images: records.length };
+}
+
+async function runChunk(input: string, outDir: string, staging: string, data: CamJobData, ctx: JobRunContext): Promise<Omit<CamJobResult, 'inputHash' | 'worker'>> {
+  if (ctx.parentId === undefined) throw new InputError('a chunk job must be the child of a join job (submit with --chunk-seconds)');
+  const spec = data.chunk!;
+  const dir = chunksDir(outDir, ctx.parentId);
+  await mkdir(dir, { recursive: true });
+  const names = chunkFiles(spec.index);
+  const temp = { mp4: join(staging, names.mp4), jsonl: join(staging, names.jsonl) };
+  const progress = throttled(ctx);
+  const { frames } = await annotateChunk(ctx.model, input, spec, {
+    out: temp.mp4,
+    json: temp.jsonl,
+    tools: ctx.tools,
+    video: data.video ?? {},
+    signal: ctx.signal,
+    onProgress: (done, total) => progress.tick({ done, total: total ?? null }),
+  });
+  progress.flush();
+  // A re-run of this segment replaces its files by rename: the join never sees half a segment.
+  await rename(temp.jsonl, join(dir, names.jsonl));
+  await rename(temp.mp4, join(dir, names.mp4));
+  return { outputs: [join(dir, names.mp4), join(dir, names.jsonl)], frames };
+}
+
+async function runJoin(input: string, outDir: string, staging: string, tag: string, data: CamJobData, ctx: JobRunContext): Promise<Omit<CamJobResult, 'inputHash' | 'worker'>> {
+  const stem = `${basename(input, extname(input))}.${tag}`;
+  const wantJson = data.video?.json !== false;
+  const final = { out: join(outDir, `${stem}.cam.mp4`), json: join(outDir, `${stem}.frames.jsonl`) };
+  const manifest = `${final.out}.manifest.json`;
+  const outputs = [final.out, ...(wantJson ? [final.json] : []), manifest];
+  const dir = chunksDir(outDir, ctx.jobId);
+  // An earlier attempt got as far as removing the segments: its outputs are complete.
+  if (!existsSync(dir) && outputs.every((f) => existsSync(f))) return { outputs };
+  const temp = { out: join(staging, `${stem}.cam.mp4`), json: join(staging, `${stem}.frames.jsonl`) };
+  const { frames } = await joinChunks({ dir, count: data.chunks!, input, out: temp.out, json: temp.json, audio: data.video?.audio !== false, tools: ctx.tools });
+  ctx.onProgress({ done: frames, total: frames });
+  if (wantJson) await rename(temp.json, final.json);
+  await rename(temp.out, final.out);
+  await writeJsonFile(manifest, {
+    input,
+    outputs: { video: final.out, json: wantJson ? final.json : null },
+    frames,
+    chunks: data.chunks,
+    settings: data.video ?? {},
+    model: { source: ctx.model.info.source, engine: ctx.model.info.engine },
+    ffmpeg: ctx.tools.ffmpeg.version,
+    job: { id: ctx.jobId, worker: ctx.worker },
+  });
+  await rm(dir, { recursive: true, force: true });
+  return { outputs, frames };
 }

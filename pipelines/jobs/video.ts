@@ -12,6 +12,8 @@ import {
   activeFfmpegPids,
   locateFfmpeg,
   probeMedia,
+  resolveInput,
+  type CpuTime,
   type DecodeHandle,
   type EncodeResult,
   type FfmpegTools,
@@ -76,7 +78,25 @@ export interface VideoReport {
   smooth: SmoothStats;
   encode: EncodeResult;
   probe: MediaInfo;
+  /** CPU time of the two ffmpeg children, as each reported it at exit (`-benchmark`). */
+  ffmpegCpu: FfmpegCpuReport;
   config: VideoPipelineConfig;
+}
+
+/** One ffmpeg child's CPU time: user and system ms over all its threads, and core-ms per output frame. */
+export interface ProcessCpuReport extends CpuTime {
+  coreMsPerFrame: number;
+}
+
+/**
+ * The ffmpeg children's CPU: `decoder` reads and decodes the input once, scales the model-size frames and
+ * passes the full-size ones on; `compositor` composites and encodes. A child that reported nothing
+ * (killed, or an ffmpeg without `-benchmark`) is undefined; `coreMsPerFrame` sums what was reported.
+ */
+export interface FfmpegCpuReport {
+  decoder: ProcessCpuReport | undefined;
+  compositor: ProcessCpuReport | undefined;
+  coreMsPerFrame: number | undefined;
 }
 
 /** camstream's own version (package.json at the project root). */
@@ -122,14 +142,16 @@ async function annotateLocked(model: CamModel, input: string, resolved: Resolved
   const throwIfAborted = (): void => {
     if (hooks.signal?.aborted) throw interrupted();
   };
-  const probe = await probeMedia(input, { tools, schemes: resolved.decode.schemes });
-  checkPixelBudget(input, probe, resolved.maxFramePixels);
+  // A URL may serve one client only (many IP cameras): the decoding ffmpeg's own listing is its probe.
+  const probe = resolveInput(input, resolved.decode.schemes).scheme === 'file' ? await probeMedia(input, { tools, schemes: resolved.decode.schemes }) : undefined;
+  if (probe) checkPixelBudget(input, probe, resolved.maxFramePixels);
   throwIfAborted();
   const { config: pipeline, batchChoice } = await settleVideoConfig(model, resolved);
   throwIfAborted();
 
   const tally = newTally();
-  const totalFrames = expectedFrames(probe, pipeline.decode.maxFrames);
+  tally.probe = probe;
+  let totalFrames = probe ? expectedFrames(probe, pipeline.decode.maxFrames) : undefined;
   const started = performance.now();
   const onFrame = (frame: RenderedFrame): void => {
     countFrame(tally, frame);
@@ -139,9 +161,18 @@ async function annotateLocked(model: CamModel, input: string, resolved: Resolved
       hooks.onProgress({ frames: tally.frames, totalFrames, elapsedMs, fps: (tally.frames * 1000) / elapsedMs });
     }
   };
-  const frames$ = composeVideoPipeline(model, probe, tools, pipeline, tallyHooks(hooks, tally, lowerPriority(resolved.ffmpegNice)));
+  const runHooks: VideoPipelineHooks = {
+    ...tallyHooks(hooks, tally, lowerPriority(resolved.ffmpegNice)),
+    onInputInfo: (info) => {
+      checkPixelBudget(input, info, resolved.maxFramePixels);
+      tally.probe = info;
+      totalFrames = expectedFrames(info, pipeline.decode.maxFrames);
+      hooks.onInputInfo?.(info);
+    },
+  };
+  const frames$ = composeVideoPipeline(model, probe, tools, pipeline, runHooks);
   await runToEnd(frames$, tally, onFrame, hooks.signal, interrupted);
-  const report = videoReport(input, probe, pipeline, tally, batchChoice, performance.now() - started);
+  const report = videoReport(input, tally.probe!, pipeline, tally, batchChoice, performance.now() - started);
   if (resolved.manifest === undefined) return report;
   await writeJsonFile(resolved.manifest, runManifest(model, tools, report));
   return { ...report, manifest: resolved.manifest };
@@ -166,13 +197,29 @@ interface RunTally {
   smooth: SmoothStats | undefined;
   /** The decoder's pid: a failed run waits for it to be gone. */
   decodePid: number | undefined;
+  /** The probe given or, for a URL, the decoder's listing. */
+  probe: MediaInfo | undefined;
+  /** The children, for their CPU figures at the end. */
+  decoder: DecodeHandle | undefined;
+  encoder: { cpu(): CpuTime | undefined } | undefined;
   /** Encoder teardowns under way (SIGTERM, SIGKILL after a grace, then the temporary file deleted). */
   aborts: Array<Promise<void>>;
 }
 
 function newTally(): RunTally {
   const stages = Object.fromEntries(STAGES.map((s) => [s, { totalMs: 0, count: 0 }])) as RunTally['stages'];
-  return { frames: 0, inferredFrames: 0, stages, encode: undefined, smooth: undefined, decodePid: undefined, aborts: [] };
+  return {
+    frames: 0,
+    inferredFrames: 0,
+    stages,
+    encode: undefined,
+    smooth: undefined,
+    decodePid: undefined,
+    probe: undefined,
+    decoder: undefined,
+    encoder: undefined,
+    aborts: [],
+  };
 }
 
 function countFrame(tally: RunTally, frame: RenderedFrame): void {
@@ -219,10 +266,12 @@ function tallyHooks(hooks: VideoRunHooks, tally: RunTally, deprioritize: (pid: n
     },
     onDecodeStart: (h: DecodeHandle) => {
       tally.decodePid = h.pid;
+      tally.decoder = h;
       deprioritize(h.pid);
       hooks.onDecodeStart?.(h);
     },
     onEncodeStart: (enc) => {
+      tally.encoder = enc;
       deprioritize(enc.pid);
       hooks.onEncodeStart?.(enc);
     },
@@ -310,8 +359,18 @@ function videoReport(
     smooth: tally.smooth ?? { frames: 0, cuts: 0, switches: 0, flicker: 0 },
     encode: tally.encode!,
     probe,
+    ffmpegCpu: ffmpegCpuReport(tally),
     config,
   };
+}
+
+function ffmpegCpuReport(tally: RunTally): FfmpegCpuReport {
+  const per = (cpu: CpuTime | undefined): ProcessCpuReport | undefined =>
+    cpu && tally.frames > 0 ? { ...cpu, coreMsPerFrame: (cpu.userMs + cpu.systemMs) / tally.frames } : undefined;
+  const decoder = per(tally.decoder?.cpu());
+  const compositor = per(tally.encoder?.cpu());
+  const known = [decoder, compositor].filter((c): c is ProcessCpuReport => c !== undefined);
+  return { decoder, compositor, coreMsPerFrame: known.length ? known.reduce((s, c) => s + c.coreMsPerFrame, 0) : undefined };
 }
 
 /** The manifest document: what ran, with what, how fast. */
@@ -379,6 +438,7 @@ export function runManifest(model: CamModel, tools: FfmpegTools, report: VideoRe
       wallMs: report.elapsedMs,
       fps: report.fps,
       stages: report.stages,
+      ffmpegCpu: report.ffmpegCpu,
     },
   };
 }

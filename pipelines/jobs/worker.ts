@@ -90,6 +90,8 @@ export async function startCamWorker(connection: ConnectionOptions, config: CamW
         worker: name,
         progressMs,
         signal: controller.signal,
+        // A segment writes where its join job reads; a join job reads its own segments.
+        parentId: data.kind === 'join' ? String(job.id) : job.parent?.id,
         onProgress: (p) => {
           log(`job ${job.id}: ${p.done}/${p.total ?? '?'}`);
           // A failed write (Redis away for a moment) only loses this tick; the next one says more.

@@ -10,4 +10,5 @@ export type {
   OverlayLabel,
 } from './overlay-config.ts';
 export { colourizeMap, type HeatLayer } from './heat-layer.ts';
+export { labelText, panelLine, SHOWN_MARK } from './labels.ts';
 export { overlayFormatFor, renderOverlay, renderOverlayBuffer, writeOverlayFile } from './overlay.ts';

@@ -94,6 +94,8 @@ export interface OverlayBox {
 export interface OverlayLabel {
   label: string;
   score: number;
+  /** The class whose map and box this overlay draws: its panel line is marked. */
+  shown?: boolean;
 }
 
 /** Where the map sits over the image: `FrameGeometry` whose frame size, when given, must match the image. */
@@ -109,7 +111,7 @@ export interface OverlayInput extends OverlayConfig {
   /** Default: the map covers the whole image (`stretch`). Letterbox maps are cropped to the frame's part. */
   geometry?: OverlayGeometry;
   boxes?: readonly OverlayBox[];
-  /** The top-k classes, listed in the top-left corner. */
+  /** The top-k classes, listed in the given order (by score) in the top-left corner. */
   topLabels?: readonly OverlayLabel[];
   /** Told when something degraded gracefully (for example text could not be rendered). */
   onWarning?: (message: string) => void;

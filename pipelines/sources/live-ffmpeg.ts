@@ -109,13 +109,19 @@ export class FfmpegSource extends LiveSource {
     else this.setStatus({ state: 'paused', position: to });
     this.run$.next({ start: to, paused });
     // New stages: smoothing must not carry maps across the jump.
-    this.settings$.next({ ...this.settings });
+    this.restartStages();
     return undefined;
   }
 
+  /** ffmpeg scales frames to the model's input: a new model needs a new run (files go on where they were). */
+  protected override modelChanged(): void {
+    const run = this.run$.value;
+    if (!run.paused) this.run$.next({ start: this.seekable ? this.position : 0, paused: false });
+  }
+
   private decodeArgs(start: number) {
-    const { config, model } = this.ctx;
-    const pre = model.info.preprocess;
+    const { config } = this.ctx;
+    const pre = this.model.model.info.preprocess;
     const [inH, inW] = pre.inputSize;
     const live = this.src.kind !== 'file' && !this.src.input.startsWith('http');
     const inputOptions = [

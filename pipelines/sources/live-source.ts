@@ -52,17 +52,33 @@ export interface SourceStats {
   position: number;
 }
 
-/** What a source is built with: the model, its lock, and the server's live settings. */
+/** The model a source runs and its id in the server's list of models. */
+export interface SourceModel {
+  id: string;
+  model: CamModel;
+}
+
+/** What a source is built with: the model it starts on, the lock all models share, the server's live settings. */
 export interface SourceContext {
   model: CamModel;
+  /** Id of `model` in the server's list (default `default`). */
+  modelId?: string;
   lock: ModelLock;
   config: LiveSourceConfig;
+  /** The control message telling a viewer which model the source runs (sent on join and after a switch). */
+  describeModel?: (model: SourceModel) => ServerMessage;
+}
+
+/** What the stages are built from: rebuilt (smoothing afresh) whenever either changes. */
+interface StageConfig {
+  settings: SourceSettings;
+  model: SourceModel;
 }
 
 /** A live source and its viewers; subclasses supply the frames (`frames$`) and the description. */
 export abstract class LiveSource {
   readonly viewers = new Set<SourceViewer>();
-  protected readonly settings$: BehaviorSubject<SourceSettings>;
+  protected readonly stages$: BehaviorSubject<StageConfig>;
   protected state: SourceState = 'starting';
   protected lastStatus: ServerMessage & { type: 'status' } = { type: 'status', state: 'starting' };
   protected received = 0;
@@ -80,11 +96,16 @@ export abstract class LiveSource {
     readonly name: string,
     protected readonly ctx: SourceContext,
   ) {
-    this.settings$ = new BehaviorSubject<SourceSettings>({ ...ctx.config.settings });
+    this.stages$ = new BehaviorSubject<StageConfig>({ settings: { ...ctx.config.settings }, model: { id: ctx.modelId ?? 'default', model: ctx.model } });
   }
 
   get settings(): SourceSettings {
-    return this.settings$.value;
+    return this.stages$.value.settings;
+  }
+
+  /** The model this source runs now. */
+  get model(): SourceModel {
+    return this.stages$.value.model;
   }
 
   /** The frames entering the pipeline (cold or shared; subscribed again when settings change). */
@@ -101,6 +122,8 @@ export abstract class LiveSource {
     this.viewers.add(viewer);
     viewer.notify({ ...this.describe(), viewers: this.viewers.size });
     viewer.notify({ type: 'settings', settings: this.settings });
+    const described = this.ctx.describeModel?.(this.model);
+    if (described) viewer.notify(described);
     viewer.notify(this.lastStatus);
     if (!this.sub) this.start();
   }
@@ -116,8 +139,31 @@ export abstract class LiveSource {
     const next: SourceSettings = { ...this.settings, ...patch };
     // Asking for top-k clears an explicit class list, and the other way round.
     if (patch.topK !== undefined && patch.classes === undefined) next.classes = null;
-    this.settings$.next(next);
+    this.stages$.next({ ...this.stages$.value, settings: next });
     this.broadcast({ type: 'settings', settings: next });
+  }
+
+  /**
+   * Runs the source on `next` from the next frame on, for every viewer (the caller has loaded it: the old
+   * model ran until now). The stages are rebuilt; class ids named in the settings belonged to the old model,
+   * so the settings go back to top-k. Viewers get the new settings and the model message.
+   */
+  setModel(next: SourceModel): void {
+    if (next.model === this.model.model) return;
+    const settings: SourceSettings = { ...this.settings, classes: null, topK: Math.min(this.settings.topK, next.model.info.numClasses) };
+    this.stages$.next({ settings, model: next });
+    this.modelChanged();
+    this.broadcast({ type: 'settings', settings });
+    const described = this.ctx.describeModel?.(next);
+    if (described) this.broadcast(described);
+  }
+
+  /** After a model switch: sources whose frames are sized for the model start them afresh (ffmpeg). */
+  protected modelChanged(): void {}
+
+  /** Rebuilds the stages with the same settings and model (smoothing starts afresh: a seek). */
+  protected restartStages(): void {
+    this.stages$.next({ ...this.stages$.value });
   }
 
   pause(_paused: boolean): string | undefined {
@@ -172,10 +218,10 @@ export abstract class LiveSource {
     this.broadcast(this.lastStatus);
   }
 
-  protected liveContext(): LiveContext {
+  protected liveContext(model: CamModel): LiveContext {
     const { config } = this.ctx;
     return {
-      model: this.ctx.model,
+      model,
       lock: this.ctx.lock,
       maxJpegPixels: config.maxFrameSide * config.maxFrameSide,
       jpegQuality: config.jpegQuality,
@@ -188,11 +234,10 @@ export abstract class LiveSource {
 
   /** Subscribes the pipeline: the one subscription per source. */
   protected start(): void {
-    const ctx = this.liveContext();
-    this.sub = this.settings$
+    this.sub = this.stages$
       .pipe(
-        // A settings change rebuilds the stages over the same (shared) frames.
-        switchMap((settings) => this.frames$().pipe(liveStages(settings, ctx))),
+        // A settings or model change rebuilds the stages over the same (shared) frames.
+        switchMap(({ settings, model }) => this.frames$().pipe(liveStages(settings, this.liveContext(model.model)))),
       )
       .subscribe({
         next: (out) => {

@@ -1,7 +1,8 @@
 /**
  * A video file or stream as pipeline frames: ffmpeg decodes and scales each frame to the model's input
  * size (one cold Observable per subscription, see ffmpeg/decode.ts); JS only ever receives those small
- * frames. The full-size pixels stay in ffmpeg: the compositor reads the input again (sinks/mp4.ts).
+ * frames. The same run can also write the full-size frames as a stream for the compositor
+ * (`passthrough`, sinks/composite-video.ts), so the input is read and decoded once.
  */
 import { Observable } from 'rxjs';
 import type { Preprocess } from '../../models/index.ts';
@@ -11,10 +12,27 @@ import type { VideoFrame } from '../stages/frame.ts';
 export interface VideoSourceConfig
   extends Pick<
     DecodeConfig,
-    'threads' | 'strict' | 'tools' | 'schemes' | 'inputOptions' | 'maxBufferedFrames' | 'credits$' | 'onStart' | 'onDiagnostic' | 'maxFrames' | 'killGraceMs'
+    | 'threads'
+    | 'strict'
+    | 'tools'
+    | 'schemes'
+    | 'inputOptions'
+    | 'maxBufferedFrames'
+    | 'credits$'
+    | 'onStart'
+    | 'onDiagnostic'
+    | 'maxFrames'
+    | 'killGraceMs'
+    | 'passthrough'
+    | 'measureCpu'
   > {
-  /** The probe of this input: its display size becomes each frame's `width` x `height`. */
-  probe: MediaInfo;
+  /**
+   * The probe of this input: its display size becomes each frame's `width` x `height`. Without one, the
+   * decode run's own input listing is parsed (a URL then needs no second connection) and handed to
+   * `onInputInfo` before the first frame.
+   */
+  probe: MediaInfo | undefined;
+  onInputInfo?: (info: MediaInfo) => void;
   /** The model's preprocessing: frames come out at its input size, padded when it letterboxes. */
   preprocess: Pick<Preprocess, 'inputSize' | 'resize'>;
   /**
@@ -59,7 +77,7 @@ export function shortfall(input: string, probe: MediaInfo, frames: number, lastP
  */
 export function readVideo$(input: string, config: VideoSourceConfig): Observable<VideoFrame> {
   const [height, width] = config.preprocess.inputSize;
-  const { probe, preprocess, scaleFlags, failOnDamage, ...decode } = config;
+  const { probe: given, preprocess, scaleFlags, failOnDamage, onInputInfo, ...decode } = config;
   const failOn = failOnDamage ?? decode.strict ?? false;
   return new Observable<VideoFrame>((subscriber) => {
     const onDiagnostic = (message: string): void => {
@@ -71,9 +89,16 @@ export function readVideo$(input: string, config: VideoSourceConfig): Observable
     };
     let frames = 0;
     let lastPts = 0;
+    let probe = given;
     const decode$ = decodeFrames$(input, {
       ...decode,
       probe,
+      onInputInfo: given
+        ? undefined
+        : (info) => {
+            probe = info;
+            onInputInfo?.(info);
+          },
       width,
       height,
       pixFmt: 'rgb24',
@@ -85,6 +110,10 @@ export function readVideo$(input: string, config: VideoSourceConfig): Observable
       next: (f) => {
         frames++;
         lastPts = f.pts;
+        if (!probe) {
+          subscriber.error(new FfmpegError(`${input}: ffmpeg listed no video stream before the first frame`, { file: input }));
+          return;
+        }
         subscriber.next({
           index: f.index,
           pts: f.pts,
@@ -97,7 +126,7 @@ export function readVideo$(input: string, config: VideoSourceConfig): Observable
       error: (err: unknown) => subscriber.error(err),
       // Strict: a file that ends early (cut short, its index intact) is an error, not a shorter video.
       complete: () => {
-        const short = failOn ? shortfall(input, probe, frames, lastPts, decode.maxFrames) : undefined;
+        const short = failOn && probe ? shortfall(input, probe, frames, lastPts, decode.maxFrames) : undefined;
         if (short) subscriber.error(short);
         else subscriber.complete();
       },

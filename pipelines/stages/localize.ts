@@ -12,6 +12,7 @@ import {
   type FrameGeometry,
   type Preprocess,
 } from '../../models/index.ts';
+import { iou, paperComponents } from '../../models/boxes/index.ts';
 
 export type BoxRule = 'paper' | 'official';
 export const BOX_RULES: readonly BoxRule[] = Object.freeze(['paper', 'official']);
@@ -26,11 +27,21 @@ export interface LocalizeConfig {
   threshold?: number;
   /** How many of a frame's classes get a box, best first. Default: all returned classes. */
   maxBoxes?: number;
+  /**
+   * Boxes over time (paper rule on video and live, `localizeCams`; still images always take the paper's
+   * largest region). Above 0, each frame's regions are weighed by their heat (the sum of the smoothed map
+   * over the region) rather than their size, and among those holding at least this fraction of the
+   * hottest one's heat, the one overlapping the class's previous box most is kept: the box stays where
+   * the heat is and does not jump between regions of similar weight from frame to frame. 0: the paper's
+   * largest region on every frame. In [0, 1]. Default 0.5.
+   */
+  associate?: number;
 }
 
 export const DEFAULT_LOCALIZE_CONFIG: Readonly<Required<Omit<LocalizeConfig, 'maxBoxes'>>> = Object.freeze({
   boxRule: 'paper',
   threshold: 0.2,
+  associate: 0.5,
 });
 
 export type ResolvedLocalizeConfig = Required<Omit<LocalizeConfig, 'maxBoxes'>> & { maxBoxes: number };
@@ -48,7 +59,11 @@ export function resolveLocalizeConfig(config: LocalizeConfig = {}): ResolvedLoca
   if (!Number.isInteger(maxBoxes) || maxBoxes < 0) {
     throw new ConfigError(`maxBoxes must be a whole number >= 0, got ${String(maxBoxes)}`);
   }
-  return { boxRule, threshold, maxBoxes };
+  const associate = config.associate ?? DEFAULT_LOCALIZE_CONFIG.associate;
+  if (typeof associate !== 'number' || !(associate >= 0 && associate <= 1)) {
+    throw new ConfigError(`associate must be a number in [0, 1], got ${String(associate)}`);
+  }
+  return { boxRule, threshold, maxBoxes, associate };
 }
 
 /** Where a frame of this size sits in the model input, in the form the box functions take. */
@@ -68,6 +83,14 @@ export function frameGeometry(frameWidth: number, frameHeight: number, pre: Pick
   };
 }
 
+/**
+ * A box in whole frame pixels, as JSON outputs give it: each edge rounded to the nearest pixel boundary
+ * (boxes are continuous coordinates, pixel column c covering [c, c + 1)).
+ */
+export function boxPixels(b: Box): Box {
+  return [Math.round(b[0]), Math.round(b[1]), Math.round(b[2]), Math.round(b[3])];
+}
+
 /** The map of the i-th returned class (a view, no copy). */
 export function mapAt(result: CamResult, i: number): Float32Array {
   const cells = result.mapSize[0] * result.mapSize[1];
@@ -76,9 +99,16 @@ export function mapAt(result: CamResult, i: number): Float32Array {
 
 /**
  * One box per returned class (in frame pixels), or null where the map has no positive evidence; classes past
- * `maxBoxes` get null.
+ * `maxBoxes` get null. `previous` (class id -> last frame's box; empty on a stream's first frame) marks a
+ * stream: the paper rule then weighs regions by heat and keeps the box on its region (see
+ * `LocalizeConfig.associate`).
  */
-export function localize(result: CamResult, geometry: FrameGeometry, config: ResolvedLocalizeConfig): Array<Box | null> {
+export function localize(
+  result: CamResult,
+  geometry: FrameGeometry,
+  config: ResolvedLocalizeConfig,
+  previous?: ReadonlyMap<number, Box>,
+): Array<Box | null> {
   const boxes: Array<Box | null> = [];
   for (let i = 0; i < result.ids.length; i++) {
     if (i >= config.maxBoxes) {
@@ -86,11 +116,35 @@ export function localize(result: CamResult, geometry: FrameGeometry, config: Res
       continue;
     }
     const map = mapAt(result, i);
-    boxes.push(
-      config.boxRule === 'paper'
-        ? paperBox(map, result.mapSize, geometry, { threshold: config.threshold })
-        : officialBox(map, result.mapSize, geometry),
-    );
+    if (config.boxRule === 'official') boxes.push(officialBox(map, result.mapSize, geometry));
+    else if (!previous || config.associate === 0) boxes.push(paperBox(map, result.mapSize, geometry, { threshold: config.threshold }));
+    else {
+      const regions = paperComponents(map, result.mapSize, geometry, { threshold: config.threshold });
+      boxes.push(associatedBox(regions, previous.get(result.ids[i]), config.associate));
+    }
   }
   return boxes;
+}
+
+/**
+ * The box of a stream's frame: among regions holding at least `ratio` x the hottest region's heat, the
+ * one overlapping `previous` most; the hottest when there is no previous box or none overlaps it. While
+ * two regions are of similar weight, the one the box was on wins, so noise in the map cannot make the box
+ * alternate between them; a region that clearly outweighs it takes the box.
+ */
+export function associatedBox(regions: ReadonlyArray<{ box: Box; mass: number }>, previous: Box | undefined, ratio: number): Box | null {
+  let hottest: { box: Box; mass: number } | null = null;
+  for (const r of regions) if (!hottest || r.mass > hottest.mass) hottest = r;
+  if (!hottest || !previous) return hottest?.box ?? null;
+  let best = hottest;
+  let bestOverlap = iou(hottest.box, previous);
+  for (const r of regions) {
+    if (r.mass < ratio * hottest.mass) continue;
+    const overlap = iou(r.box, previous);
+    if (overlap > bestOverlap) {
+      best = r;
+      bestOverlap = overlap;
+    }
+  }
+  return best.box;
 }

@@ -13,7 +13,7 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
 import { formatRational, type Rational } from '../ffmpeg/index.ts';
-import { colourizeMap, type AlphaMode } from '../render/index.ts';
+import { colourizeMap, labelText, panelLine, type AlphaMode } from '../render/index.ts';
 import type { StageTimings } from './frame.ts';
 import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
 import { TextSprites } from './internal/sprites.ts';
@@ -159,12 +159,41 @@ const HALO: Rgba = [0, 0, 0, 153];
 const BOX: Rgba = [255, 255, 255, 255];
 const TAG: Rgba = [255, 255, 255, 217];
 
+/** The words of one frame's annotation layer: the panel's lines (by score, the shown class marked) and the box tag. */
+export function overlayText(cams: Pick<SmoothedCams, 'ids' | 'probabilities' | 'shown'>, labelOf: (id: number) => string): { lines: string[]; tag: string } {
+  const lines = Array.from(cams.ids, (id, i) => panelLine(i + 1, labelOf(id), cams.probabilities[i], i === cams.shown));
+  return { lines, tag: labelText(labelOf(cams.ids[cams.shown]), cams.probabilities[cams.shown]) };
+}
+
+interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+
+/**
+ * Where the box tag goes: above the box, else just inside its top edge, else inside its bottom edge, each
+ * left-aligned with the box, then right-aligned; the first spot inside the layer that keeps clear of the
+ * top-k panel (a box touching the top-left corner would otherwise have its tag under the panel).
+ */
+export function tagSpot(box: Rect, tag: { w: number; h: number }, lineWidth: number, layer: { w: number; h: number }, panel: Rect | null): Rect {
+  const rows = [box.y - tag.h - lineWidth, box.y + lineWidth, box.y + box.h - tag.h - lineWidth];
+  const cols = [box.x, box.x + box.w - tag.w];
+  const fit = (x: number, y: number): Rect => ({ x: Math.max(0, Math.min(x, layer.w - tag.w)), y, w: tag.w, h: tag.h });
+  const spots = rows.flatMap((y) => cols.map((x) => fit(x, y))).filter((r) => r.y >= 0 && r.y + r.h <= layer.h);
+  return spots.find((r) => !panel || !overlaps(r, panel)) ?? spots[0] ?? fit(box.x, Math.max(0, Math.min(box.y, layer.h - tag.h)));
+}
+
 /**
  * Adds `overlay`: the packed RGBA frame of `layout` (a new buffer per frame: the encoder holds it until
- * ffmpeg has read it). The heat layer shows `cams.normalized`'s first map (the displayed class); the
- * annotation layer lists the classes with their smoothed probabilities and outlines the displayed class's
- * box. Lossless, ordered, one output per input; asynchronous only when a new label string must be
- * rendered (a cache miss).
+ * ffmpeg has read it). The heat layer shows the displayed class's map (`cams.shown`); the annotation layer
+ * lists the classes by smoothed probability with the displayed one marked, and outlines the displayed
+ * class's box with its label and probability (the image overlay's wording, render/labels.ts). Lossless,
+ * ordered, one output per input; asynchronous only when a new label string must be rendered (a cache
+ * miss).
  */
 export function renderOverlays<T extends RenderInput>(
   layout: OverlayLayout,
@@ -191,20 +220,26 @@ export function renderOverlays<T extends RenderInput>(
         const out = new Uint8Array(layout.width * layout.height * 4);
         const canvas: Canvas = { data: out, width: layout.width, height: layout.annHeight };
 
-        const heat = colourizeMap(cams.normalized.subarray(0, cells), cams.mapSize, layout.geometry, heatOptions);
+        const heat = colourizeMap(cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells), cams.mapSize, layout.geometry, heatOptions);
         const rowBytes = heat.width * 4;
         for (let y = 0; y < heat.height; y++) {
           out.set(heat.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((layout.annHeight + y) * layout.width) * 4);
         }
 
-        const lines = c.labels ? Array.from(cams.ids, (id, i) => `${i + 1}. ${labelOf(id)}  ${cams.probabilities[i].toFixed(2)}`) : [];
-        const box = c.box ? frame.boxes[0] : null;
-        const tag = box && c.labels ? labelOf(cams.ids[0]) : '';
+        const text = overlayText(cams, labelOf);
+        const lines = c.labels ? text.lines : [];
+        const box = c.box ? (frame.boxes[cams.shown] ?? null) : null;
+        const tag = box && c.labels ? text.tag : '';
         const [lineSprites, tagSprite] = await Promise.all([
           Promise.all(lines.map((l) => sprites.get(l))),
           tag ? sprites.get(tag, '#000000') : Promise.resolve(null),
         ]);
 
+        const drawn = lineSprites.filter((s) => s !== null);
+        const panelPad = Math.round(fontPx * 0.4);
+        const lh = Math.round(fontPx * 1.35);
+        const panel: Rect | null =
+          drawn.length > 0 ? { x: 0, y: 0, w: Math.max(...drawn.map((s) => s!.width)) + 2 * panelPad, h: lineSprites.length * lh + 2 * panelPad } : null;
         if (box) {
           const x1 = box[0] * sx;
           const y1 = box[1] * sy;
@@ -214,23 +249,16 @@ export function renderOverlays<T extends RenderInput>(
           strokeRect(canvas, x1, y1, x2, y2, lineWidth, BOX);
           if (tagSprite) {
             const pad = Math.round(fontPx * 0.3);
-            const th = tagSprite.height + 2 * pad;
-            const tw = tagSprite.width + 2 * pad;
-            // Above the box when there is room, else just inside its top edge.
-            const ty = y1 - th - lineWidth >= 0 ? y1 - th - lineWidth : y1 + lineWidth;
-            const tx = Math.max(0, Math.min(x1, layout.annWidth - tw));
-            fillRect(canvas, tx, ty, tw, th, TAG);
-            blit(canvas, tagSprite, tx + pad, ty + pad);
+            const size = { w: tagSprite.width + 2 * pad, h: tagSprite.height + 2 * pad };
+            const spot = tagSpot({ x: x1, y: y1, w: x2 - x1, h: y2 - y1 }, size, lineWidth, { w: layout.annWidth, h: layout.annHeight }, panel);
+            fillRect(canvas, spot.x, spot.y, spot.w, spot.h, TAG);
+            blit(canvas, tagSprite, spot.x + pad, spot.y + pad);
           }
         }
-        const drawn = lineSprites.filter((s) => s !== null);
-        if (drawn.length > 0) {
-          const pad = Math.round(fontPx * 0.4);
-          const lh = Math.round(fontPx * 1.35);
-          const pw = Math.max(...drawn.map((s) => s!.width)) + 2 * pad;
-          fillRect(canvas, 0, 0, pw, lineSprites.length * lh + 2 * pad, PANEL);
+        if (panel) {
+          fillRect(canvas, panel.x, panel.y, panel.w, panel.h, PANEL);
           lineSprites.forEach((s, i) => {
-            if (s) blit(canvas, s, pad, pad + i * lh + Math.max(0, lh - s.height) / 2);
+            if (s) blit(canvas, s, panelPad, panelPad + i * lh + Math.max(0, lh - s.height) / 2);
           });
         }
         if (frame.ms) frame.ms.render = performance.now() - t0;

@@ -10,7 +10,8 @@
  *    classes. Per-frame min-max stretches whatever is there to full brightness, so a class that is not in
  *    the picture glows, and the brightness pumps from frame to frame.
  * 3. Hysteresis on the displayed class: it changes only when another class leads it by `switchMargin`
- *    (smoothed probability) for `switchFrames` frames in a row.
+ *    (smoothed probability) for `switchFrames` frames in a row. The classes are still listed by smoothed
+ *    probability; the held one is named by `shown`, so a reader of `ids` sees the true ranking.
  * 4. Reset on scene cuts, found cheaply from the model-size frames: the mean absolute difference of two
  *    32x32 grey thumbnails. After a cut the old scene's maps would otherwise bleed into the new one.
  *
@@ -75,12 +76,17 @@ export function resolveSmoothConfig(config: SmoothConfig = {}): Required<SmoothC
 }
 
 /**
- * One frame's smoothed maps. A CamResult (so the box functions take it as is) whose `ids` put the
- * displayed class first, then the other tracked classes by smoothed probability; as many as the engine
- * returned for the frame.
+ * One frame's smoothed maps. A CamResult (so the box functions take it as is) whose `ids` are the
+ * tracked classes by smoothed probability, best first (the displayed class always among them, wherever
+ * it ranks); as many as the engine returned for the frame.
  */
 export interface SmoothedCams extends CamResult {
-  /** `ids.length` maps in [0, 1]: the smoothed raw maps over `displayScale` (clamped). Map 0 is displayed. */
+  /**
+   * Position in `ids` of the displayed class, the one hysteresis holds (its map is drawn, its box is
+   * outlined). Not always 0: a held class may rank below a challenger that has not yet led long enough.
+   */
+  shown: number;
+  /** `ids.length` maps in [0, 1]: the smoothed raw maps over `displayScale` (clamped). Map `shown` is displayed. */
   normalized: Float32Array;
   /** Raw map value shown at full brightness (per-frame max of the shown map when smoothing is off). */
   displayScale: number;
@@ -135,6 +141,11 @@ export interface SmoothStats {
   switches: number;
   /** Mean of `change` over the frames where it is defined: the flicker figure. */
   flicker: number;
+  /**
+   * Box flicker, where the pipeline also computed boxes (`localizeCams`' `LocalizeStats`): mean 1 - IoU of
+   * the displayed class's box between consecutive frames, cuts and class switches excluded, in [0, 1].
+   */
+  boxFlicker?: number;
 }
 
 /**
@@ -201,15 +212,15 @@ export class CamSmoother {
     this.accumulate(result, cells);
     const before = this.displayed;
     const displayed = this.chooseDisplayed(this.leaderFrom(result.ids[0]));
-    const { ids, maps, probabilities, scores } = this.tracked(displayed, Math.min(result.ids.length, this.classes.size), cells);
-    const { normalized, displayScale } = this.normalize(maps, ids.length, cells);
-    const change = this.measureChange(normalized.subarray(0, cells), cut, cells);
+    const { ids, maps, probabilities, scores, shown } = this.tracked(displayed, Math.min(result.ids.length, this.classes.size), cells);
+    const { normalized, displayScale } = this.normalize(maps, ids.length, cells, shown);
+    const change = this.measureChange(normalized.subarray(shown * cells, (shown + 1) * cells), cut, cells);
     const switched = !cut && before !== undefined && before !== displayed;
     this.counts.frames++;
     if (cut) this.counts.cuts++;
     if (switched) this.counts.switches++;
 
-    this.last = { ids, scores, probabilities, maps, mapSize: result.mapSize, normalized, displayScale, cut, switched, change };
+    this.last = { ids, scores, probabilities, maps, mapSize: result.mapSize, shown, normalized, displayScale, cut, switched, change };
     return this.last;
   }
 
@@ -288,10 +299,15 @@ export class CamSmoother {
     return this.displayed;
   }
 
-  /** `count` tracked classes, the displayed one first, then by smoothed probability, copied into new arrays. */
-  private tracked(displayed: number, count: number, cells: number): Pick<SmoothedCams, 'ids' | 'maps' | 'probabilities' | 'scores'> {
-    const others = [...this.classes.keys()].filter((id) => id !== displayed).sort((a, b) => this.classes.get(b)!.probability - this.classes.get(a)!.probability);
-    const ids = Int32Array.from([displayed, ...others.slice(0, count - 1)]);
+  /**
+   * `count` tracked classes, copied into new arrays: the displayed one and the `count - 1` most probable
+   * others, all by smoothed probability (the displayed one first among equals).
+   */
+  private tracked(displayed: number, count: number, cells: number): Pick<SmoothedCams, 'ids' | 'maps' | 'probabilities' | 'scores' | 'shown'> {
+    const p = (id: number): number => this.classes.get(id)!.probability;
+    const others = [...this.classes.keys()].filter((id) => id !== displayed).sort((a, b) => p(b) - p(a));
+    // A stable sort: the displayed class stays ahead of any class tied with it.
+    const ids = Int32Array.from([displayed, ...others.slice(0, count - 1)].sort((a, b) => p(b) - p(a)));
     const maps = new Float32Array(ids.length * cells);
     const probabilities = new Float32Array(ids.length);
     const scores = new Float32Array(ids.length);
@@ -301,18 +317,18 @@ export class CamSmoother {
       probabilities[i] = st.probability;
       scores[i] = st.logit;
     });
-    return { ids, maps, probabilities, scores };
+    return { ids, maps, probabilities, scores, shown: ids.indexOf(displayed) };
   }
 
   /** Part 2: the maps over the stable display scale (or, with smoothing off, each over its own range). */
-  private normalize(maps: Float32Array, count: number, cells: number): { normalized: Float32Array; displayScale: number } {
+  private normalize(maps: Float32Array, count: number, cells: number, shown: number): { normalized: Float32Array; displayScale: number } {
     const normalized = new Float32Array(maps.length);
     if (this.config.pastWeight === 0) {
       // Off: each map stretched to its own range, the per-frame look smoothing is compared against.
       for (let i = 0; i < count; i++) {
         normalizeMap(maps.subarray(i * cells, (i + 1) * cells), 'minmax', { out: normalized.subarray(i * cells, (i + 1) * cells) });
       }
-      return { normalized, displayScale: maxOf(maps.subarray(0, cells)) };
+      return { normalized, displayScale: maxOf(maps.subarray(shown * cells, (shown + 1) * cells)) };
     }
     let frameMax = 0;
     for (const st of this.classes.values()) frameMax = Math.max(frameMax, maxOf(st.map));

@@ -13,6 +13,7 @@ import {
   type LiveSource,
   type MediaInfo,
   type SourceContext,
+  type SourceModel,
   type SourceStats,
   type WebcamSource,
 } from '../../pipelines/index.ts';
@@ -29,6 +30,7 @@ import {
 } from '../../protocol/index.ts';
 import { confineMediaPath, listMedia, MediaPathError } from '../http/media.ts';
 import { ModelLock } from '../../models/pool/model-lock.ts';
+import { ModelRegistry, type LoadProgress } from './model-registry.ts';
 import { Session, SourceRefusal, type SessionHost, type SessionSocket } from './session.ts';
 import { urlHostRefusal } from './url-guard.ts';
 
@@ -40,9 +42,11 @@ export interface HubStats {
 
 const DEVICE_RE = /^\/dev\/video\d{1,3}$/;
 
+/** The label of a class meaning "nothing to see" (the embedded digits model's extra class). */
+const NONE_LABEL = 'no digit';
+
 export class Hub implements SessionHost {
   readonly limits: WireLimits;
-  readonly controlLimits: ControlLimits;
   private readonly sessions = new Set<Session>();
   private readonly shared = new Map<string, FfmpegSource>();
   private readonly opening = new Map<string, Promise<FfmpegSource>>();
@@ -51,19 +55,22 @@ export class Hub implements SessionHost {
   private readonly webcams = new Map<Session, WebcamSource>();
   private readonly lock = new ModelLock();
   private readonly ctx: SourceContext;
+  /** The model each session last switched to: new sources it opens start on it. */
+  private readonly preferred = new WeakMap<Session, string>();
   private readonly statsTimer: NodeJS.Timeout;
   private disposed = false;
 
   constructor(
-    readonly model: CamModel,
+    /** The models viewers may pick; the first is the one every source starts on. */
+    readonly models: ModelRegistry,
     readonly config: ResolvedServerConfig,
     /** The media root's real path, or undefined (file sources off). */
     private readonly mediaRoot: string | undefined,
-    /** What the model is for, shown on the page (see ModelSummary.note). */
-    private readonly modelNote?: string,
   ) {
+    const model = models.main.model;
     const [inH, inW] = model.info.preprocess.inputSize;
-    const maxRawBytes = Math.max(inW * inH * 3, 1);
+    // Webcam frames are sized for the source's model, which a viewer may switch to a larger one.
+    const maxRawBytes = Math.max(inW * inH * 3, config.limits.maxJpegBytes);
     this.limits = {
       maxControlBytes: config.limits.maxControlBytes,
       maxJpegBytes: config.limits.maxJpegBytes,
@@ -71,8 +78,7 @@ export class Hub implements SessionHost {
       maxFrameSide: config.limits.maxFrameSide,
       maxPayload: FRAME_HEADER_BYTES + Math.max(config.limits.maxJpegBytes, maxRawBytes, config.limits.maxControlBytes),
     };
-    this.controlLimits = { numClasses: model.info.numClasses, maxTopK: config.live.maxTopK, maxControlBytes: config.limits.maxControlBytes };
-    this.ctx = { model, lock: this.lock, config: liveSourceConfig(config) };
+    this.ctx = { model, modelId: models.defaultId, lock: this.lock, config: liveSourceConfig(config), describeModel: (m) => this.describeModel(m) };
     this.statsTimer = setInterval(() => this.sendStats(), 1000);
     this.statsTimer.unref();
   }
@@ -88,8 +94,92 @@ export class Hub implements SessionHost {
     return session;
   }
 
+  /**
+   * What client messages are checked against: class ids up to the largest model loaded (a source's own model
+   * is checked when its settings change, so a viewer racing a switch gets an error, not a closed socket).
+   */
+  get controlLimits(): ControlLimits {
+    const numClasses = Math.max(...this.models.loadedModels().map((m) => m.info.numClasses));
+    return { numClasses, maxTopK: this.config.live.maxTopK, maxControlBytes: this.config.limits.maxControlBytes };
+  }
+
+  /** The `model` message for a source's model: its summary and labels, and how the page reads "none". */
+  describeModel(m: SourceModel): ServerMessage {
+    const { info } = m.model;
+    const choice = this.models.choice(m.id);
+    const none = info.labels.findIndex((l) => l.trim().toLowerCase() === NONE_LABEL);
+    return {
+      type: 'model',
+      id: m.id,
+      model: this.summary(m.model, choice?.name, choice?.note),
+      labels: info.labels,
+      maxTopK: Math.min(this.config.live.maxTopK, info.numClasses),
+      noneClass: none >= 0 ? none : null,
+      lowConfidence: this.config.live.lowConfidence,
+    };
+  }
+
+  private summary(model: CamModel, name: string | undefined, note: string | undefined) {
+    const { info } = model;
+    return {
+      engine: info.engine,
+      backend: info.backend,
+      source: info.source,
+      inputSize: info.preprocess.inputSize,
+      resize: info.preprocess.resize,
+      featureShape: info.featureShape,
+      numClasses: info.numClasses,
+      ...(note ? { note } : {}),
+      ...(name ? { name } : {}),
+    };
+  }
+
+  /**
+   * Switches the session's source to the offered model `id`: its viewers hear `loading` (with bytes for URL
+   * models) while the old model keeps running, then the new model, or `failed` with the reason while the
+   * old one runs on. Refusals (no source, unknown id) are SourceRefusals.
+   */
+  async switchModel(session: Session, id: string): Promise<void> {
+    const choice = this.models.choice(id);
+    if (!choice) throw new SourceRefusal('unknown-model', `model '${id.slice(0, 64)}' is not offered here; offered: ${this.models.choices.map((c) => c.id).join(', ')}`);
+    const source = session.source;
+    if (!source) throw new SourceRefusal('no-source', 'select a source before switching its model');
+    if (source.model.id === id) return;
+    const tell = (m: ServerMessage): void => {
+      for (const v of source.viewers) v.notify(m);
+      if (!source.viewers.has(session)) session.notify(m);
+    };
+    const status = { type: 'model-status' as const, id, name: choice.name };
+    let offered;
+    if (this.models.loaded(id)) offered = this.models.loaded(id)!;
+    else {
+      tell({ ...status, state: 'loading' });
+      try {
+        offered = await this.models.get(id, (p: LoadProgress) => tell({ ...status, state: 'loading', loaded: p.loaded, ...(p.total !== undefined ? { total: p.total } : {}) }));
+      } catch (err) {
+        this.config.log(`model ${choice.name} failed to load: ${oneLine(err)}`);
+        tell({ ...status, state: 'failed', message: this.models.redact(id, oneLine(err)) });
+        return;
+      }
+      tell({ ...status, state: 'ready' });
+    }
+    this.preferred.set(session, id);
+    // The viewer may have left the source while the model loaded: switch what it watches now, if anything.
+    const now = session.source;
+    if (this.disposed || !now) return;
+    now.setModel({ id, model: offered.model });
+  }
+
+  /** The context a new source opened for `session` starts with: the model it last picked, if loaded. */
+  private contextFor(session: Session): SourceContext {
+    const id = this.preferred.get(session);
+    const offered = id === undefined ? undefined : this.models.loaded(id);
+    return offered ? { ...this.ctx, model: offered.model, modelId: offered.id } : this.ctx;
+  }
+
   async hello(): Promise<ServerMessage> {
-    const { info } = this.model;
+    const main = this.models.main;
+    const { info } = main.model;
     const colormaps: Record<string, string> = {};
     for (const name of COLORMAP_NAMES) colormaps[name] = Buffer.from(colormapLut(name)).toString('base64');
     const kinds: Array<'webcam' | 'file' | 'url' | 'device'> = ['webcam'];
@@ -99,16 +189,7 @@ export class Hub implements SessionHost {
     return {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
-      model: {
-        engine: info.engine,
-        backend: info.backend,
-        source: info.source,
-        inputSize: info.preprocess.inputSize,
-        resize: info.preprocess.resize,
-        featureShape: info.featureShape,
-        numClasses: info.numClasses,
-        ...(this.modelNote ? { note: this.modelNote } : {}),
-      },
+      model: this.summary(main.model, main.name, main.note),
       labels: info.labels,
       colormaps,
       limits: this.limits,
@@ -116,13 +197,15 @@ export class Hub implements SessionHost {
       sourceKinds: kinds,
       settings: this.config.live.settings,
       maxTopK: Math.min(this.config.live.maxTopK, info.numClasses),
+      models: [...this.models.choices],
+      modelId: main.id,
     };
   }
 
   webcam(session: Session): WebcamSource {
     let source = this.webcams.get(session);
     if (!source) {
-      source = SOURCE_KINDS.webcam.create(`webcam:${session.id}`, this.ctx);
+      source = SOURCE_KINDS.webcam.create(`webcam:${session.id}`, this.contextFor(session));
       // A frame this client sent broke its pipeline (a JPEG that does not decode): close it, typed.
       source.onFailure = (err) => session.close((err as { closeCode?: number }).closeCode ?? CloseCode.InternalError, oneLine(err));
       this.webcams.set(session, source);
@@ -133,7 +216,7 @@ export class Hub implements SessionHost {
   async join(session: Session, m: ClientMessage & { type: 'select' }): Promise<LiveSource> {
     const spec = m.source;
     if (spec.kind === 'webcam') return this.webcam(session);
-    const { key, open } = await this.resolve(spec);
+    const { key, open } = await this.resolve(spec, this.contextFor(session));
     const existing = this.shared.get(key);
     if (existing) return existing;
     let pending = this.opening.get(key);
@@ -172,7 +255,7 @@ export class Hub implements SessionHost {
     };
   }
 
-  private async resolve(spec: Exclude<ClientMessage & { type: 'select' }, never>['source']): Promise<{ key: string; open: () => Promise<FfmpegSource> }> {
+  private async resolve(spec: Exclude<ClientMessage & { type: 'select' }, never>['source'], ctx: SourceContext): Promise<{ key: string; open: () => Promise<FfmpegSource> }> {
     const tools = this.config.sources.tools;
     const probe = async (input: string, schemes: Array<'file' | 'http' | 'https' | 'rtsp'>, confine = false): Promise<MediaInfo> => {
       try {
@@ -197,7 +280,7 @@ export class Hub implements SessionHost {
           key: `file:${real}:${loop}`,
           open: async () => {
             const info = await probe(real, ['file'], true);
-            return SOURCE_KINDS.file.create(`file:${spec.path}`, this.ctx, { input: real, name: spec.path, loop, probe: info, tools });
+            return SOURCE_KINDS.file.create(`file:${spec.path}`, ctx, { input: real, name: spec.path, loop, probe: info, tools });
           },
         };
       }
@@ -207,7 +290,7 @@ export class Hub implements SessionHost {
           key: `url:${input}`,
           open: async () => {
             const info = await probe(input, ['http', 'https', 'rtsp']);
-            return SOURCE_KINDS.url.create(`url:${display}`, this.ctx, { input, name: display, loop: false, probe: info, tools });
+            return SOURCE_KINDS.url.create(`url:${display}`, ctx, { input, name: display, loop: false, probe: info, tools });
           },
         };
       }
@@ -221,7 +304,7 @@ export class Hub implements SessionHost {
         }
         return {
           key: `device:${spec.path}`,
-          open: async () => SOURCE_KINDS.device.create(`device:${spec.path}`, this.ctx, { input: spec.path, name: spec.path, loop: false, probe: undefined, tools }),
+          open: async () => SOURCE_KINDS.device.create(`device:${spec.path}`, ctx, { input: spec.path, name: spec.path, loop: false, probe: undefined, tools }),
         };
       }
       default:
@@ -301,6 +384,11 @@ export class Hub implements SessionHost {
         viewers: source.viewers.size,
       });
     }
+  }
+
+  /** Resolves once no inference is running or waiting (after `dispose`, before the models are freed). */
+  async drain(): Promise<void> {
+    await this.lock.run(async () => {});
   }
 
   /** Closes every session (1001) and ends every source (their ffmpeg children with them). */

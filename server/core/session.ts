@@ -49,6 +49,8 @@ export interface SessionHost {
   webcam(session: Session): WebcamSource;
   leave(session: Session, source: LiveSource): void;
   closed(session: Session): void;
+  /** Runs the session's source on another offered model (loading it first). Throws SourceRefusal. */
+  switchModel(session: Session, id: string): Promise<void>;
 }
 
 /** A refused source selection: the error code sent to the viewer, the connection stays open. */
@@ -189,9 +191,19 @@ export class Session implements SourceViewer {
         }
         return;
       }
-      case 'settings':
+      case 'settings': {
         if (!this.source) throw new SourceRefusal('no-source', 'select a source before changing its settings');
+        // Checked against the source's own model (the parser only knows the largest one loaded).
+        const { numClasses } = this.source.model.model.info;
+        const bad = m.settings.classes?.find((id) => id >= numClasses);
+        if (bad !== undefined) throw new SourceRefusal('bad-settings', `class id ${bad} is not one of the ${numClasses} classes of the source's model`);
+        if (m.settings.topK !== undefined && m.settings.topK > numClasses) throw new SourceRefusal('bad-settings', `topK ${m.settings.topK} is over the ${numClasses} classes of the source's model`);
         this.source.updateSettings(m.settings);
+        return;
+      }
+      case 'model':
+        // Not waited for: a model may take seconds to load, and this viewer's other messages must not queue behind it.
+        this.host.switchModel(this, m.id).catch((err: unknown) => this.fail(err));
         return;
       case 'pause': {
         if (!this.source) throw new SourceRefusal('no-source', 'select a source before pausing it');

@@ -1,6 +1,6 @@
 /**
  * `camstream eval --dataset mnist:<recipe>` builds the MNIST test split's scenes itself and scores them.
- * The shipped model has no `no digit` class, so on mnist:none it can answer `no digit` for nothing.
+ * On mnist:none the accuracy is the share of clutter-only scenes the model answers `no digit`.
  */
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
@@ -25,10 +25,12 @@ describe('camstream eval on real-digit scenes', () => {
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { n: number; accuracy: number; top1Loc: number | null; dataset: string };
     expect(report.n).toBe(20);
-    expect(report.accuracy).toBe(0); // a 10-class model never says "no digit"
+    // The shipped model answers `no digit` to 91% of 5000 such scenes (MODEL_CARD.md).
+    expect(report.accuracy).toBeGreaterThan(0.6);
     expect(report.top1Loc).toBeNull();
     expect(report.dataset).toMatch(/share answered 'no digit'/);
   });
+
 
   it('refuses an unknown recipe, naming the allowed ones', async () => {
     const run = await runCli(['eval', '--dataset', 'mnist:cifar', '--n', '2', '-q']);

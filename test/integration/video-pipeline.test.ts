@@ -86,9 +86,17 @@ async function fresh(name: string): Promise<string> {
 async function expectSameTiming(input: MediaInfo, outPath: string, frames = input.frameCount!): Promise<MediaInfo> {
   const out = await probeMedia(outPath, { tools, countFrames: 'always' });
   expect(out.frameCount).toBe(frames);
-  expect(out.frameRate).toEqual(input.frameRate);
   const expectedSeconds = frames === input.frameCount ? input.duration! : frames / input.fps;
-  expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThan(1 / input.fps);
+  if (tools.passthroughPerOutput) {
+    expect(out.frameRate).toEqual(input.frameRate);
+    expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThan(1 / input.fps);
+  } else {
+    // Known defect of ffmpeg before 5.1 (the npm build is 4.x): the last frame of a timestamped encode gets no
+    // duration, so the video is up to one frame period short and its average rate that much higher.
+    expect(out.fps).toBeGreaterThanOrEqual(input.fps * 0.999);
+    expect(out.fps).toBeLessThanOrEqual((input.fps * frames) / (frames - 1) + 1e-6);
+    expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThanOrEqual(1 / input.fps + 1e-3);
+  }
   expect(out.codec).toBe('h264');
   expect([out.displayWidth, out.displayHeight]).toEqual([input.displayWidth + (input.displayWidth % 2), input.displayHeight + (input.displayHeight % 2)]);
   return out;

@@ -3,9 +3,10 @@
  * shared by everyone watching the source), and the display-only choices (which map, opacity, colormap,
  * boxes on/off: instant, local). Pure render from properties; every change goes up as an event:
  * `select-source` {source}, `settings-change` {settings}, `display-change` {patch}, `pause` {paused},
- * `seek` {seconds}, `snapshot`.
+ * `seek` {seconds}, `snapshot`, `model-change` {id} (a model of `hello.models` for the source).
  */
 import { css, html, LitElement, nothing } from 'lit';
+import { live } from 'lit/directives/live.js';
 import type { ServerMessage, SourceSettings, SourceSpec } from '../../../protocol/index.ts';
 import type { MapChoice } from '../../cam-viewer/cam-viewer.ts';
 
@@ -26,6 +27,9 @@ export class CamControls extends LitElement {
     source: { attribute: false },
     display: { attribute: false },
     labels: { attribute: false },
+    modelId: { type: String },
+    classLabels: { attribute: false },
+    maxTopK: { type: Number },
     paused: { type: Boolean },
     position: { type: Number },
     seekTo: { state: true },
@@ -49,6 +53,12 @@ export class CamControls extends LitElement {
   declare display: DisplayOptions;
   /** Labels of the current result's classes, best first (for the map choice). */
   declare labels: string[];
+  /** Id (in `hello.models`) of the model the source runs. */
+  declare modelId: string;
+  /** Every class label of the source's model (the classes field's suggestions). */
+  declare classLabels: string[];
+  /** Largest top-k the source's model allows. */
+  declare maxTopK: number;
   declare paused: boolean;
   /** Seconds into the source: the latest map's position (server sources). */
   declare position: number;
@@ -57,8 +67,11 @@ export class CamControls extends LitElement {
 
   constructor() {
     super();
-    this.display = { choice: 0, opacity: 0.5, colormap: 'turbo', showBoxes: true };
+    this.display = { choice: 'shown', opacity: 0.5, colormap: 'turbo', showBoxes: true };
     this.labels = [];
+    this.modelId = '';
+    this.classLabels = [];
+    this.maxTopK = 10;
     this.paused = false;
     this.position = 0;
   }
@@ -108,20 +121,32 @@ export class CamControls extends LitElement {
       <span id="time" aria-live="off">${clock(at)} / ${clock(duration)}</span>`;
   }
 
+  private renderModels() {
+    const choices = this.hello?.models ?? [];
+    if (choices.length === 0) return nothing;
+    const current = this.modelId || this.hello?.modelId || '';
+    // A switch applies to a source: before one is selected there is nothing to switch.
+    return html`<label>model
+      <select id="model-picker" aria-label="model for this source" ?disabled=${!this.source} .value=${live(current)}
+        @change=${(e: Event) => this.emit('model-change', { id: (e.target as HTMLSelectElement).value })}>
+        ${choices.map((c) => html`<option value=${c.id} ?selected=${c.id === current}>${c.name}${c.note ? ` (${c.note.split(':')[0]})` : ''}</option>`)}
+      </select></label>`;
+  }
+
   private onClasses(e: Event): void {
     const text = (e.target as HTMLInputElement).value.trim();
     if (!text) {
       this.emit('settings-change', { settings: { classes: null } });
       return;
     }
-    const labels = this.hello?.labels ?? [];
+    const labels = this.classLabels;
     const ids: number[] = [];
     for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
       const n = Number(part);
       const id = Number.isInteger(n) ? n : labels.findIndex((l) => l.toLowerCase() === part.toLowerCase());
       if (id >= 0 && id < labels.length && !ids.includes(id)) ids.push(id);
     }
-    if (ids.length > 0) this.emit('settings-change', { settings: { classes: ids.slice(0, this.hello?.maxTopK ?? 10) } });
+    if (ids.length > 0) this.emit('settings-change', { settings: { classes: ids.slice(0, this.maxTopK) } });
   }
 
   protected override render() {
@@ -154,12 +179,13 @@ export class CamControls extends LitElement {
       </fieldset>
       <fieldset>
         <legend>Model (shared by everyone watching this source)</legend>
+        ${this.renderModels()}
         <label>top-k
-          <input id="topk" type="number" min="1" max=${hello?.maxTopK ?? 10} .value=${String(s?.topK ?? 5)}
+          <input id="topk" type="number" min="1" max=${this.maxTopK} .value=${String(s?.topK ?? 5)}
             @change=${(e: Event) => this.emit('settings-change', { settings: { topK: Number((e.target as HTMLInputElement).value) } })} />
         </label>
         <label>classes <input id="classes" type="text" list="labels" placeholder="top-k, or labels / ids, comma-separated" @change=${this.onClasses} /></label>
-        <datalist id="labels">${(hello?.labels ?? []).slice(0, 2000).map((l) => html`<option value=${l}></option>`)}</datalist>
+        <datalist id="labels">${this.classLabels.slice(0, 2000).map((l) => html`<option value=${l}></option>`)}</datalist>
         <label>smoothing
           <input id="smoothing" type="range" min="0" max="0.95" step="0.05" .value=${String(s?.smoothing ?? 0.7)}
             @change=${(e: Event) => this.emit('settings-change', { settings: { smoothing: Number((e.target as HTMLInputElement).value) } })} />
@@ -177,8 +203,9 @@ export class CamControls extends LitElement {
         <label>map
           <select id="choice" @change=${(e: Event) => {
             const v = (e.target as HTMLSelectElement).value;
-            this.emit('display-change', { patch: { choice: v === 'max' ? 'max' : Number(v) } });
+            this.emit('display-change', { patch: { choice: v === 'max' || v === 'shown' ? v : Number(v) } });
           }}>
+            <option value="shown" ?selected=${d.choice === 'shown'}>shown (held by smoothing)</option>
             ${this.labels.map((l, i) => html`<option value=${i} ?selected=${d.choice === i}>${i === 0 ? `top: ${l}` : `#${i + 1}: ${l}`}</option>`)}
             <option value="max" ?selected=${d.choice === 'max'}>all (max of top-k)</option>
           </select>

@@ -14,8 +14,8 @@ export interface CamDrawnDetail {
   drawnAt: number;
 }
 
-/** Which map to show: a rank in the result (0 = the displayed class), or the per-cell max of all k. */
-export type MapChoice = number | 'max';
+/** Which map to show: the class smoothing holds (the result's `shown`), a rank by score, or the per-cell max of all k. */
+export type MapChoice = 'shown' | number | 'max';
 
 export class CamViewer extends LitElement {
   static override properties = {
@@ -26,6 +26,7 @@ export class CamViewer extends LitElement {
     showBoxes: { type: Boolean, attribute: 'show-boxes' },
     choice: { attribute: false },
     prefer: { type: String },
+    hiddenClass: { attribute: false },
     aspect: { state: true },
   };
 
@@ -49,6 +50,8 @@ export class CamViewer extends LitElement {
   declare choice: MapChoice;
   /** Renderer preference; the fallback is used when WebGL is unavailable. */
   declare prefer: 'webgl' | '2d';
+  /** A class id whose map and box are never drawn (a model's `no digit` class), or null. */
+  declare hiddenClass: number | null;
   declare aspect: number;
 
   private renderer: OverlayRenderer | undefined;
@@ -56,7 +59,12 @@ export class CamViewer extends LitElement {
   private last: ResultMessage | undefined;
   private frameBitmap: ImageBitmap | undefined;
   private dirty = false;
-  private decoding = 0;
+  /** Bumped by reset(): a decode started before it is dropped. */
+  private generation = 0;
+  /** A frame's JPEG is being decoded. */
+  private decodingNow = false;
+  /** The newest result that arrived while a decode was running: decoded next (older ones are skipped). */
+  private nextFrame: ResultMessage | undefined;
 
   constructor() {
     super();
@@ -65,8 +73,9 @@ export class CamViewer extends LitElement {
     this.colormap = 'turbo';
     this.luts = {};
     this.showBoxes = true;
-    this.choice = 0;
+    this.choice = 'shown';
     this.prefer = 'webgl';
+    this.hiddenClass = null;
     this.aspect = 4 / 3;
     new AnimationFrameController(this, () => this.drawIfDirty());
   }
@@ -87,11 +96,26 @@ export class CamViewer extends LitElement {
   /** Shows a result on the next animation frame (a server frame's JPEG is decoded first). */
   present(result: ResultMessage): void {
     if (result.jpeg) {
-      // Decode off the main thread; a newer result overtaking an older one wins.
-      const ticket = ++this.decoding;
-      void createImageBitmap(new Blob([result.jpeg as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' })).then(
+      // Decode off the main thread, one at a time: results arriving meanwhile wait, and only the newest of
+      // them is decoded next. (Letting each newer result cancel the decode in flight drew nothing at all
+      // once results came faster than one decode takes, e.g. with several pages open.)
+      if (this.decodingNow) this.nextFrame = result;
+      else this.decodeFrame(result);
+    } else {
+      this.pending = result;
+      this.dirty = true;
+    }
+    // A webcam frame on the wire is model-sized (maybe stretched): the stage follows the <video> instead.
+    if (this.mode !== 'webcam') this.setAspect(result.frameSize[0], result.frameSize[1]);
+  }
+
+  private decodeFrame(result: ResultMessage): void {
+    const generation = this.generation;
+    this.decodingNow = true;
+    void createImageBitmap(new Blob([result.jpeg as Uint8Array<ArrayBuffer>], { type: 'image/jpeg' }))
+      .then(
         (bitmap) => {
-          if (ticket !== this.decoding) {
+          if (generation !== this.generation) {
             bitmap.close();
             return;
           }
@@ -101,13 +125,13 @@ export class CamViewer extends LitElement {
           this.dirty = true;
         },
         () => {},
-      );
-    } else {
-      this.pending = result;
-      this.dirty = true;
-    }
-    // A webcam frame on the wire is model-sized (maybe stretched): the stage follows the <video> instead.
-    if (this.mode !== 'webcam') this.setAspect(result.frameSize[0], result.frameSize[1]);
+      )
+      .finally(() => {
+        this.decodingNow = false;
+        const next = this.nextFrame;
+        this.nextFrame = undefined;
+        if (next) this.decodeFrame(next);
+      });
   }
 
   private setAspect(w: number, h: number): void {
@@ -122,6 +146,8 @@ export class CamViewer extends LitElement {
 
   /** Forgets the picture and the maps (a new source). */
   reset(): void {
+    this.generation++;
+    this.nextFrame = undefined;
     this.pending = undefined;
     this.last = undefined;
     this.frameBitmap?.close();
@@ -173,7 +199,7 @@ export class CamViewer extends LitElement {
       this.requestUpdate();
     }
     // Display settings redraw the last result at once: they cost the server nothing.
-    if (changed.has('opacity') || changed.has('colormap') || changed.has('choice') || changed.has('showBoxes') || changed.has('aspect')) {
+    if (changed.has('opacity') || changed.has('colormap') || changed.has('choice') || changed.has('showBoxes') || changed.has('aspect') || changed.has('hiddenClass')) {
       if (this.last && !this.pending) this.pending = this.last;
       this.dirty = true;
     }
@@ -223,13 +249,16 @@ export class CamViewer extends LitElement {
     const [mh, mw] = r.mapSize;
     const cells = mh * mw;
     const k = r.ids.length;
-    if (lut && k > 0 && cells > 0) {
+    // The "none" class (no digit) has no map worth drawing: its map is left off, the picture stays clear.
+    const hidden = (i: number): boolean => r.ids[i] === this.hiddenClass;
+    const single = this.choice === 'max' || k === 0 ? undefined : this.choice === 'shown' ? r.shown : Math.min(this.choice, k - 1);
+    if (lut && k > 0 && cells > 0 && (single === undefined || !hidden(single))) {
       let map: Uint8Array;
       if (this.choice === 'max') {
         map = new Uint8Array(cells);
-        for (let i = 0; i < k; i++) for (let c = 0; c < cells; c++) map[c] = Math.max(map[c], r.maps[i * cells + c]);
+        for (let i = 0; i < k; i++) if (!hidden(i)) for (let c = 0; c < cells; c++) map[c] = Math.max(map[c], r.maps[i * cells + c]);
       } else {
-        const i = Math.min(this.choice, k - 1);
+        const i = this.choice === 'shown' ? r.shown : Math.min(this.choice, k - 1);
         map = r.maps.subarray(i * cells, (i + 1) * cells);
       }
       this.renderer.draw({ map, mapSize: r.mapSize, content: r.mapContent, lut, opacity: this.opacity });
@@ -247,19 +276,19 @@ export class CamViewer extends LitElement {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!this.showBoxes) return;
     const k = r.ids.length;
-    const only = this.choice === 'max' ? undefined : Math.min(this.choice, k - 1);
+    const only = this.choice === 'max' ? undefined : this.choice === 'shown' ? r.shown : Math.min(this.choice, k - 1);
     ctx.lineWidth = Math.max(2, canvas.width / 320);
     ctx.font = `${Math.max(12, Math.round(canvas.width / 45))}px system-ui, sans-serif`;
     ctx.textBaseline = 'top';
     for (let i = 0; i < k; i++) {
-      if (only !== undefined && i !== only) continue;
+      if ((only !== undefined && i !== only) || r.ids[i] === this.hiddenClass) continue;
       const b = r.boxes.subarray(4 * i, 4 * i + 4);
       if (Number.isNaN(b[0])) continue;
       const x = b[0] * canvas.width;
       const y = b[1] * canvas.height;
       const w = (b[2] - b[0]) * canvas.width;
       const h = (b[3] - b[1]) * canvas.height;
-      ctx.strokeStyle = i === 0 ? '#00e676' : '#ffd54f';
+      ctx.strokeStyle = i === r.shown ? '#00e676' : '#ffd54f';
       ctx.strokeRect(x, y, w, h);
       const label = `${r.labels[i] ?? r.ids[i]} ${(100 * r.probabilities[i]).toFixed(0)}%`;
       const tw = ctx.measureText(label).width + 8;

@@ -2,7 +2,9 @@
  * `<camstream-app>`: the page. Owns the socket and the camera (both ReactiveControllers) and wires the
  * viewer, the controls and the stats: results go to the viewer, what it drew goes to the stats, and the
  * controls' events become control messages or display changes. `?source=webcam|file:<path>|url:<url>`
- * selects a source on load; `?renderer=2d` forces the canvas 2D overlay.
+ * selects a source on load; `?renderer=2d` forces the canvas 2D overlay. The source's model (the server's
+ * `model` message; a pick in the controls asks for another) drives the header, the note, the verdict
+ * ("no digit" included, verdict.ts) and the size of the camera frames sent.
  */
 import { css, html, LitElement } from 'lit';
 import { percentile } from '../../../common/index.ts';
@@ -14,6 +16,7 @@ import type { CamDrawnDetail, CamViewer } from '../../cam-viewer/cam-viewer.ts';
 import '../../cam-viewer/cam-viewer.ts';
 import { CameraController, type CapturedFrame } from '../../controllers/camera-controller.ts';
 import { SocketController } from '../../controllers/socket-controller.ts';
+import { verdict, type NoneRule } from './verdict.ts';
 
 function socketUrl(): string {
   const url = new URL(WS_PATH, location.href);
@@ -25,13 +28,18 @@ function socketUrl(): string {
 
 /** The header's model line: name, engine and backend, input size, class count. */
 function modelLine(m: ModelSummary): string {
-  const name = m.source.split(/[\\/]/).filter((p) => p && p !== 'model.json').pop() ?? m.source;
+  const name = m.name ?? m.source.split(/[\\/]/).filter((p) => p && p !== 'model.json').pop() ?? m.source;
   return `${name} · ${m.engine}/${m.backend} · ${m.inputSize[1]}x${m.inputSize[0]} · ${m.numClasses} classes`;
 }
 
 /** Indices of `scores`, highest first (ties keep their order). */
 export function rankByScore(scores: ArrayLike<number>): number[] {
   return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+}
+
+/** Bytes as megabytes with one decimal. */
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 /** localStorage key of the last source picked here: the next visit starts it again. */
@@ -75,6 +83,9 @@ export class CamstreamApp extends LitElement {
     h1 { font-size: 18px; margin: 0; }
     .model, .error { font-size: 12px; color: #aaa; }
     .note { margin: 0 0 8px; color: #ffd54f; }
+    .loading { margin: 0 0 8px; color: #8ab4f8; }
+    .verdict { margin: 8px 0 0; font-size: 20px; font-weight: 600; }
+    .verdict.none { color: #aaa; }
     .start { display: flex; gap: 12px; align-items: center; margin-bottom: 8px; }
     .start button { font: inherit; font-size: 15px; padding: 6px 14px; }
     .error { color: #ff8a80; }
@@ -111,7 +122,7 @@ export class CamstreamApp extends LitElement {
 
   constructor() {
     super();
-    this.display = { choice: 0, opacity: 0.5, colormap: 'turbo', showBoxes: true };
+    this.display = { choice: 'shown', opacity: 0.5, colormap: 'turbo', showBoxes: true };
     this.mode = 'none';
     this.labels = [];
     this.figures = { frames: 0, fps: 0, p50: Number.NaN, p95: Number.NaN, inferMs: Number.NaN };
@@ -122,6 +133,25 @@ export class CamstreamApp extends LitElement {
       this.accepting = true;
       this.resetFigures();
     };
+    this.socket.onModel = (m) => {
+      // Figures are per model too: a slower model's latencies say nothing of the last one's.
+      if (m.id !== this.modelId) this.resetFigures();
+      this.modelId = m.id;
+    };
+  }
+
+  /** Id of the model whose figures are being gathered. */
+  private modelId: string | undefined;
+
+  /** The model the selected source runs (the server's default until a source says otherwise). */
+  private get activeModel(): ModelSummary | undefined {
+    return this.socket.model?.model ?? this.socket.hello?.model;
+  }
+
+  /** How the page reads "no digit" for the source's model (none before its model message). */
+  private get noneRule(): NoneRule | undefined {
+    const m = this.socket.model;
+    return m ? { noneClass: m.noneClass, lowConfidence: m.lowConfidence } : undefined;
   }
 
   /** Starts the stats afresh (a new source: its latencies and rates have nothing to do with the last one's). */
@@ -155,6 +185,8 @@ export class CamstreamApp extends LitElement {
     remember(source);
     this.accepting = false;
     this.lastResult = undefined;
+    this.socket.model = undefined;
+    this.socket.modelStatus = undefined;
     this.viewer?.reset();
     this.resetFigures();
     if (source.kind !== 'webcam') this.camera.stop();
@@ -162,11 +194,12 @@ export class CamstreamApp extends LitElement {
     if (source.kind === 'webcam') {
       this.mode = 'webcam';
       await this.updateComplete;
-      const model = this.socket.hello!.model;
-      const [inH, inW] = model.inputSize;
       // Only a model-sized frame travels. A stretching model gets its own input shape; a letterboxing one
-      // the camera's aspect (the engine pads, and the map's content rectangle says where).
+      // the camera's aspect (the engine pads, and the map's content rectangle says where). Read at each
+      // capture: a viewer may switch the source's model.
       const size = (vw: number, vh: number): [number, number] => {
+        const model = this.activeModel!;
+        const [inH, inW] = model.inputSize;
         if (model.resize !== 'letterbox') return [inW, inH];
         const aspect = vw > 0 && vh > 0 ? vw / vh : 4 / 3;
         return aspect >= inW / inH ? [inW, Math.max(1, Math.round(inW / aspect))] : [Math.max(1, Math.round(inH * aspect)), inH];
@@ -228,28 +261,49 @@ export class CamstreamApp extends LitElement {
   }
 
   /**
-   * The top-k by score, best first. The class the map shows (index 0 of the result) may be held there by
+   * The top-k by score, best first. The class the map shows (the result's `shown`) may be held there by
    * hysteresis while another scores higher: it is marked as shown, not moved to the top.
    */
   private renderTop(r: ResultMessage) {
     const order = rankByScore(r.probabilities);
     return html`<ol class="top" aria-label="top classes by score">
-      ${order.map((i) => html`<li class=${i === 0 ? 'held' : ''}>${r.labels[i] ?? r.ids[i]} — ${(100 * r.probabilities[i]).toFixed(1)}%${i === 0 ? html` <span class="tag">on the map</span>` : ''}</li>`)}
+      ${order.map((i) => html`<li class=${i === r.shown ? 'held' : ''}>${r.labels[i] ?? r.ids[i]} — ${(100 * r.probabilities[i]).toFixed(1)}%${i === r.shown ? html` <span class="tag">${r.ids[i] === this.socket.model?.noneClass ? 'shown, no map' : 'on the map'}</span>` : ''}</li>`)}
     </ol>`;
+  }
+
+  /** The answer the page gives for `r`: the class on the map, or "no digit" (see verdict.ts). */
+  private renderVerdict(r: ResultMessage) {
+    const v = verdict(r, this.noneRule);
+    if (!v) return '';
+    return html`<p class="verdict ${v.none ? 'none' : ''}" id="verdict" aria-live="polite">${v.text}${v.none ? '' : ` ${(100 * v.probability).toFixed(0)}%`}</p>`;
+  }
+
+  /** Loading a model for the source: progress, or why it failed (the source keeps its old model). */
+  private renderModelStatus() {
+    const st = this.socket.modelStatus;
+    if (!st || st.state === 'ready') return '';
+    if (st.state === 'failed') return html`<div class="error" id="model-error" role="alert">Could not load ${st.name}: ${st.message ?? 'unknown error'}. The source keeps its model.</div>`;
+    const bytes = st.loaded !== undefined ? (st.total ? ` ${Math.floor((100 * st.loaded) / st.total)}% (${mb(st.loaded)} of ${mb(st.total)})` : ` ${mb(st.loaded)}`) : '';
+    return html`<p class="loading" id="model-status" role="status">Loading ${st.name}…${bytes}</p>`;
   }
 
   protected override render() {
     const s = this.socket;
     const hello = s.hello;
+    const model = this.activeModel;
+    const others = (hello?.models ?? []).filter((c) => c.id !== (s.model?.id ?? hello?.modelId));
     const status = s.status;
     const statusText = !s.connected ? 'disconnected' : status ? `${status.state}${status.attempt ? ` (attempt ${status.attempt})` : ''}` : 'connected';
     return html`
       <header>
         <h1>camstream</h1>
         <nav><a href=${withToken('review')}>review</a></nav>
-        <span class="model" id="model">${hello ? modelLine(hello.model) : 'connecting…'}</span>
+        <span class="model" id="model">${model ? modelLine(model) : 'connecting…'}</span>
       </header>
-      ${hello?.model.note ? html`<p class="note" id="model-note">This is ${hello.model.note}.</p>` : ''}
+      ${model?.note
+        ? html`<p class="note" id="model-note">This is ${model.note}.${others.length > 0 ? ` Other models: ${others.map((c) => c.name).join(', ')} (pick one under Model).` : ''}</p>`
+        : ''}
+      ${this.renderModelStatus()}
       ${s.error || this.camera.error || status?.message ? html`<div class="error" role="alert">${this.camera.error ?? s.error ?? status?.message}</div>` : ''}
       ${hello && hello.sourceKinds.includes('webcam') && (this.mode === 'none' || this.camera.error)
         ? html`<div class="start"><button id="start-camera" @click=${() => void this.select({ kind: 'webcam' })}>Start the camera</button>
@@ -265,6 +319,7 @@ export class CamstreamApp extends LitElement {
             .choice=${this.display.choice}
             .showBoxes=${this.display.showBoxes}
             .prefer=${this.params.get('renderer') === '2d' ? '2d' : 'webgl'}
+            .hiddenClass=${s.model?.noneClass ?? null}
             @cam-drawn=${this.onDrawn}
           ></cam-viewer>
           <cam-stats
@@ -279,6 +334,7 @@ export class CamstreamApp extends LitElement {
             .renderer=${this.viewer?.rendererKind ?? ''}
             .status=${statusText}
           ></cam-stats>
+          ${this.lastResult ? this.renderVerdict(this.lastResult) : ''}
           ${this.lastResult ? this.renderTop(this.lastResult) : ''}
         </div>
         <cam-controls
@@ -287,6 +343,9 @@ export class CamstreamApp extends LitElement {
           .source=${s.source}
           .display=${this.display}
           .labels=${this.labels}
+          .modelId=${s.model?.id ?? hello?.modelId ?? ''}
+          .classLabels=${s.model?.labels ?? hello?.labels ?? []}
+          .maxTopK=${s.model?.maxTopK ?? hello?.maxTopK ?? 10}
           .paused=${status?.state === 'paused'}
           .position=${(status?.state === 'paused' ? status.position : this.lastResult?.pts) ?? status?.position ?? 0}
           @select-source=${(e: CustomEvent<{ source: SourceSpec }>) => void this.select(e.detail.source)}
@@ -295,6 +354,7 @@ export class CamstreamApp extends LitElement {
           @pause=${(e: CustomEvent<{ paused: boolean }>) => s.send({ type: 'pause', paused: e.detail.paused })}
           @seek=${(e: CustomEvent<{ seconds: number }>) => s.send({ type: 'seek', seconds: e.detail.seconds })}
           @snapshot=${() => void this.onSnapshot()}
+          @model-change=${(e: CustomEvent<{ id: string }>) => s.send({ type: 'model', id: e.detail.id })}
         ></cam-controls>
       </div>
     `;

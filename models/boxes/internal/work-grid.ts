@@ -69,14 +69,19 @@ export interface Component {
   maxY: number;
   count: number;
   touchesBorder: boolean;
+  /** Sum of `weights` over the component's cells (0 without weights). */
+  mass: number;
+  /** Largest of `weights` over the component's cells (-Infinity without weights). */
+  peak: number;
 }
 
 /**
  * Connected components of the cells where `mask[i] === value`, by flood fill with an explicit stack.
  * `connectivity` 8 joins diagonal neighbours (used for foreground, as in the paper's and OpenCV's contours);
- * 4 is the dual used for background holes.
+ * 4 is the dual used for background holes. With `weights` (one per cell, such as the heat the mask was
+ * thresholded from) each component also gets their sum and maximum.
  */
-export function components(mask: Uint8Array, w: number, h: number, value: 0 | 1, connectivity: 4 | 8): Component[] {
+export function components(mask: Uint8Array, w: number, h: number, value: 0 | 1, connectivity: 4 | 8, weights?: Float32Array): Component[] {
   const n = w * h;
   const seen = seenBuffer(n);
   const stack = stackBuffer(n);
@@ -92,11 +97,17 @@ export function components(mask: Uint8Array, w: number, h: number, value: 0 | 1,
     let maxX = -1;
     let maxY = -1;
     let count = 0;
+    let mass = 0;
+    let peak = -Infinity;
     while (top > 0) {
       const p = stack[--top];
       const y = (p / w) | 0;
       const x = p - y * w;
       count++;
+      if (weights) {
+        mass += weights[p];
+        if (weights[p] > peak) peak = weights[p];
+      }
       if (x < minX) minX = x;
       if (x > maxX) maxX = x;
       if (y < minY) minY = y;
@@ -123,7 +134,7 @@ export function components(mask: Uint8Array, w: number, h: number, value: 0 | 1,
         }
       }
     }
-    found.push({ minX, minY, maxX, maxY, count, touchesBorder: minX === 0 || minY === 0 || maxX === w - 1 || maxY === h - 1 });
+    found.push({ minX, minY, maxX, maxY, count, mass, peak, touchesBorder: minX === 0 || minY === 0 || maxX === w - 1 || maxY === h - 1 });
   }
   return found;
 }

@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import { ConfigError, InputError } from '../../../models/index.ts';
+import { labelText, panelLine } from '../labels.ts';
 import type { OverlayBox, OverlayConfig, OverlayInput } from '../overlay-config.ts';
 
 const PALETTE = ['#ffffff', '#00e5ff', '#ff3df2', '#ffe600', '#4dff4d'];
@@ -26,12 +27,6 @@ function escapeXml(s: string): string {
     .replace(/[<>&'"]/g, (ch) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' }[ch]};`);
 }
 
-function labelText(label: string | undefined, score: number | undefined): string {
-  const parts: string[] = [];
-  if (label) parts.push(label);
-  if (typeof score === 'number' && Number.isFinite(score)) parts.push(score.toFixed(2));
-  return parts.join(' ');
-}
 
 interface Rect {
   x: number;
@@ -78,7 +73,7 @@ function annotationSvg(
   const taken: Rect[] = [];
   const panel: string[] = [];
   if (top.length > 0) {
-    const lines = top.map((l, i) => `${i + 1}. ${labelText(l.label, l.score)}`);
+    const lines = top.map((l, i) => panelLine(i + 1, l.label, l.score, l.shown === true));
     const lh = Math.round(fs * 1.3);
     const pad = Math.round(fs * 0.4);
     const rect = { x: 0, y: 0, w: Math.max(...lines.map(textWidth)), h: lines.length * lh + 2 * pad };

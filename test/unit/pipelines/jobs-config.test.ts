@@ -44,7 +44,7 @@ describe('checkJobData', () => {
 
   it('refuses malformed data, naming the field and the value', () => {
     expect(() => checkJobData(null)).toThrow(/job data must be an object, got null/);
-    expect(() => checkJobData({ kind: 'shell', inputs: ['a'], outDir: 'o' })).toThrow(/job kind must be video or image, got "shell"/);
+    expect(() => checkJobData({ kind: 'shell', inputs: ['a'], outDir: 'o' })).toThrow(/job kind must be video, image, chunk or join, got "shell"/);
     expect(() => checkJobData({ kind: 'video', inputs: [], outDir: 'o' })).toThrow(/inputs must be a non-empty list/);
     expect(() => checkJobData({ kind: 'video', inputs: ['a', 'b'], outDir: 'o' })).toThrow(/one input, got 2/);
     expect(() => checkJobData({ kind: 'video', inputs: [3], outDir: 'o' })).toThrow(/inputs .* got \[3\]/);

@@ -2,6 +2,8 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { colormapLut, type Preprocess } from '../../../models/index.ts';
 import { CamSmoother, compositeFilter, coarseGeometry, frameGeometry, overlayLayout, renderOverlays } from '../../../pipelines/index.ts';
+import { labelText, SHOWN_MARK } from '../../../pipelines/render/index.ts';
+import { overlayText, tagSpot } from '../../../pipelines/stages/render.ts';
 
 const PRE: Preprocess = { inputSize: [224, 224], channelOrder: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch', resizeFilter: 'triangle', normalization: 'default' };
 
@@ -67,5 +69,88 @@ describe('renderOverlays', () => {
     // The panel in the top-left corner is drawn; the middle of the frame is untouched.
     expect(px(2, 2)[3]).toBeGreaterThan(100);
     expect(px(150, 150)).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('overlay text and the shown class', () => {
+  /** A smoother holding class 1 on screen while class 2 leads (hysteresis), maps with one hot cell each. */
+  function heldCams() {
+    const s = new CamSmoother({ pastWeight: 0.5, switchMargin: 0.05, switchFrames: 5 });
+    const map1 = new Float32Array(16);
+    map1[0] = 4; // top left
+    const map2 = new Float32Array(16);
+    map2[15] = 4; // bottom right
+    const frame = (p1: number, p2: number) => ({
+      ids: Int32Array.from([1, 2]),
+      scores: Float32Array.from([1, 1]),
+      probabilities: Float32Array.from([p1, p2]),
+      maps: Float32Array.from([...map1, ...map2]),
+      mapSize: [4, 4] as [number, number],
+    });
+    s.update(frame(0.8, 0.1));
+    let cams = s.update(frame(0.1, 0.8));
+    for (let t = 0; t < 2; t++) cams = s.update(frame(0.1, 0.8));
+    return cams;
+  }
+
+  it('lists the classes by score with the shown one marked, and tags the box like the image overlay', () => {
+    const cams = heldCams();
+    // Class 2 leads, class 1 is still held: listed second, marked.
+    expect(Array.from(cams.ids)).toEqual([2, 1]);
+    expect(cams.shown).toBe(1);
+    const names = ['zero', 'nail', 'switch'];
+    const text = overlayText(cams, (id) => names[id]);
+    const [p2, p1] = [cams.probabilities[0].toFixed(2), cams.probabilities[1].toFixed(2)];
+    expect(text.lines).toEqual([`1. switch ${p2}`, `2. nail ${p1} ${SHOWN_MARK}`]);
+    // One space between label and score, and the tag carries the score: the image overlay's wording.
+    expect(text.tag).toBe(`nail ${p1}`);
+    expect(text.tag).toBe(labelText('nail', cams.probabilities[1]));
+  });
+
+  it('draws the shown class map and box, not the first listed', async () => {
+    const cams = heldCams();
+    const layout = overlayLayout(640, 480, [4, 4], PRE, { samplesPerCell: 4, overlayMaxSide: 320 });
+    const boxes: Array<[number, number, number, number]> = [[480, 360, 640, 480], [100, 100, 200, 200]];
+    const [out] = await lastValueFrom(from([{ cams, boxes }]).pipe(renderOverlays(layout, ['zero', 'nail', 'switch'], { samplesPerCell: 4, overlayMaxSide: 320, labels: false }), toArray()));
+    const px = (x: number, y: number) => Array.from(out.overlay.subarray(4 * (y * layout.width + x), 4 * (y * layout.width + x) + 4));
+    const lut = colormapLut('turbo');
+    // The held class's hot cell is top-left: the heat grid is hot there and cold bottom-right.
+    const topLeft = px(0, layout.annHeight);
+    const bottomRight = px(layout.heatWidth - 1, layout.annHeight + layout.heatHeight - 1);
+    expect(topLeft.slice(0, 3)).not.toEqual([lut[0], lut[1], lut[2]]);
+    expect(bottomRight.slice(0, 3)).toEqual([lut[0], lut[1], lut[2]]);
+    // Its box (left edge x = 100 -> 50 in the half-size layer) is outlined; the other's (x = 480 -> 240) is not.
+    expect(px(50, 75)).toEqual([255, 255, 255, 255]);
+    expect(px(240, 200)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('keeps the box tag clear of the top-k panel when the box fills the frame from the top-left corner', async () => {
+    const cams = new CamSmoother().update({ ids: Int32Array.from([2]), scores: Float32Array.from([1]), probabilities: Float32Array.from([0.9]), maps: new Float32Array(16).fill(1), mapSize: [4, 4] });
+    const layout = overlayLayout(640, 480, [4, 4], PRE, { samplesPerCell: 4, overlayMaxSide: 320 });
+    const [out] = await lastValueFrom(from([{ cams, boxes: [[0, 0, 640, 480] as [number, number, number, number]] }]).pipe(renderOverlays(layout, ['a', 'b', 'cat'], { samplesPerCell: 4, overlayMaxSide: 320 }), toArray()));
+    // The tag's background (white at 217/255) shows: it was not painted over by the panel.
+    let tagPixels = 0;
+    let tagMinX = Infinity;
+    for (let y = 0; y < layout.annHeight; y++) {
+      for (let x = 0; x < layout.annWidth; x++) {
+        const o = 4 * (y * layout.width + x);
+        if (out.overlay[o] === 255 && out.overlay[o + 1] === 255 && out.overlay[o + 2] === 255 && out.overlay[o + 3] === 217) {
+          tagPixels++;
+          tagMinX = Math.min(tagMinX, x);
+        }
+      }
+    }
+    expect(tagPixels).toBeGreaterThan(100);
+    // Right-aligned inside the top edge, away from the panel on the left.
+    expect(tagMinX).toBeGreaterThan(layout.annWidth / 2);
+  });
+
+  it('tagSpot: above the box when there is room, else the first spot that keeps clear of the panel', () => {
+    const layer = { w: 320, h: 240 };
+    const tag = { w: 40, h: 16 };
+    const panel = { x: 0, y: 0, w: 90, h: 80 };
+    expect(tagSpot({ x: 150, y: 100, w: 50, h: 50 }, tag, 1, layer, panel)).toEqual({ x: 150, y: 83, w: 40, h: 16 });
+    expect(tagSpot({ x: 0, y: 0, w: 320, h: 240 }, tag, 1, layer, panel)).toEqual({ x: 280, y: 1, w: 40, h: 16 });
+    expect(tagSpot({ x: 0, y: 0, w: 320, h: 240 }, tag, 1, layer, null)).toEqual({ x: 0, y: 1, w: 40, h: 16 });
   });
 });

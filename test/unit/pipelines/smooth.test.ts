@@ -38,6 +38,17 @@ function grey(level: number): Frame {
   return { data: new Uint8Array(16 * 16 * 3).fill(level), width: 16, height: 16 };
 }
 
+/** The class on screen (held by hysteresis), wherever it ranks in `ids`. */
+function shownId(c: SmoothedCams): number {
+  return c.ids[c.shown];
+}
+
+/** `ids` are in smoothed-probability order, best first. */
+function expectByScore(c: SmoothedCams): void {
+  const p = Array.from(c.probabilities);
+  expect(p).toEqual([...p].sort((a, b) => b - a));
+}
+
 function mapOf(c: SmoothedCams, id: number, which: 'maps' | 'normalized' = 'maps'): Float32Array {
   const i = Array.from(c.ids).indexOf(id);
   if (i < 0) throw new Error(`class ${id} not in output ${Array.from(c.ids)}`);
@@ -105,7 +116,7 @@ describe('CamSmoother', () => {
       s = smooth.update(frame);
       o = off.update(frame);
     }
-    expect(s.ids[0]).toBe(1);
+    expect(shownId(s)).toBe(1);
     expect(Math.max(...mapOf(s, 2, 'normalized'))).toBeLessThan(0.06);
     expect(Math.max(...mapOf(o, 2, 'normalized'))).toBeCloseTo(1, 5);
   });
@@ -116,12 +127,12 @@ describe('CamSmoother', () => {
     for (let t = 0; t < 10; t++) s.update(steady());
     // Class 9 leads by far for a single frame.
     const lucky = s.update(result([9, 1, 4], [0.9, 0.05, 0.01], [bump(9, 3, 4), bump(5, 1, 1), bump(1, 0, 0)]));
-    expect(lucky.ids[0]).toBe(1);
+    expect(shownId(lucky)).toBe(1);
     expect(lucky.probabilities[Array.from(lucky.ids).indexOf(9)]).toBeCloseTo(0.27, 5);
     // Class 2 is absent from that frame: its state decayed, it was not held at its old value.
     expect(lucky.probabilities[Array.from(lucky.ids).indexOf(2)]).toBeCloseTo(0.3 * 0.7, 5);
     const after = s.update(steady());
-    expect(after.ids[0]).toBe(1);
+    expect(shownId(after)).toBe(1);
     expect(after.switched).toBe(false);
   });
 
@@ -132,31 +143,42 @@ describe('CamSmoother', () => {
     // Two classes trading a small lead every frame: never switches.
     const trading: number[] = [];
     for (let t = 0; t < 40; t++) {
-      trading.push(s.update(t % 2 ? result([1, 2], [0.42, 0.4], [m1, m2]) : result([2, 1], [0.42, 0.4], [m2, m1])).ids[0]);
+      trading.push(shownId(s.update(t % 2 ? result([1, 2], [0.42, 0.4], [m1, m2]) : result([2, 1], [0.42, 0.4], [m2, m1]))));
     }
     expect(new Set(trading).size).toBe(1);
-    const shown = s.update(result([1, 2], [0.41, 0.41], [m1, m2])).ids[0];
+    const shown = shownId(s.update(result([1, 2], [0.41, 0.41], [m1, m2])));
     expect(shown).toBe(trading[0]);
     const other = shown === 1 ? 2 : 1;
     expect(s.stats().switches).toBe(0);
     // A sustained clear lead: the display follows after a few frames, not at once.
     const seq: number[] = [];
+    const held: SmoothedCams[] = [];
     for (let t = 0; t < 10; t++) {
       const out = s.update(result([other, shown], [0.8, 0.1], [other === 1 ? m1 : m2, shown === 1 ? m1 : m2]));
-      seq.push(out.ids[0]);
+      seq.push(shownId(out));
+      // Listed by score all along: while the held class trails, the challenger is first and `shown` points past it.
+      expectByScore(out);
+      if (shownId(out) === shown && out.probabilities[out.shown] < out.probabilities[0]) held.push(out);
     }
     const firstSwitch = seq.indexOf(other);
     expect(firstSwitch).toBeGreaterThanOrEqual(2);
     expect(firstSwitch).toBeLessThanOrEqual(4);
     expect(seq.slice(firstSwitch).every((id) => id === other)).toBe(true);
     expect(s.stats().switches).toBe(1);
+    expect(held.length).toBeGreaterThan(0);
+    for (const out of held) {
+      expect(out.ids[0]).toBe(other);
+      expect(out.shown).toBeGreaterThan(0);
+      // The heat and the change figure follow the held class's map, not the leader's.
+      expect(Array.from(out.normalized.subarray(out.shown * CELLS, (out.shown + 1) * CELLS))).toEqual(Array.from(mapOf(out, shown, 'normalized')));
+    }
   });
 
   it('with smoothing off shows the raw top class of every frame', () => {
     const s = new CamSmoother({ pastWeight: 0 });
     const m = bump(5, 1, 1);
     const shown: number[] = [];
-    for (let t = 0; t < 6; t++) shown.push(s.update(t % 2 ? result([1, 2], [0.42, 0.4], [m, m]) : result([2, 1], [0.42, 0.4], [m, m])).ids[0]);
+    for (let t = 0; t < 6; t++) shown.push(shownId(s.update(t % 2 ? result([1, 2], [0.42, 0.4], [m, m]) : result([2, 1], [0.42, 0.4], [m, m]))));
     expect(shown).toEqual([2, 1, 2, 1, 2, 1]);
   });
 
@@ -174,7 +196,7 @@ describe('CamSmoother', () => {
     const atCut = withCuts.outs[20];
     expect(withCuts.outs.slice(0, 20).some((o) => o.cut)).toBe(false);
     expect(atCut.cut).toBe(true);
-    expect(atCut.ids[0]).toBe(5);
+    expect(shownId(atCut)).toBe(5);
     expect(Array.from(mapOf(atCut, 5))).toEqual(Array.from(bump(3, 3, 4)));
     expect(Number.isNaN(atCut.change)).toBe(true);
     expect(atCut.displayScale).toBeCloseTo(3, 5);
@@ -182,7 +204,8 @@ describe('CamSmoother', () => {
     // Without the detector the old scene's class is still shown, and the new map is diluted.
     const noCuts = run(Infinity);
     expect(noCuts.outs[20].cut).toBe(false);
-    expect(noCuts.outs[20].ids[0]).toBe(1);
+    expect(shownId(noCuts.outs[20])).toBe(1);
+    for (const o of [...withCuts.outs, ...noCuts.outs]) expectByScore(o);
   });
 
   it('lowers the flicker figure against smoothing off on noisy maps', () => {

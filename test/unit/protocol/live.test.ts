@@ -12,6 +12,7 @@ import {
   type ResultMessage,
   type WireLimits,
 } from '../../../protocol/index.ts';
+import { CamSmoother } from '../../../pipelines/stages/smooth.ts';
 
 const LIMITS: WireLimits = { maxControlBytes: 4096, maxJpegBytes: 4096, maxRawBytes: 32 * 24 * 3, maxFrameSide: 640, maxPayload: FRAME_HEADER_BYTES + 4096 };
 const CONTROL: ControlLimits = { numClasses: 1000, maxTopK: 10, maxControlBytes: 4096 };
@@ -25,16 +26,18 @@ function sample(withJpeg: boolean): ResultMessage {
     pts: 12.345,
     cut: true,
     switched: false,
-    ids: Int32Array.from([5, 999, 0]),
-    scores: Float32Array.from([3.5, -1.25, 0.5]),
-    probabilities: Float32Array.from([0.5, 0.125, 0.25]),
+    // By probability; the held class (position 2) ranks last.
+    ids: Int32Array.from([5, 0, 999]),
+    shown: 2,
+    scores: Float32Array.from([3.5, 0.5, -1.25]),
+    probabilities: Float32Array.from([0.5, 0.25, 0.125]),
     boxes: Float32Array.from([0.1, 0.2, 0.5, 0.75, NaN, NaN, NaN, NaN, 0, 0, 1, 1]),
     mapSize: [h, w],
     maps: Uint8Array.from({ length: k * h * w }, (_, i) => (i * 37) % 256),
     displayScale: 4.5,
     mapContent: [0, 0.125, 1, 0.75],
     frameSize: [640, 360],
-    labels: ['tabby cat', 'toilet tissue', 'kit fox, Vulpes macrotis'],
+    labels: ['tabby cat', 'kit fox, Vulpes macrotis', 'toilet tissue'],
     dropped: 17,
     timings: { decodeMs: 1.5, inferMs: 20.25, smoothMs: 0.5, localizeMs: 0.75, serverMs: 23 },
     jpeg: withJpeg ? Uint8Array.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]) : undefined,
@@ -63,6 +66,29 @@ describe('result messages', () => {
     const bytes = encodeResult(sample(true));
     const copy = bytes.slice().buffer;
     expectSame(sample(true), decodeResult(new Uint8Array(copy)));
+  });
+
+  it('carry the smoother\'s classes by score with the held class in `shown`', () => {
+    // Class 7 is held on screen by hysteresis while class 4 has taken the lead.
+    const smoother = new CamSmoother({ pastWeight: 0.5, switchFrames: 5 });
+    const frame = (p7: number, p4: number) => ({ ids: Int32Array.from([7, 4]), scores: Float32Array.from([1, 1]), probabilities: Float32Array.from([p7, p4]), maps: new Float32Array(2 * 63).fill(1), mapSize: [7, 9] as [number, number] });
+    smoother.update(frame(0.8, 0.1));
+    let cams = smoother.update(frame(0.1, 0.8));
+    cams = smoother.update(frame(0.1, 0.8));
+    const r = decodeResult(encodeResult({ ...sample(false), ids: cams.ids, shown: cams.shown, scores: cams.scores, probabilities: cams.probabilities, boxes: new Float32Array(8).fill(Number.NaN), mapSize: cams.mapSize, maps: new Uint8Array(2 * 63), labels: ['a', 'b'] }));
+    expect(Array.from(r.ids)).toEqual([4, 7]);
+    expect(r.probabilities[0]).toBeGreaterThan(r.probabilities[1]);
+    expect(r.ids[r.shown]).toBe(7);
+  });
+
+  it('read a message of a sender that put the shown class first (byte 84 zero) as shown 0, and refuse a shown class past k', () => {
+    const bytes = encodeResult(sample(false));
+    expect(bytes[84]).toBe(2);
+    bytes[84] = 0;
+    expect(decodeResult(bytes).shown).toBe(0);
+    bytes[84] = 3;
+    expect(() => decodeResult(bytes)).toThrow(/shows class position 3 of 3/);
+    expect(() => encodeResult({ ...sample(false), shown: 3 })).toThrow(/shown must be a class position in 0..2, got 3/);
   });
 
   it('refuse a length that disagrees with the header', () => {
