@@ -115,6 +115,8 @@ describe.skipIf(!haveRedis)('/api/jobs over a real Redis and worker', () => {
     const [running] = await queue.submit([videoJob(longClip)]);
     await worker.waitFor(new RegExp(`job ${running}: [1-9]\\d*/250`), 300_000);
     const [waiting] = await queue.submit([videoJob(longClip)]);
+    // The worker prints a progress line before BullMQ has stored that progress: wait for the store.
+    await expect.poll(async () => jobIn(await listing(), running)?.progress?.done ?? 0, { timeout: 60_000 }).toBeGreaterThan(0);
     const l = await listing();
     const r = jobIn(l, running)!;
     expect(r.state).toBe('active');
