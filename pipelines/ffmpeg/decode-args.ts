@@ -78,7 +78,7 @@ export function buildDecodeArgs(
     args.push('-c:v', 'rawvideo', '-pix_fmt', p.pixFmt, '-enc_time_base:v', '1/1000000');
     if (p.audio !== 'none') args.push('-map', '0:a:0?', '-c:a', p.audio === 'copy' ? 'copy' : 'pcm_s16le');
     if (p.durationSeconds !== undefined) args.push('-t', String(p.durationSeconds));
-    args.push('-f', 'nut', `pipe:${n + 2}`);
+    args.push('-max_interleave_delta', '100000', '-f', 'nut', `pipe:${n + 2}`);
   }
   return args;
 }

@@ -102,7 +102,7 @@ export function writeCompositeVideo<T extends CompositeSinkInput>(config: Compos
             inputs: [{
               input: config.input,
               stream: base,
-              options: ['-thread_queue_size', '64', '-f', 'nut'],
+              options: ['-thread_queue_size', '64', '-probesize', '32', '-analyzeduration', '0', '-fpsprobesize', '0', '-f', 'nut'],
               streamBufferBytes: config.streamBufferBytes ?? Math.max(64 * 1024 * 1024, 48 * frameBytes),
             }],
             filterComplex: timedCompositeFilter(config.layout),
