@@ -92,11 +92,15 @@ export function workerCommand(): Command {
         await Promise.all([...models.values()].map((m) => m.dispose()));
         throw err;
       }
+      // One handler for the worker's whole life, in place before it says it is ready: between a first and a
+      // second signal the process must never be left without one (the default action would kill it with its
+      // jobs' ffmpeg children still running).
+      const signals = signalCounter();
       process.stdout.write(`camstream worker: ${worker.name} ready (models: ${[...models.keys()].join(', ')})\n`);
-      await untilSignal();
+      await signals.next();
       log?.('finishing current jobs, then exiting (signal again to stop them)');
       const closing = worker.close(false);
-      const again = untilSignal().then(() => {
+      const again = signals.next().then(() => {
         log?.('stopping current jobs; they will be retried');
         return worker.close(true);
       });
@@ -108,15 +112,33 @@ export function workerCommand(): Command {
     });
 }
 
-/** Resolves at the next SIGTERM or SIGINT. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolveSignal) => {
-    const on = (): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolveSignal();
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
+/**
+ * Listens for SIGTERM and SIGINT from now on, for good; `next()` resolves at the next signal not yet
+ * consumed (one that came before the call counts).
+ */
+function signalCounter(): { next: () => Promise<void> } {
+  let received = 0;
+  let consumed = 0;
+  let wake: (() => void) | undefined;
+  const on = (): void => {
+    received++;
+    wake?.();
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    next: () =>
+      new Promise<void>((resolveNext) => {
+        const check = (): void => {
+          if (received > consumed) {
+            consumed++;
+            wake = undefined;
+            resolveNext();
+          } else {
+            wake = check;
+          }
+        };
+        check();
+      }),
+  };
 }

@@ -223,4 +223,25 @@ describe.skipIf(!haveRedis)('camstream worker and jobs', () => {
     expect([status.state, status.worker, status.attempts]).toEqual(['completed', name, 1]);
     expect(worker.stderr()).toMatch(new RegExp(`job ${id}: done`));
   }, 600_000);
+
+  it('stops its current job on a second SIGTERM sent right after the first is acknowledged, exits 0, and the job is redone elsewhere', async () => {
+    startWorker('wc');
+    await workers.get('wc')!.waitFor(/ready/);
+    const out = join(outRoot, 'sigterm-twice');
+    await mkdir(out);
+    const [id] = await submit([longClip], out);
+    const [name, worker] = await workerRunning(id);
+    // The second as soon as the first is acknowledged: the worker must already listen again (it once
+    // logged before it did, and a signal in that gap killed it by the default action).
+    worker.child.kill('SIGTERM');
+    await worker.waitFor(/finishing current jobs/);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited, worker.stderr()).toBe(0);
+    workers.delete(name);
+    expect(worker.stderr()).toMatch(/stopping current jobs; they will be retried/);
+    expect(worker.stderr()).not.toMatch(new RegExp(`job ${id}: done`));
+    const status = await queue.waitUntilFinished(id, 300_000);
+    expect(status.state).toBe('completed');
+    expect(status.worker).not.toBe(name);
+  }, 600_000);
 });
