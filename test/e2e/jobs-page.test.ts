@@ -40,7 +40,9 @@ describe.skipIf(!existsSync(CHROMIUM) || !haveRedis)('the /jobs page in headless
     await mkdir(outRoot);
     const redis = await startRedis();
     queue = new CamQueue(redisConnection(redis.url));
-    await makeClip(await testFfmpeg(), inRoot, 'long.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25:duration=12', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p']);
+    // Four minutes of tiny frames: a job of several seconds even on an idle machine, so the page (polling
+    // once a second) sees its bar part-way.
+    await makeClip(await testFfmpeg(), inRoot, 'long.mp4', ['-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25:duration=240', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p']);
     worker = startCli(['worker', '--redis', redis.url, '--input-root', inRoot, '--out-root', outRoot, '--models', await writeRandomOnnx(dir, 4), '--name', 'w1', '--progress-ms', '100']);
     server = await startTestServer({ model: await smallOnnxModel(dir), http: { clientDir, token: TOKEN }, redis: redis.url });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_ARGS });
