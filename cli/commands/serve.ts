@@ -115,11 +115,9 @@ export function serveCommand(): Command {
       await model.dispose();
       throw err;
     }
-    const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
-    process.stdout.write(`camstream serve: ${shown}\n`);
-    const review = token ? `${server.url}review?token=${encodeURIComponent(token)}` : `${server.url}review`;
-    process.stdout.write(`camstream serve: review ${review}\n`);
-    const signal = await new Promise<keyof typeof SIGNAL_EXIT>((resolveStop) => {
+    // Listening before the URLs are printed: whoever reads them may signal at once, and a signal with no
+    // handler in place would end the process by the default action, without the shutdown below.
+    const stopped = new Promise<keyof typeof SIGNAL_EXIT>((resolveStop) => {
       const stop = (name: keyof typeof SIGNAL_EXIT): void => {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -128,6 +126,11 @@ export function serveCommand(): Command {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
+    const shown = token ? `${server.url}?token=${encodeURIComponent(token)}` : server.url;
+    process.stdout.write(`camstream serve: ${shown}\n`);
+    const review = token ? `${server.url}review?token=${encodeURIComponent(token)}` : `${server.url}review`;
+    process.stdout.write(`camstream serve: review ${review}\n`);
+    const signal = await stopped;
     process.stderr.write('camstream: shutting down\n');
     await server.dispose();
     await shutdownFfmpeg();
