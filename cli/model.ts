@@ -7,8 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/index.ts';
-import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/onnx/index.ts';
-import { int8ModelFor } from './int8.ts';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../models/onnx/calibration-methods.ts';
 import {
   createProgressBar,
   describePreprocess,
@@ -127,6 +126,7 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
 async function openInt8(spec: string, options: ModelCliOptions): Promise<string> {
   if (options.engine === 'tfjs') throw new ConfigError('--int8 runs on ONNX Runtime: drop --engine tfjs');
   const given = options.int8Calibrate ?? [];
+  const { int8ModelFor } = await import('./int8.ts');
   const int8 = await int8ModelFor(spec, {
     calibrate: given.length > 0 ? given : (options.int8Inputs ?? []),
     method: options.int8Method,

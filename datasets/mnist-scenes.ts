@@ -17,9 +17,9 @@ import { DIGIT_LABELS, sceneLabel } from './scenes.ts';
 import { MNIST_SIDE, type MnistSample, type MnistSampler } from './mnist.ts';
 import { maskBox, resizeRgbBilinear, type Box4 } from './internal/raster.ts';
 import { INK_THRESHOLD, camera, paintPaper, paintWebcamScene } from './internal/webcam.ts';
+import { MNIST_RECIPES, type MnistRecipe } from './names.ts';
 
-export type MnistRecipe = 'dm100' | 'stn60' | 'webcam' | 'none';
-export const MNIST_RECIPES: readonly MnistRecipe[] = ['dm100', 'stn60', 'webcam', 'none'];
+export { MNIST_RECIPES, type MnistRecipe };
 
 /** Name of the 11th class, the answer for a frame without a digit. */
 export const NO_DIGIT_LABEL = 'no digit';

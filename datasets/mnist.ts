@@ -11,14 +11,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, type Rng } from '../common/index.ts';
+import { MNIST_SPLITS, type MnistSplit } from './names.ts';
 
 /** Side of an MNIST digit in pixels. */
 export const MNIST_SIDE = 28;
 /** Share of each digit file that is the train split (the rest is the test split). */
 export const MNIST_TRAIN_FRACTION = 0.85;
 
-export type MnistSplit = 'train' | 'test';
-export const MNIST_SPLITS: readonly MnistSplit[] = ['train', 'test'];
+export { MNIST_SPLITS, type MnistSplit };
 
 /** All digits of the package, per class: `pixels[d]` holds `counts[d] * 784` values in 0-1. */
 export interface MnistDigits {

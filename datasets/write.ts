@@ -12,13 +12,13 @@ import { DIGIT_LABELS, generateScene, resolveSceneConfig, type SceneConfig } fro
 import { loadMnistDigits, MnistSampler, MNIST_SPLITS, type MnistSplit } from './mnist.ts';
 import { generateMnistScene, MNIST_RECIPES, NO_DIGIT_LABEL, type MnistRecipe } from './mnist-scenes.ts';
 import { actionsTxt, annotationXml, stanford40Paths } from './stanford40.ts';
+import { DATASET_LAYOUTS, type DatasetLayout } from './names.ts';
+import { SCENE_SOURCES, type SceneSource } from './names.ts';
 
-export type DatasetLayout = 'stanford40' | 'folders';
-export const DATASET_LAYOUTS: readonly DatasetLayout[] = ['stanford40', 'folders'];
+export { DATASET_LAYOUTS, type DatasetLayout };
 
 /** Where the scenes come from: the procedural generator (scenes.ts) or real MNIST digits (mnist-scenes.ts). */
-export type SceneSource = 'procedural' | 'mnist';
-export const SCENE_SOURCES: readonly SceneSource[] = ['procedural', 'mnist'];
+export { SCENE_SOURCES, type SceneSource };
 
 export interface WriteDatasetConfig {
   layout?: DatasetLayout;

@@ -2,9 +2,14 @@ import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { MODEL_CONFIG_FILE } from '../../models/index.ts';
-import { CONVERTIBLE_LAYERS, convertTfjsToOnnx } from '../../models/convert/index.ts';
-import { writeAtomic } from './quantize.ts';
+import { MODEL_CONFIG_FILE } from '../../models/load/config.ts';
+import { CONVERTIBLE_LAYERS } from '../../models/convert/layers-to-onnx.ts';
+
+/** Writes through a temporary name (the sinks' helper, loaded when a conversion runs). */
+async function writeAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const { writeFileAtomic } = await import('../../pipelines/sinks/manifest.ts');
+  await writeFileAtomic(path, content);
+}
 
 /**
  * Carries the TF.js model's camstream.json (and the labels file it names) beside the ONNX file; `layout`
@@ -32,6 +37,7 @@ export function convertCommand(): Command {
     .argument('<model>', 'TF.js layers model folder or its model.json')
     .requiredOption('-o, --output <file>', 'the .onnx file to write')
     .action(async (model: string, options: { output: string }) => {
+      const { convertTfjsToOnnx } = await import('../../models/convert/index.ts');
       const bytes = await convertTfjsToOnnx(model);
       const outDir = dirname(resolve(options.output));
       await mkdir(outDir, { recursive: true });

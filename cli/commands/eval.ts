@@ -3,9 +3,9 @@ import cliProgress from 'cli-progress';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../common/index.ts';
-import { DEFAULT_EVAL_SEED } from '../../lab/train/index.ts';
-import { MNIST_RECIPES, readDataset, type MnistRecipe } from '../../datasets/index.ts';
-import { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, mnistSamples, type EvalSample } from '../../lab/eval/index.ts';
+import { DEFAULT_EVAL_SEED } from '../../lab/train/zoo-config.ts';
+import { MNIST_RECIPES, type MnistRecipe } from '../../datasets/names.ts';
+import type { EvalSample } from '../../lab/eval/index.ts';
 import { addModelOptions, defaultModelDir, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface EvalCliOptions extends ModelCliOptions {
@@ -75,6 +75,10 @@ export function evalCommand(): Command {
         throw new ConfigError(`--seed ${options.seed} is the seed this model was trained on; evaluate on another scene stream`);
       }
     }
+    const [{ readDataset }, { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, mnistSamples }] = await Promise.all([
+      import('../../datasets/index.ts'),
+      import('../../lab/eval/index.ts'),
+    ]);
     const dataset = generated ? undefined : await readDataset(options.dataset);
     const model = await openModel(options);
     try {

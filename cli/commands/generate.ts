@@ -6,12 +6,11 @@ import {
   MNIST_RECIPES,
   MNIST_SPLITS,
   SCENE_SOURCES,
-  writeGeneratedDataset,
   type DatasetLayout,
   type MnistRecipe,
   type MnistSplit,
   type SceneSource,
-} from '../../datasets/index.ts';
+} from '../../datasets/names.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface GenerateCliOptions {
@@ -65,6 +64,7 @@ export function generateCommand(): Command {
       if (options.source !== 'mnist' && (options.recipe !== undefined || options.split !== undefined)) {
         throw new ConfigError(`--recipe and --split need --source mnist, got --source ${options.source}`);
       }
+      const { writeGeneratedDataset } = await import('../../datasets/index.ts');
       const bar =
         !options.quiet && process.stderr.isTTY
           ? new cliProgress.SingleBar({ format: 'generate |{bar}| {value}/{total} images | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)

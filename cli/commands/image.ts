@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
-import { annotateImages, type ImageFailure, type ImageRecord } from '../../pipelines/jobs/image.ts';
+import type { ImageFailure, ImageRecord } from '../../pipelines/jobs/image.ts';
 import { parseClassRefs, type ClassRef } from '../../pipelines/jobs/classes.ts';
 import { InputError } from '../../common/index.ts';
-import { COLORMAP_NAMES } from '../../models/index.ts';
+import { COLORMAP_NAMES } from '../../models/cam/colormaps.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 interface ImageCliOptions extends ModelCliOptions {
@@ -42,6 +42,7 @@ export function imageCommand(): Command {
     .addOption(new Option('--normalize <mode>', 'minmax: each map to its own range; prob: scaled by the class probability').choices(['minmax', 'prob']).default('minmax'));
   addModelOptions(command);
   return command.action(async (files: string[], options: ImageCliOptions) => {
+    const { annotateImages } = await import('../../pipelines/jobs/image.ts');
     // --int8 (cli/model.ts) calibrates on these images on first use.
     const model = await openModel(options);
     // Results and failures in input order: a bad file is reported and skipped, and the run exits 3 at the end.

@@ -4,10 +4,10 @@
  */
 import { Command, Option } from 'commander';
 import { extname, resolve } from 'node:path';
-import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
+import { ConfigError } from '../../common/index.ts';
+import { COLORMAP_NAMES } from '../../models/cam/colormaps.ts';
 import type { CamJobData, CamJobStatus, CamQueue, ChunkRange, VideoJobOptions } from '../../pipelines/jobs/index.ts';
 import { parseNumberIn, parsePositiveInt } from '../model.ts';
-import { locateCliFfmpeg } from '../ffmpeg.ts';
 import { redisUrl } from './worker.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff']);
@@ -88,7 +88,7 @@ function submitCommand(): Command {
       // Segment boundaries come from the videos' keyframes, read here before anything is queued.
       const plans = new Map<CamJobData, ChunkRange[]>();
       if (options.chunkSeconds !== undefined) {
-        const { planVideoChunks } = await import('../../pipelines/jobs/index.ts');
+        const [{ planVideoChunks }, { locateCliFfmpeg }] = await Promise.all([import('../../pipelines/jobs/index.ts'), import('../ffmpeg.ts')]);
         const tools = await locateCliFfmpeg();
         for (const job of jobs) if (job.kind === 'video') plans.set(job, await planVideoChunks(job.inputs[0], options.chunkSeconds, tools));
       }

@@ -1,11 +1,6 @@
 import { Command, Option } from 'commander';
-import { load } from '../../models/index.ts';
-import { CALIBRATION_METHODS, type CalibrationMethod } from '../../models/onnx/index.ts';
-import { formatReport, progressBar, quantizeModelFile, readCalibrationFrames } from '../int8.ts';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../../models/onnx/calibration-methods.ts';
 import { parsePositiveInt } from '../model.ts';
-
-// The quantizing itself lives in cli/int8.ts, shared with --int8; these stay importable from here.
-export { quantizeModelFile, readCalibrationFrames, writeAtomic, type Int8Request } from '../int8.ts';
 
 interface QuantizeCliOptions {
   output: string;
@@ -36,6 +31,8 @@ export function quantizeCommand(): Command {
     .option('--json', 'print the report as JSON on stdout')
     .option('-q, --quiet', 'no progress bar')
     .action(async (model: string, options: QuantizeCliOptions) => {
+      // The quantizing itself lives in cli/int8.ts, shared with --int8.
+      const [{ load }, { formatReport, progressBar, quantizeModelFile, readCalibrationFrames }] = await Promise.all([import('../../models/index.ts'), import('../int8.ts')]);
       const probe = await load(model, { engine: 'onnx', threads: 1, cacheDir: process.env.CAMSTREAM_CACHE || undefined });
       const pre = probe.info.preprocess;
       await probe.dispose();

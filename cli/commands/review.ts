@@ -12,18 +12,9 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DATASET_LAYOUTS, type DatasetLayout } from '../../datasets/index.ts';
-import {
-  EXPORT_FORMATS,
-  exportFormatFor,
-  formatReportTable,
-  importForReview,
-  reportJson,
-  ReviewStore,
-  renderExport,
-  reviewDbPath,
-  writeExport,
-} from '../../review/index.ts';
+import { DATASET_LAYOUTS, type DatasetLayout } from '../../datasets/names.ts';
+import type { ReviewStore } from '../../review/index.ts';
+import { EXPORT_FORMATS } from '../../review/formats.ts';
 import { addModelOptions, openModel, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 
 /** The camstream home: --home, else CAMSTREAM_HOME, else ~/.camstream. */
@@ -31,11 +22,17 @@ export function reviewHome(option: string | undefined): string {
   return resolve(option ?? (process.env.CAMSTREAM_HOME || join(homedir(), '.camstream')));
 }
 
-function withStore<T>(home: string | undefined, fn: (store: ReviewStore) => Promise<T> | T): Promise<T> {
-  const store = ReviewStore.open(reviewDbPath(reviewHome(home)));
-  return Promise.resolve()
-    .then(() => fn(store))
-    .finally(() => store.close());
+type ReviewModule = typeof import('../../review/index.ts');
+
+/** Opens the store with the review module, loaded only when a review command runs (SQLite, sharp, the report). */
+async function withStore<T>(home: string | undefined, fn: (store: ReviewStore, review: ReviewModule) => Promise<T> | T): Promise<T> {
+  const review = await import('../../review/index.ts');
+  const store = review.ReviewStore.open(review.reviewDbPath(reviewHome(home)));
+  try {
+    return await fn(store, review);
+  } finally {
+    store.close();
+  }
 }
 
 const homeOption = (): Option => new Option('--home <dir>', 'camstream home holding review.db (default: CAMSTREAM_HOME or ~/.camstream)');
@@ -74,7 +71,7 @@ function importCommand(): Command {
         : undefined;
     let phase = '';
     try {
-      const result = await withStore(options.home, (store) =>
+      const result = await withStore(options.home, (store, { importForReview }) =>
         importForReview(
           store,
           model,
@@ -104,6 +101,7 @@ function importCommand(): Command {
         `imported ${s.totalImages} images as '${result.name}' (${result.issues.filter((i) => i.severity === 'skipped').length} skipped; ` +
           `features: ${result.featuresComputed} computed, ${result.featuresCached} cached)\n`,
       );
+      const { formatReportTable } = await import('../../review/index.ts');
       process.stdout.write(formatReportTable(s));
     } finally {
       bar?.stop();
@@ -121,7 +119,7 @@ function reportCommand(): Command {
     .option('--json', 'print a JSON object (fractions in [0, 1]) instead of the table')
     .addOption(homeOption())
     .action(async (ref: string, options: { json?: boolean; home?: string }) => {
-      await withStore(options.home, (store) => {
+      await withStore(options.home, (store, { formatReportTable, reportJson }) => {
         const summary = reportJson(store, store.requireDatasetByNameOrPath(ref).name);
         process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatReportTable(summary));
       });
@@ -142,8 +140,9 @@ function exportCommand(): Command {
     .addOption(homeOption())
     .action(async (ref: string, options: { format?: string; out: string; home?: string }) => {
       // Checked before the store is opened: a usage error should not depend on the store.
+      const { exportFormatFor } = await import('../../review/formats.ts');
       const format = exportFormatFor(options.out, options.format);
-      await withStore(options.home, async (store) => {
+      await withStore(options.home, async (store, { renderExport, writeExport }) => {
         const name = store.requireDatasetByNameOrPath(ref).name;
         if (options.out === '-') await writeStdout(await renderExport(store, name, format));
         else await writeExport(store, name, format, resolve(options.out));

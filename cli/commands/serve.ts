@@ -1,9 +1,5 @@
 import { Command, Option } from 'commander';
-import { ConfigError } from '../../models/index.ts';
-import { shutdownFfmpeg } from '../../pipelines/index.ts';
-import { locateCliFfmpeg } from '../ffmpeg.ts';
-import { resolveServerConfig, startServer } from '../../server/index.ts';
-import { reviewDbPath } from '../../review/index.ts';
+import { ConfigError } from '../../common/index.ts';
 import { reviewHome } from './review.ts';
 import { addModelOptions, defaultModelDir, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 import { backendFor, collectModels, listModels } from '../model-list.ts';
@@ -85,6 +81,12 @@ export function serveCommand(): Command {
     .option('--low-confidence <p>', 'with a model that has a "no digit" class: a top probability under p shows as "no digit"', parseNumberIn('--low-confidence', 0, 1), 0.5);
   addModelOptions(command);
   return command.action(async (options: ServeCliOptions) => {
+    const [{ shutdownFfmpeg }, { locateCliFfmpeg }, { resolveServerConfig, startServer }, { reviewDbPath }] = await Promise.all([
+      import('../../pipelines/index.ts'),
+      import('../ffmpeg.ts'),
+      import('../../server/index.ts'),
+      import('../../review/index.ts'),
+    ]);
     const token = options.token ?? (process.env.CAMSTREAM_TOKEN || undefined);
     // Refuse a bad host/token/port before spending seconds on the model.
     resolveServerConfig({ http: { host: options.host, port: options.port, token } });

@@ -3,8 +3,8 @@ import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../../common/index.ts';
-import { initTfjsBackend } from '../../models/tfjs/backend.ts';
-import { trainZooModel, ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG, type TrainProgress } from '../../lab/train/index.ts';
+import type { TrainProgress } from '../../lab/train/index.ts';
+import { ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../lab/train/zoo-config.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface TrainCliOptions {
@@ -64,6 +64,7 @@ export function trainCommand(): Command {
 /** The action of `camstream train`: backend, progress output, SIGINT to stop, then the model folder. */
 async function runTrain(options: TrainCliOptions): Promise<void> {
   const out = trainOutput(options);
+  const [{ initTfjsBackend }, { trainZooModel }] = await Promise.all([import('../../models/tfjs/backend.ts'), import('../../lab/train/index.ts')]);
   const backend = await initTfjsBackend(options.backend);
   const args = process.argv.slice(process.argv.indexOf('train'));
   const command = `camstream ${args.join(' ')}`;

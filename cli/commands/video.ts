@@ -5,9 +5,9 @@
  */
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { COLORMAP_NAMES, ConfigError } from '../../models/index.ts';
-import { annotateVideo, InterruptedError, shutdownFfmpeg, type VideoConfig, type VideoProgress, type VideoReport } from '../../pipelines/index.ts';
-import { locateCliFfmpeg } from '../ffmpeg.ts';
+import { ConfigError } from '../../common/index.ts';
+import { COLORMAP_NAMES } from '../../models/cam/colormaps.ts';
+import type { VideoConfig, VideoProgress, VideoReport } from '../../pipelines/index.ts';
 import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
 import { FrameEta, formatEta } from '../video-eta.ts';
 
@@ -69,6 +69,9 @@ export function videoCommand(): Command {
     // Only the entry point reads the environment: FFMPEG_PATH / FFPROBE_PATH pick the binaries.
     // Start-up, timed for the breakdown line: locating ffmpeg spawns it (`-version`) and so runs alongside
     // the model load, which is JavaScript on this thread (engine modules, wasm, weights, a warm-up pass).
+    // The pipeline modules load here, not at start: `--help` and the other commands do not pay for them.
+    // They count as "process and modules" in the start-up line.
+    const [{ annotateVideo, InterruptedError, shutdownFfmpeg }, { locateCliFfmpeg }] = await Promise.all([import('../../pipelines/index.ts'), import('../ffmpeg.ts')]);
     const actionAt = performance.now();
     const located = timed(locateCliFfmpeg());
     // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see

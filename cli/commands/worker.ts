@@ -4,9 +4,8 @@
  */
 import { Command } from 'commander';
 import { basename, extname } from 'node:path';
-import { ConfigError, type CamModel } from '../../models/index.ts';
-import { shutdownFfmpeg } from '../../pipelines/index.ts';
-import { locateCliFfmpeg } from '../ffmpeg.ts';
+import { ConfigError } from '../../common/index.ts';
+import type { CamModel } from '../../models/index.ts';
 import { openModel, parsePositiveInt } from '../model.ts';
 
 interface WorkerCliOptions {
@@ -70,7 +69,11 @@ export function workerCommand(): Command {
     .option('--progress-ms <ms>', 'shortest interval between progress writes to Redis per job', parsePositiveInt('--progress-ms'), 1000)
     .option('-q, --quiet', 'no start-up report or per-job log lines')
     .action(async (options: WorkerCliOptions) => {
-      const { redisConnection, startCamWorker } = await import('../../pipelines/jobs/index.ts');
+      const [{ redisConnection, startCamWorker }, { shutdownFfmpeg }, { locateCliFfmpeg }] = await Promise.all([
+        import('../../pipelines/jobs/index.ts'),
+        import('../../pipelines/index.ts'),
+        import('../ffmpeg.ts'),
+      ]);
       const connection = redisConnection(redisUrl(options.redis));
       const [tools, models] = await Promise.all([locateCliFfmpeg(), openModels(options.models, options.quiet ?? false)]);
       const log = options.quiet ? undefined : (line: string): void => void process.stderr.write(`camstream worker: ${line}\n`);

@@ -48,5 +48,4 @@ export {
   type ZooManifest,
 } from './zoo.ts';
 
-/** The scene stream `camstream eval` uses by default: never used for training (training uses `--seed`, default 1). */
-export const DEFAULT_EVAL_SEED = 2016;
+export { DEFAULT_EVAL_SEED } from './zoo-config.ts';

@@ -11,42 +11,14 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ModelFileConfig } from '../../models/types.ts';
 import { saveArtifactsToFolder } from '../../models/tfjs/io.ts';
 import { GAP_NET_PREPROCESS, mapRatio } from './architecture.ts';
 import { CLASS_LABELS, MNIST_TRAIN_FRACTION } from '../../datasets/index.ts';
 import { trainGapNet, type ResolvedTrainConfig, type TrainConfig, type TrainOptions, type TrainResult } from './train.ts';
+import { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_TRAIN_CONFIG } from './zoo-config.ts';
 
-/** Name of the embedded model (its folder under models/zoo/). */
-export const ZOO_MODEL_NAME = 'digits-gap';
-
-/** Absolute path of the embedded model's folder. */
-export const ZOO_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'zoo', ZOO_MODEL_NAME);
-
-/**
- * The training recipe of the embedded model: `camstream train` with no options runs exactly this (into a
- * new folder unless --replace-shipped). 64x64 inputs: a dm100 scene (100x100) shrinks to 64 with its
- * 28-pixel digit at about 18 pixels, stn60 stays near 1:1, and the default trunk (stride 4) with the gated
- * fusion stage (architecture.ts) gives 32x32 maps, 2 input pixels per cell, finer than the reference
- * LeNet's 25x25 over 100x100. A 100x100 input costs about 2.1x per step (measured on the pilots), which
- * would not fit the 60-minute budget on 2 cores. Eleven classes: the digits, then `no digit`. The data
- * mix draws every sample from the procedural scenes or a real-digit recipe (MNIST train split only).
- * Two data-parallel replicas, one per core of a 2-core machine (wasm is single-threaded in Node).
- */
-export const ZOO_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  seed: 1,
-  steps: 4500,
-  batchSize: 64,
-  learningRate: 0.003,
-  replicas: 2,
-  net: Object.freeze({
-    inputSize: 64,
-    numClasses: 11,
-    fuse: Object.freeze({ widths: Object.freeze([64]) as readonly number[], kernel: 1, mode: 'gate' as const }),
-  }),
-  mix: Object.freeze({ procedural: 0.25, dm100: 0.2, stn60: 0.15, webcam: 0.25, none: 0.15 }),
-});
+export { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_TRAIN_CONFIG };
 
 /** Files of a model folder, in the order the manifest lists them. */
 export const ZOO_FILES = ['model.json', 'group1-shard1of1.bin', 'labels.txt', 'camstream.json'] as const;

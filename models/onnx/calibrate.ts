@@ -22,9 +22,9 @@ import { GraphView, parseOnnxModel } from './graph.ts';
 import { activationParams, type Range } from './qdq-graph.ts';
 import { DataType, encodeModel, type IModelProto } from './proto.ts';
 import { createSession } from './session.ts';
+import { CALIBRATION_METHODS, type CalibrationMethod } from './calibration-methods.ts';
 
-export const CALIBRATION_METHODS = Object.freeze(['minmax', 'percentile', 'mse'] as const);
-export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
+export { CALIBRATION_METHODS, type CalibrationMethod };
 
 /** How ranges are chosen. */
 export interface CalibrationConfig {

@@ -2,7 +2,7 @@
  * Classes asked for by index or by name (`--classes "fox squirrel,orange,3"`), checked against a model's
  * class count and labels. Names match a label exactly, ignoring case and surrounding spaces.
  */
-import { ConfigError } from '../../models/index.ts';
+import { ConfigError } from '../../common/index.ts';
 
 /** A class as a user names it: its index, or its label. */
 export type ClassRef = number | string;
