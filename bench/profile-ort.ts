@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { createRandom } from '../lab/builders/index.ts';
-import { CAM_IO, GraphView, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, parseOnnxModel } from '../models/onnx/index.ts';
+import { CAM_IO, GraphView, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, fitFeeds, parseOnnxModel } from '../models/onnx/index.ts';
 import { resolvePreprocess } from '../models/index.ts';
 import { summarize, type Timing } from './internal/measure.ts';
 import { BENCH_MODELS, BENCH_PREPROCESS, type BenchModelName, prepareModel } from './internal/models.ts';
@@ -196,6 +196,8 @@ export async function profileOrt(options: OrtProfileOptions): Promise<OrtProfile
       [CAM_IO.request]: new ort.Tensor('int64', BigInt64Array.from([-1n, -1n, -1n, -1n, -1n]), [1, 5]),
       [CAM_IO.weights]: new ort.Tensor('float32', weightsT, [head.numClasses, head.channels]),
       [CAM_IO.bias]: new ort.Tensor('float32', head.bias, [head.numClasses]),
+      // The letterbox fit and the antialiased resize's taps, as the engine feeds them.
+      ...fitFeeds(fw, fh, pre),
     };
     const fetches = [CAM_IO.ids, CAM_IO.scores, CAM_IO.probs, CAM_IO.maps];
 

@@ -103,11 +103,11 @@ function frameFeeds(frames: readonly Frame[], run: number[], row: readonly numbe
   return { ...feeds, ...fitFeeds(width, height, pre) };
 }
 
-/** A tap table as the `cam_*_taps` / `cam_*_weights` feeds (weights shaped to broadcast over the frame). */
-function tapFeeds(t: ResizeTaps, taps: string, weights: string, trailing: number[]): Record<string, ort.Tensor> {
+/** A tap table as the `cam_*_taps` / `cam_*_weights` feeds (weights as `[out, 1, t]`, the batched MatMul's left side). */
+function tapFeeds(t: ResizeTaps, taps: string, weights: string): Record<string, ort.Tensor> {
   return {
     [taps]: new ort.Tensor('int64', BigInt64Array.from(t.indices, BigInt), [t.outSize, t.taps]),
-    [weights]: new ort.Tensor('float32', t.weights, [t.outSize, t.taps, ...trailing]),
+    [weights]: new ort.Tensor('float32', t.weights, [t.outSize, 1, t.taps]),
   };
 }
 
@@ -127,8 +127,8 @@ export function fitFeeds(width: number, height: number, pre: Preprocess): Record
     const [h, w] = g.contentSize;
     Object.assign(
       feeds,
-      tapFeeds(cachedResizeTaps(width, w, pre.resizeFilter), CAM_IO.colTaps, CAM_IO.colWeights, [1]),
-      tapFeeds(cachedResizeTaps(height, h, pre.resizeFilter), CAM_IO.rowTaps, CAM_IO.rowWeights, [1, 1]),
+      tapFeeds(cachedResizeTaps(width, w, pre.resizeFilter), CAM_IO.colTaps, CAM_IO.colWeights),
+      tapFeeds(cachedResizeTaps(height, h, pre.resizeFilter), CAM_IO.rowTaps, CAM_IO.rowWeights),
     );
   }
   return feeds;

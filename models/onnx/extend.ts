@@ -16,14 +16,15 @@
  *   right, 0), and for the `bilinear` filter `cam_fit_size` int64 `[2]` (content height, width), computed
  *   per frame size by `fitGeometry` so both engines place the content identically.
  * - `triangle` and `area` filters (antialiased): `cam_col_taps` int64 `[outW, t]` with `cam_col_weights`
- *   float `[outW, t, 1]`, and `cam_row_taps` int64 `[outH, t']` with `cam_row_weights` float
- *   `[outH, t', 1, 1]`: the tap tables of models/internal/resize-taps.ts for this frame size, fed per run.
+ *   float `[outW, 1, t]`, and `cam_row_taps` int64 `[outH, t']` with `cam_row_weights` float
+ *   `[outH, 1, t']`: the tap tables of models/internal/resize-taps.ts for this frame size, fed per run.
  * - activated class-conv heads only: `cam_slope` float `[]`, the slope of the head's activation below 0:
  *   0 for the model's own ReLU head, 1 (no activation) for a linear `withHead` classifier on the same session.
  *
  * Added nodes, in the order of models/preprocess.ts: Cast to float -> resize (`bilinear`: Resize linear,
- * half_pixel, to the model size or the letterbox content size; otherwise Gather the column taps, Mul by
- * their weights, ReduceSum, then the same over rows: a separable antialiasing filter on any opset) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
+ * half_pixel, to the model size or the letterbox content size; otherwise, per axis, the axis moved to the
+ * front, Gather its taps and one batched MatMul by their weights, first over columns, then over rows: a
+ * separable antialiasing filter on any opset) -> [Pad with 0] -> [Gather channels 2,1,0 for bgr] -> [Mul
  * scale] -> [Sub mean] -> [Div std] -> the model's original input, with a Transpose to NCHW right after the
  * resize (and pad) for NCHW models. Resizing before the transpose keeps the full-size frame in its native
  * layout: only the small resized tensor is permuted. The order of channel reordering and normalization is
@@ -180,9 +181,9 @@ export function extendOnnxModel(view: GraphView, input: OnnxInput, head: OnnxHea
     ...(usesResizeTaps(pre)
       ? [
           valueInfo(CAM_IO.colTaps, DataType.INT64, ['cam_out_width', 'cam_col_count']),
-          valueInfo(CAM_IO.colWeights, DataType.FLOAT, ['cam_out_width', 'cam_col_count', 1]),
+          valueInfo(CAM_IO.colWeights, DataType.FLOAT, ['cam_out_width', 1, 'cam_col_count']),
           valueInfo(CAM_IO.rowTaps, DataType.INT64, ['cam_out_height', 'cam_row_count']),
-          valueInfo(CAM_IO.rowWeights, DataType.FLOAT, ['cam_out_height', 'cam_row_count', 1, 1]),
+          valueInfo(CAM_IO.rowWeights, DataType.FLOAT, ['cam_out_height', 1, 'cam_row_count']),
         ]
       : []),
     ...(head.activation === 'relu' ? [valueInfo(CAM_IO.slope, DataType.FLOAT, [])] : []),
@@ -226,8 +227,10 @@ function addPreprocessing(b: GraphBuilder, opset: number, input: OnnxInput, pre:
   const [inH, inW] = pre.inputSize;
   let x = b.pre('Cast', [CAM_IO.frames], { to: DataType.FLOAT });
   if (usesResizeTaps(pre)) {
-    x = addTapResize(b, opset, x, CAM_IO.colTaps, CAM_IO.colWeights, 2);
-    x = addTapResize(b, opset, x, CAM_IO.rowTaps, CAM_IO.rowWeights, 1);
+    // Rows first: for one frame, moving the row axis to the front moves only a dimension of 1 (a copy, no
+    // shuffle), and the column pass, which needs a real transpose, then runs on the fewer rows.
+    x = addTapResize(b, x, CAM_IO.rowTaps, CAM_IO.rowWeights, 1);
+    x = addTapResize(b, x, CAM_IO.colTaps, CAM_IO.colWeights, 2);
   } else {
     const batch = b.pre('Slice', [b.pre('Shape', [CAM_IO.frames]), b.ints([0]), b.ints([1])]);
     const sizes = letterbox
@@ -255,15 +258,23 @@ function addPreprocessing(b: GraphBuilder, opset: number, input: OnnxInput, pre:
 }
 
 /**
- * One axis of the NHWC frames resampled by fed tap tables: Gather along `axis` (a `[out, t]` index table
- * makes `[.., out, t, ..]`), Mul by the weights, ReduceSum over the tap axis (axes as an input from opset 13).
+ * One axis of the NHWC frames `[N, H, W, 3]` resampled by fed tap tables: the axis moved to the front,
+ * Gather by the `[out, t]` index table (`[out, t, rest...]`, flattened to `[out, t, R]`), then one batched
+ * MatMul with the `[out, 1, t]` weights (`[out, 1, R]`), reshaped and moved back. Measured on a 640x480 frame
+ * to 224x224 (triangle, ORT CPU, 2 threads): 3-4 ms against 26 ms for Gather, broadcast Mul and a ReduceSum
+ * over the tap axis, which ran element by element.
  */
-function addTapResize(b: GraphBuilder, opset: number, x: string, taps: string, weights: string, axis: 1 | 2): string {
-  const gathered = b.pre('Gather', [x, taps], { axis });
-  const weighted = b.pre('Mul', [gathered, weights]);
-  return opset >= 13
-    ? b.pre('ReduceSum', [weighted, b.ints([axis + 1])], { keepdims: 0 })
-    : b.pre('ReduceSum', [weighted], { axes: [axis + 1], keepdims: 0 });
+function addTapResize(b: GraphBuilder, x: string, taps: string, weights: string, axis: 1 | 2): string {
+  const toFront = axis === 2 ? [2, 0, 1, 3] : [1, 0, 2, 3];
+  const back = axis === 2 ? [1, 2, 0, 3] : [1, 0, 2, 3];
+  const front = b.pre('Transpose', [x], { perm: toFront });
+  const gathered = b.pre('Reshape', [b.pre('Gather', [front, taps], { axis: 0 }), b.ints([0, 0, -1])]);
+  const summed = b.pre('MatMul', [weights, gathered]);
+  // [out, N, ., 3]: the tap table's length, then the other three dimensions of the moved frames.
+  const outAxis = b.pre('Slice', [b.pre('Shape', [taps]), b.ints([0]), b.ints([1])]);
+  const rest = b.pre('Slice', [b.pre('Shape', [front]), b.ints([1]), b.ints([4])]);
+  const shaped = b.pre('Reshape', [summed, b.pre('Concat', [outAxis, rest], { axis: 0 })]);
+  return b.pre('Transpose', [shaped], { perm: back });
 }
 
 /** CAM nodes: GAP, logits, the requested ids, their scores and probabilities, and the maps (file comment). */

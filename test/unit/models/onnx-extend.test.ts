@@ -124,7 +124,14 @@ describe('extendOnnxModel', () => {
     // Added nodes name their part (profiles split preprocessing from the CAM head by it); model nodes keep theirs.
     const names = (ops: string[]) => view.model.graph.node.filter((n) => ops.includes(n.opType ?? '')).map((n) => n.name ?? '');
     for (const name of names(['Cast', 'Resize'])) expect(name).toMatch(/^cam\/pre\//);
-    for (const name of names(['TopK', 'Softmax', 'MatMul', 'Gemm'])) expect(name).toMatch(/^cam\/(?!pre\/)/);
+    // The antialiased resize's MatMuls (by the tap weights) are preprocessing; the head's are CAM.
+    const tapWeights = new Set<string>([CAM_IO.rowWeights, CAM_IO.colWeights]);
+    const matmuls = view.model.graph.node.filter((n) => n.opType === 'MatMul');
+    const resizing = matmuls.filter((n) => (n.input ?? []).some((i) => tapWeights.has(i)));
+    expect(resizing).toHaveLength(2);
+    for (const n of resizing) expect(n.name).toMatch(/^cam\/pre\//);
+    for (const n of matmuls.filter((m) => !resizing.includes(m))) expect(n.name).toMatch(/^cam\/(?!pre\/)/);
+    for (const name of names(['TopK', 'Softmax', 'Gemm'])) expect(name).toMatch(/^cam\/(?!pre\/)/);
     expect(names(['Conv']).length).toBeGreaterThan(0);
     for (const name of names(['Conv'])) expect(name).not.toMatch(/^cam\//);
   });
