@@ -3,6 +3,7 @@
  * - live.ts: the live WebSocket's version, endpoint, close codes, size limits and binary codec.
  * - live-control.ts: the live WebSocket's JSON control messages and their validator.
  * - review.ts: the review REST API's base path and JSON shapes (types only, besides the path).
+ * - jobs.ts: the same for the jobs REST API behind the /jobs page.
  * See docs/protocol.md.
  */
 export {
@@ -55,3 +56,13 @@ export {
   type ReviewSummary,
   type WireBox,
 } from './review.ts';
+export {
+  JOBS_API,
+  type JobAction,
+  type JobKind,
+  type JobProgress,
+  type JobsListing,
+  type JobStatus,
+  type QueueCounts,
+  type QueueState,
+} from './jobs.ts';

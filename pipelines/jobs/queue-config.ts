@@ -6,6 +6,7 @@
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
 import { ConfigError } from '../../models/index.ts';
 import type { ChunkSpec } from './chunks.ts';
+import type { JobKind, JobProgress } from '../../protocol/jobs.ts';
 
 /** The BullMQ queue every camstream submitter and worker uses. */
 export const CAM_QUEUE_NAME = 'camstream';
@@ -41,7 +42,7 @@ export interface ImageJobOptions {
 /** One job as it sits in Redis. Paths are file names inside the worker's roots (relative, or absolute inside). */
 export interface CamJobData {
   /** `chunk`: one segment of a split video; `join`: the parent that joins a split video's segments. */
-  kind: 'video' | 'image' | 'chunk' | 'join';
+  kind: JobKind;
   /** One video, or the images of a batch. */
   inputs: string[];
   /** Output folder inside the worker's `--out-root`. */
@@ -65,12 +66,8 @@ export interface CamJobResult {
   worker: string;
 }
 
-/** Progress of a running job, written at most once per progress tick. */
-export interface CamJobProgress {
-  done: number;
-  /** Frames (video) or images expected, when known. */
-  total: number | null;
-}
+/** Progress of a running job, written at most once per progress tick (the wire shape, protocol/jobs.ts). */
+export type CamJobProgress = JobProgress;
 
 /** Retries for transient failures: attempts in all and the first backoff delay (doubled each retry). */
 export interface JobRetryConfig {

@@ -3,37 +3,18 @@
  * them. One `CamQueue` holds one Redis connection; `close()` releases it. The worker's side is worker.ts.
  */
 import { FlowProducer, Queue, QueueEvents, type ConnectionOptions, type Job, type JobType } from 'bullmq';
+import type { JobAction, JobStatus, QueueCounts } from '../../protocol/jobs.ts';
 import type { ChunkRange } from './chunks.ts';
 import { CAM_QUEUE_NAME, resolveJobOptions, type CamJobData, type CamJobProgress, type CamJobResult, type JobRetryConfig } from './queue-config.ts';
 
-/** One job as `jobs status` and `/jobs` show it. */
-export interface CamJobStatus {
-  id: string;
-  kind: CamJobData['kind'];
-  inputs: string[];
-  state: string;
-  progress: CamJobProgress | null;
-  /** The worker that took it last (its `--name`, default host:pid). */
-  worker: string | null;
-  attempts: number;
-  error: string | null;
-  outputs: string[];
-  createdAt: number;
-  finishedAt: number | null;
-  /** For a segment of a split video: the id of the join job that waits for it. */
-  parent: string | null;
-}
+/** One job as `jobs status` and `/jobs` show it (the jobs API's wire shape, protocol/jobs.ts). */
+export type CamJobStatus = JobStatus;
 
 /** Queue counts by state. */
-export type CamQueueCounts = Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'waiting-children' | 'completed' | 'failed', number>;
+export type CamQueueCounts = QueueCounts;
 
 /** What happened to one id asked to be cancelled or retried. */
-export interface CamJobAction {
-  id: string;
-  ok: boolean;
-  /** Why not, or what was done. */
-  note: string;
-}
+export type CamJobAction = JobAction;
 
 const LISTED: JobType[] = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'failed', 'completed'];
 

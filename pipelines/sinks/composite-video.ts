@@ -9,13 +9,13 @@
  * from one ffmpeg to the other.
  */
 import type { Readable } from 'node:stream';
-import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import { encodeVideo, type EncodeResult, type FfmpegTools, type Rational, type VideoEncoder } from '../ffmpeg/index.ts';
+import type { OperatorFunction } from 'rxjs';
+import { encodeVideo, type FfmpegTools, type Rational } from '../ffmpeg/index.ts';
 import type { StageTimings } from '../stages/frame.ts';
 import type { OverlayLayout } from '../stages/render.ts';
-import { writeInOrder } from './in-order.ts';
+import { encoderSink, type EncoderSinkHooks } from './encoder-sink.ts';
 
-export interface CompositeVideoConfig {
+export interface CompositeVideoConfig extends EncoderSinkHooks {
   /** The input as the user named it (messages only). */
   input: string;
   /** Output file (`.mp4`). */
@@ -40,10 +40,6 @@ export interface CompositeVideoConfig {
   streamBufferBytes?: number;
   /** Have ffmpeg report its CPU time at exit (`VideoEncoder.cpu()`). Default false. */
   measureCpu?: boolean;
-  onStart?: (encoder: VideoEncoder) => void;
-  onFinish?: (result: EncodeResult) => void;
-  /** Called with the promise of an abort (error or unsubscribe): it settles once ffmpeg is gone and the temporary file deleted. */
-  onAbort?: (done: Promise<void>) => void;
 }
 
 /** What `writeCompositeVideo` needs of a frame record. */
@@ -83,78 +79,35 @@ export function timedCompositeFilter(layout: OverlayLayout): string {
  * `ms.encode` gets the time the frame waited for the pipe.
  */
 export function writeCompositeVideo<T extends CompositeSinkInput>(config: CompositeVideoConfig): OperatorFunction<T, T> {
-  return (source) =>
-    new Observable<T>((subscriber) => {
-      let closed = false;
-      let finished = false;
-      let encoder: VideoEncoder | undefined;
-      const { frameWidth, frameHeight } = config.layout;
-      const frameBytes = Math.ceil(frameWidth / 2) * 2 * Math.ceil(frameHeight / 2) * 2 * 1.5;
-      const started = config.base
-        .then((base) =>
-          encodeVideo({
-            out: config.out,
-            width: config.layout.width,
-            height: config.layout.height,
-            fps: config.rate,
-            inputPixFmt: 'rgba',
-            frameTimestamps: true,
-            inputs: [{
-              input: config.input,
-              stream: base,
-              options: ['-thread_queue_size', '64', '-probesize', '32', '-analyzeduration', '0', '-fpsprobesize', '0', '-f', 'nut'],
-              streamBufferBytes: config.streamBufferBytes ?? Math.max(64 * 1024 * 1024, 48 * frameBytes),
-            }],
-            filterComplex: timedCompositeFilter(config.layout),
-            audioFromInput: config.audio === 'none' ? undefined : { input: 0, codec: config.audio },
-            shortest: config.shortest,
-            preset: config.preset,
-            crf: config.crf,
-            threads: config.threads,
-            tools: config.tools,
-            measureCpu: config.measureCpu,
-          }),
-        )
-        .then((enc) => {
-          encoder = enc;
-          if (closed && !finished) config.onAbort?.(enc.abort());
-          else config.onStart?.(enc);
-          return enc;
-        });
-      let sourceSub: Subscription | undefined;
-      const fail = (err: unknown): void => {
-        if (closed) return;
-        closed = true;
-        sourceSub?.unsubscribe();
-        config.onAbort?.(started.then((enc) => enc.abort(), () => undefined));
-        subscriber.error(err);
-      };
-      sourceSub = writeInOrder(source, {
-        after: started,
-        write: async (frame) => {
-          if (closed) return;
-          const enc = await started;
-          const t0 = performance.now();
-          await enc.write(frame.overlay, frame.pts);
-          if (frame.ms) frame.ms.encode = performance.now() - t0;
-          if (!closed) subscriber.next(frame);
-        },
-        complete: async () => {
-          if (closed) return;
-          const result = await (await started).finish();
-          finished = true;
-          if (closed) return;
-          config.onFinish?.(result);
-          closed = true;
-          subscriber.complete();
-        },
-        fail,
-      });
-      started.catch(fail);
-      return () => {
-        closed = true;
-        sourceSub?.unsubscribe();
-        if (!finished) config.onAbort?.(encoder ? encoder.abort() : started.then((enc) => enc.abort(), () => undefined));
-      };
-    });
+  const { frameWidth, frameHeight } = config.layout;
+  const frameBytes = Math.ceil(frameWidth / 2) * 2 * Math.ceil(frameHeight / 2) * 2 * 1.5;
+  return encoderSink<T>(
+    () =>
+      config.base.then((base) =>
+        encodeVideo({
+          out: config.out,
+          width: config.layout.width,
+          height: config.layout.height,
+          fps: config.rate,
+          inputPixFmt: 'rgba',
+          frameTimestamps: true,
+          inputs: [{
+            input: config.input,
+            stream: base,
+            options: ['-thread_queue_size', '64', '-probesize', '32', '-analyzeduration', '0', '-fpsprobesize', '0', '-f', 'nut'],
+            streamBufferBytes: config.streamBufferBytes ?? Math.max(64 * 1024 * 1024, 48 * frameBytes),
+          }],
+          filterComplex: timedCompositeFilter(config.layout),
+          audioFromInput: config.audio === 'none' ? undefined : { input: 0, codec: config.audio },
+          shortest: config.shortest,
+          preset: config.preset,
+          crf: config.crf,
+          threads: config.threads,
+          tools: config.tools,
+          measureCpu: config.measureCpu,
+        }),
+      ),
+    (encoder, frame) => encoder.write(frame.overlay, frame.pts),
+    config,
+  );
 }

@@ -4,13 +4,13 @@
  * `compositeFilter`), copies the original's audio, and writes H.264 to a temporary name renamed onto the
  * target only after a clean exit (ffmpeg/encode.ts). Full-resolution pixels never pass through JS.
  */
-import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
-import { encodeVideo, type EncodeResult, type FfmpegTools, type InputScheme, type Rational, type VideoEncoder } from '../ffmpeg/index.ts';
+import type { OperatorFunction } from 'rxjs';
+import { encodeVideo, type FfmpegTools, type InputScheme, type Rational } from '../ffmpeg/index.ts';
 import type { StageTimings } from '../stages/frame.ts';
 import { compositeFilter, type OverlayLayout } from '../stages/render.ts';
-import { writeInOrder } from './in-order.ts';
+import { encoderSink, type EncoderSinkHooks } from './encoder-sink.ts';
 
-export interface OverlayVideoConfig {
+export interface OverlayVideoConfig extends EncoderSinkHooks {
   /** The original video (file or whitelisted URL): composited under the overlay, and the audio source. */
   input: string;
   /** Output file (`.mp4`). */
@@ -32,15 +32,6 @@ export interface OverlayVideoConfig {
   threads?: number;
   tools?: FfmpegTools;
   schemes?: readonly InputScheme[];
-  /** Called once ffmpeg runs (pid, command line). */
-  onStart?: (encoder: VideoEncoder) => void;
-  /** Called with the result once the file is in place, just before completion. */
-  onFinish?: (result: EncodeResult) => void;
-  /**
-   * Called when the run is aborted (error or unsubscribe) with the promise of the abort: it resolves once
-   * ffmpeg has exited and the temporary file is deleted. Lets a caller report failure only after cleanup.
-   */
-  onAbort?: (done: Promise<void>) => void;
 }
 
 /** What `writeOverlayVideo` needs of a frame record. */
@@ -57,12 +48,9 @@ export interface OverlaySinkInput {
  * `ms.encode` gets the time the frame waited for the pipe.
  */
 export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVideoConfig): OperatorFunction<T, T> {
-  return (source) =>
-    new Observable<T>((subscriber) => {
-      let closed = false;
-      let finished = false;
-      let encoder: VideoEncoder | undefined;
-      const started = encodeVideo({
+  return encoderSink<T>(
+    () =>
+      encodeVideo({
         out: config.out,
         width: config.layout.width,
         height: config.layout.height,
@@ -76,47 +64,8 @@ export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVid
         threads: config.threads,
         tools: config.tools,
         schemes: config.schemes,
-      }).then((enc) => {
-        encoder = enc;
-        if (closed && !finished) config.onAbort?.(enc.abort());
-        else config.onStart?.(enc);
-        return enc;
-      });
-      let sourceSub: Subscription | undefined;
-      const fail = (err: unknown): void => {
-        if (closed) return;
-        closed = true;
-        sourceSub?.unsubscribe();
-        config.onAbort?.(started.then((enc) => enc.abort(), () => undefined));
-        subscriber.error(err);
-      };
-      // Frames are written strictly in order, the first once the encoder has started.
-      sourceSub = writeInOrder(source, {
-        after: started,
-        write: async (frame) => {
-          if (closed) return;
-          const enc = await started;
-          const t0 = performance.now();
-          await enc.write(frame.overlay);
-          if (frame.ms) frame.ms.encode = performance.now() - t0;
-          if (!closed) subscriber.next(frame);
-        },
-        complete: async () => {
-          if (closed) return;
-          const result = await (await started).finish();
-          finished = true;
-          if (closed) return;
-          config.onFinish?.(result);
-          closed = true;
-          subscriber.complete();
-        },
-        fail,
-      });
-      started.catch(fail);
-      return () => {
-        closed = true;
-        sourceSub?.unsubscribe();
-        if (!finished) config.onAbort?.(encoder ? encoder.abort() : started.then((enc) => enc.abort(), () => undefined));
-      };
-    });
+      }),
+    (encoder, frame) => encoder.write(frame.overlay),
+    config,
+  );
 }

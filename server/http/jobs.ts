@@ -12,24 +12,20 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import type { CamJobAction, CamJobStatus, CamQueue, CamQueueCounts } from '../../pipelines/jobs/index.ts';
+import type { CamJobAction, CamQueue } from '../../pipelines/jobs/index.ts';
+import { JOBS_API, type JobsListing } from '../../protocol/jobs.ts';
 import { sameOrigin } from './auth.ts';
 import { SECURITY_HEADERS, sendText } from './static.ts';
 
 /** Path of the jobs page. */
 export const JOBS_PAGE = '/jobs';
-/** Prefix of the jobs API. */
-export const JOBS_API = '/api/jobs';
+export { JOBS_API };
 /** A Redis that does not answer within this long makes a request fail with 503 instead of hanging. */
 const REDIS_WAIT_MS = 5000;
 const MAX_BODY_BYTES = 1024;
 const MAX_LIMIT = 1000;
 
-/** What GET /api/jobs answers. */
-export interface JobsListing {
-  counts: CamQueueCounts;
-  jobs: CamJobStatus[];
-}
+export type { JobsListing };
 
 class HttpError extends Error {
   constructor(

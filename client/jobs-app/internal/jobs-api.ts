@@ -1,43 +1,11 @@
 /**
- * The jobs page's side of `/api/jobs` (server/http/jobs.ts): the listing and the two writes. The shapes
- * mirror the server's `CamJobStatus` and `CamQueueCounts`; the token travels in the cookie the page's
- * `?token=` visit set.
+ * The jobs page's side of `/api/jobs` (server/http/jobs.ts): the listing and the two writes, in the wire
+ * shapes of protocol/jobs.ts; the token travels in the cookie the page's `?token=` visit set.
  */
+import { JOBS_API, type JobAction, type JobsListing, type JobStatus } from '../../../protocol/jobs.ts';
 
-export const JOBS_API = '/api/jobs';
 
-export interface JobProgress {
-  done: number;
-  total: number | null;
-}
-
-export interface JobStatus {
-  id: string;
-  kind: 'video' | 'image' | 'chunk' | 'join';
-  inputs: string[];
-  state: string;
-  progress: JobProgress | null;
-  worker: string | null;
-  attempts: number;
-  error: string | null;
-  outputs: string[];
-  createdAt: number;
-  finishedAt: number | null;
-  parent: string | null;
-}
-
-export type QueueCounts = Record<string, number>;
-
-export interface JobsListing {
-  counts: QueueCounts;
-  jobs: JobStatus[];
-}
-
-export interface JobAction {
-  id: string;
-  ok: boolean;
-  note: string;
-}
+export type { JobAction, JobProgress, JobsListing, JobStatus, QueueCounts, QueueState } from '../../../protocol/jobs.ts';
 
 async function json<T>(response: Response): Promise<T> {
   if (!response.ok && response.status !== 409 && response.status !== 404) throw new Error(`${response.status}: ${await response.text()}`);

@@ -5,10 +5,10 @@
  * Styled as the review page.
  */
 import { css, html, LitElement, nothing } from 'lit';
-import { canCancel, canRetry, jobAction, listJobs, progressFraction, type JobStatus, type QueueCounts } from './jobs-api.ts';
+import { canCancel, canRetry, jobAction, listJobs, progressFraction, type JobStatus, type QueueCounts, type QueueState } from './jobs-api.ts';
 import { PollController } from './poll-controller.ts';
 
-const COUNT_ORDER = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'completed', 'failed'];
+const COUNT_ORDER: readonly QueueState[] = ['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'completed', 'failed'];
 
 /** The review page, with this page's `?token=` carried over. */
 function pageLink(path: string): string {
