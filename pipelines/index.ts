@@ -100,6 +100,7 @@ export {
   activeFfmpegPids,
   FfmpegError,
   INPUT_SCHEMES,
+  STDIN_INPUT,
   locateFfmpeg,
   probeMedia,
   runFfmpeg,

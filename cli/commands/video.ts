@@ -43,7 +43,7 @@ export function videoCommand(): Command {
         'line per frame with --json, and <out>.manifest.json describing the run. Ctrl-C stops cleanly (exit 130; ' +
         'SIGTERM: 143). FFMPEG_PATH and FFPROBE_PATH choose the ffmpeg binaries.',
     )
-    .argument('<input>', 'video file, or http(s):// or rtsp:// URL')
+    .argument('<input>', 'video file, http(s):// or rtsp:// URL, or - for standard input (a stream such as MPEG-TS or Matroska piped in)')
     .requiredOption('-o, --out <file>', 'output video (.mp4)')
     .option('-k, --top <k>', 'classes per frame, best first', parsePositiveInt('--top'), 5)
     .option('--smooth <a>', 'EMA weight of the past in [0, 1); 0 turns smoothing off', parseNumberIn('--smooth', 0, 0.999), 0.7)
@@ -71,7 +71,13 @@ export function videoCommand(): Command {
     // the model load, which is JavaScript on this thread (engine modules, wasm, weights, a warm-up pass).
     // The pipeline modules load here, not at start: `--help` and the other commands do not pay for them.
     // They count as "process and modules" in the start-up line.
-    const [{ annotateVideo, InterruptedError, shutdownFfmpeg }, { locateCliFfmpeg }] = await Promise.all([import('../../pipelines/index.ts'), import('../ffmpeg.ts')]);
+    const [{ annotateVideo, InterruptedError, shutdownFfmpeg, INPUT_SCHEMES, STDIN_INPUT }, { locateCliFfmpeg }] = await Promise.all([
+      import('../../pipelines/index.ts'),
+      import('../ffmpeg.ts'),
+    ]);
+    // `-`: the video comes on stdin, which only the command line may hand to ffmpeg (never a server or job).
+    const fromStdin = input === STDIN_INPUT;
+    if (fromStdin && process.stdin.isTTY) throw new ConfigError("input '-' reads the video from standard input, which is a terminal: pipe a stream in (ffmpeg ... -f mpegts - | camstream video - -o out.mp4)");
     const actionAt = performance.now();
     const located = timed(locateCliFfmpeg());
     // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see
@@ -106,7 +112,9 @@ export function videoCommand(): Command {
     };
     let report: VideoReport;
     try {
-      report = await annotateVideo(model, input, { ...videoConfig(options), tools }, {
+      const config = videoConfig(options);
+      if (fromStdin) config.decode = { ...config.decode, schemes: [...INPUT_SCHEMES, 'stdin'] };
+      report = await annotateVideo(model, input, { ...config, tools }, {
         signal: controller.signal,
         onProgress,
         onWarning: options.quiet ? undefined : (m) => bar?.log(m) ?? process.stderr.write(`camstream: warning: ${m}\n`),

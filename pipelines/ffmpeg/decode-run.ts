@@ -133,6 +133,7 @@ export class DecodeRun {
       args,
       file: this.source.display,
       extraPipes: sized.length - 1 + (resolved.passthrough ? 1 : 0),
+      inheritStdin: this.source.scheme === 'stdin',
       measureCpu: this.config.measureCpu === true && info,
       logLevel: info ? 'info' : 'error',
       // showinfo's own warnings (unknown side data) are not errors of the run.

@@ -7,9 +7,15 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../models/index.ts';
 
-/** Schemes an input may use. Default: all of them. */
-export type InputScheme = 'file' | 'http' | 'https' | 'rtsp';
+/**
+ * Schemes an input may use. Default: `INPUT_SCHEMES`. `stdin` (the input `-`, this process's standard
+ * input handed to ffmpeg) is never a default: only the command line, whose user owns that stdin, allows it.
+ */
+export type InputScheme = 'file' | 'http' | 'https' | 'rtsp' | 'stdin';
 export const INPUT_SCHEMES: readonly InputScheme[] = Object.freeze(['file', 'http', 'https', 'rtsp']);
+
+/** The input that names standard input. */
+export const STDIN_INPUT = '-';
 
 /** ffmpeg protocols each scheme needs underneath (HTTP runs over tcp, HTTPS over tls, RTSP over rtp/udp/tcp). */
 const PROTOCOLS: Record<InputScheme, readonly string[]> = {
@@ -17,6 +23,7 @@ const PROTOCOLS: Record<InputScheme, readonly string[]> = {
   http: ['http', 'tcp'],
   https: ['https', 'tls', 'tcp'],
   rtsp: ['rtsp', 'rtp', 'srtp', 'udp', 'tcp', 'tls'],
+  stdin: ['pipe'],
 };
 
 export interface ResolvedInput {
@@ -35,12 +42,17 @@ const SCHEME_RE = /^([A-Za-z][A-Za-z0-9+.-]*):/;
 
 /**
  * Classifies an input as a file path or a whitelisted URL. Throws ConfigError naming the scheme for
- * anything else (`concat:`, `ftp://`, `data:`, `pipe:`...). A relative path is made absolute, so a file
- * called `a:b.mp4` must be written `./a:b.mp4`.
+ * anything else (`concat:`, `ftp://`, `data:`, `pipe:`...). `-` is standard input, where `allowed` has
+ * `stdin`. A relative path is made absolute, so a file called `a:b.mp4` must be written `./a:b.mp4` (and
+ * one called `-`, `./-`).
  */
 export function resolveInput(input: string, allowed: readonly InputScheme[] = INPUT_SCHEMES): ResolvedInput {
   if (typeof input !== 'string' || input.length === 0) {
     throw new ConfigError(`input must be a file path or a URL, got ${JSON.stringify(input)}`);
+  }
+  if (input === STDIN_INPUT) {
+    if (!allowed.includes('stdin')) throw new ConfigError(`input '-' (standard input) is not allowed here (allowed: ${allowed.join(', ')})`);
+    return { url: 'pipe:0', display: 'stdin', scheme: 'stdin', protocolWhitelist: PROTOCOLS.stdin.join(',') };
   }
   const m = SCHEME_RE.exec(input);
   // One letter before ':' is a Windows drive (C:\video.mp4), not a scheme.

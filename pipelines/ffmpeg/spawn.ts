@@ -33,6 +33,11 @@ export interface SpawnConfig {
   file?: string;
   /** Open a pipe to the child's stdin. Default false, which also passes `-nostdin` to ffmpeg. */
   stdin?: boolean;
+  /**
+   * Hand this process's own stdin to the child, which reads its input from it (`-i pipe:0`). ffmpeg still
+   * gets `-nostdin`: it reads the stream as input, never as key presses. Not with `stdin`. Default false.
+   */
+  inheritStdin?: boolean;
   /** Extra readable pipes on fds 3, 4, ... (ffmpeg writes to them as `pipe:3`, ...). Default 0. */
   extraPipes?: number;
   /** Extra writable pipes after the readable ones (ffmpeg reads them as `pipe:N`). Default 0. */
@@ -172,7 +177,7 @@ function standardArgs(config: SpawnConfig): string[] {
 
 /** The stdio of a run: stdin piped only when asked for, stdout and stderr, then the extra pipes. */
 function stdioFor(config: SpawnConfig): StdioOptions {
-  const stdio: StdioOptions = [config.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+  const stdio: StdioOptions = [config.stdin ? 'pipe' : config.inheritStdin ? 'inherit' : 'ignore', 'pipe', 'pipe'];
   for (let i = 0; i < (config.extraPipes ?? 0) + (config.inputPipes ?? 0); i++) stdio.push('pipe');
   return stdio;
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { ROOT } from './fixtures.ts';
 
 export interface CliRun {
@@ -8,13 +9,13 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `bin/camstream.js` exactly as a user would, with a private model cache and no TTY. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000): Promise<CliRun> {
+/** Runs `bin/camstream.js` exactly as a user would, with a private model cache and no TTY; stdin from `stdin` (a stream with a file descriptor: a child's stdout) or none. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 180_000, stdin: 'ignore' | Readable = 'ignore'): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'camstream.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, CAMSTREAM_DEBUG: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin, 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
