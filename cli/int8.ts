@@ -247,7 +247,10 @@ export async function int8ModelFor(spec: string, options: Int8Options): Promise<
   const entry = await int8CacheEntry(source.path, method, { config: source.fileConfig, cacheDir: options.cacheDir });
   const path = join(entry, INT8_MODEL_FILE);
   if (existsSync(path)) {
-    if (!options.quiet) process.stderr.write(`camstream: int8: reusing ${path}\n`);
+    if (!options.quiet) {
+      process.stderr.write(`camstream: int8: reusing ${path}\n`);
+      for (const w of int8Warnings(await storedReport(entry))) process.stderr.write(`camstream: warning: ${w}\n`);
+    }
     return { path, created: false };
   }
   const flag = options.calibrateFlag ?? '--int8-calibrate';
@@ -281,11 +284,48 @@ export async function int8ModelFor(spec: string, options: Int8Options): Promise<
       // Another run committed the same entry first: theirs is as good as ours.
       if (!existsSync(path)) throw err;
     }
-    if (!options.quiet) process.stderr.write(`camstream: int8 model cached at ${path}; ${formatReport(report)}`);
+    if (!options.quiet) {
+      process.stderr.write(`camstream: int8 model cached at ${path}; ${formatReport(report)}`);
+      for (const w of int8Warnings(report)) process.stderr.write(`camstream: warning: ${w}\n`);
+    }
     return { path, created: true, report };
   } finally {
     bar.stop();
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Below these the int8 form is not worth running, and the user is told so (the run still uses it). */
+export const INT8_WARN = Object.freeze({ speedup: 1, top1Agreement: 0.9, camR: 0.95 });
+
+/**
+ * What a fidelity report says against running the int8 form: slower than fp32 (MobileNetV2's depthwise
+ * convs measured 0.76x), or answers that differ from fp32's. Empty when there is nothing to say or no report.
+ */
+export function int8Warnings(r: Partial<Pick<FidelityReport, 'speedup' | 'top1Agreement' | 'camR'>> | undefined): string[] {
+  const warnings: string[] = [];
+  if (r === undefined) return warnings;
+  if (typeof r.speedup === 'number' && r.speedup < INT8_WARN.speedup) {
+    warnings.push(`int8 ran slower than fp32 for this model (${r.speedup.toFixed(2)}x the fp32 speed when it was quantized); drop --int8`);
+  }
+  const agreement = typeof r.top1Agreement === 'number' && r.top1Agreement < INT8_WARN.top1Agreement;
+  const maps = typeof r.camR === 'number' && r.camR < INT8_WARN.camR;
+  if (agreement || maps) {
+    warnings.push(
+      `int8 answers differ from fp32's on held-out frames (top-1 agreement ${((r.top1Agreement ?? NaN) * 100).toFixed(1)}%, ` +
+        `CAM r ${(r.camR ?? NaN).toFixed(3)}); try another --int8-method or calibrate on more typical frames, or drop --int8`,
+    );
+  }
+  return warnings;
+}
+
+/** The fidelity report stored beside a cached int8 model (its camstream.json), if readable. */
+async function storedReport(entry: string): Promise<Partial<FidelityReport> | undefined> {
+  try {
+    const config = JSON.parse(await readFile(join(entry, MODEL_CONFIG_FILE), 'utf8')) as { quantization?: Partial<FidelityReport> };
+    return config.quantization;
+  } catch {
+    return undefined;
   }
 }
 

@@ -72,6 +72,10 @@ describe.skipIf(!fixturesPresent)('--int8 on video and serve', () => {
     expect(second.stderr).not.toMatch(/cached at|calibrating/);
     expect(second.stderr).toMatch(/int8: reusing \S+-minmax.model\.int8\.onnx/);
     expect(entries()).toHaveLength(1);
+    // What the first run warned about its int8 form (slower, or answers that differ), the reuse repeats
+    // from the report stored beside the cached model.
+    const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('camstream: warning: int8'));
+    expect(warnings(second.stderr)).toEqual(warnings(first.stderr));
     // Same int8 model, same frames: the same classes frame by frame.
     const classes = (f: string) => readJsonLines<{ top: Array<{ index: number }> }>(join(dir, f)).map((l) => l.top.map((t) => t.index));
     const firstClasses = classes('first.mp4.jsonl');
