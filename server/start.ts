@@ -93,7 +93,15 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
     budget: { used: 0, max: config.limits.maxPartialBytes },
   };
   http.on('upgrade', guardUpgrade(upgradeHandler(config, wss, hub, admission), config.log));
-  const port = await listen(http, config);
+  let port: number;
+  try {
+    port = await listen(http, config);
+  } catch (err) {
+    // Nothing was served: undo what was opened (the review store, the jobs routes' Redis connection).
+    await shutDown(hub, reviewRoutes, wss, http, sockets).catch(() => {});
+    await jobsRoutes?.close().catch(() => {});
+    throw err;
+  }
 
   let disposing: Promise<void> | undefined;
   return {

@@ -18,7 +18,7 @@ import { startCli, type CliProcess } from '../helpers/cli-process.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.ts';
-import { disposeAll, smallOnnxModel, startTestServer } from './server-harness.ts';
+import { disposeAll, smallOnnxModel, startServerUntracked, startTestServer } from './server-harness.ts';
 import { makeClip, writeRandomOnnx } from './video-helpers.ts';
 
 const TOKEN = 'jobs-api-token';
@@ -140,6 +140,19 @@ describe.skipIf(!haveRedis)('/api/jobs over a real Redis and worker', () => {
     expect(done.progress).toEqual({ done: 250, total: 250 });
     expect(done.outputs[0]).toMatch(/long\..*\.cam\.mp4$/);
   }, 600_000);
+
+  it('closes its Redis connection when it cannot listen (the port is taken)', async () => {
+    const clients = async (): Promise<number> => {
+      const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(redis.port), 'CLIENT', 'LIST']);
+      return stdout.trim().split('\n').length - 1; // less redis-cli's own connection
+    };
+    const before = await clients();
+    await expect(startServerUntracked({ model: await smallOnnxModel(dir), http: { port: server.port, token: TOKEN }, redis: redis.url })).rejects.toThrow(/already in use/);
+    // Closing is asynchronous on Redis's side: wait for the count to come back, bounded.
+    let now = await clients();
+    for (let i = 0; i < 200 && now > before; i++) now = await clients();
+    expect(now).toBe(before);
+  });
 
   it('rejects bad parameters with a clear status', async () => {
     expect((await fetch(new URL('/api/jobs?limit=0', server.url), { headers: AUTH })).status).toBe(400);
