@@ -43,6 +43,7 @@ export type ClientMessage =
 export interface ModelSummary {
   engine: string;
   backend: string;
+  /** The model's file or folder name, or a URL's scheme, host and last segment: never a server path or a URL's secrets. */
   source: string;
   /** `[height, width]`. */
   inputSize: [number, number];

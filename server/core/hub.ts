@@ -124,7 +124,7 @@ export class Hub implements SessionHost {
     return {
       engine: info.engine,
       backend: info.backend,
-      source: info.source,
+      source: publicSource(info.source),
       inputSize: info.preprocess.inputSize,
       resize: info.preprocess.resize,
       featureShape: info.featureShape,
@@ -401,4 +401,24 @@ export class Hub implements SessionHost {
     this.shared.clear();
     this.webcams.clear();
   }
+}
+
+/**
+ * What viewers may see of where a model came from: its file or folder name (a `model.json` with its
+ * folder's), never the server's path; a URL's host and last path segment, never its user, password or
+ * query (signed URLs carry tokens there).
+ */
+export function publicSource(source: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    try {
+      const url = new URL(source);
+      const last = url.pathname.split('/').filter(Boolean).pop();
+      return `${url.protocol}//${url.host}${last ? `/…/${last}` : ''}`;
+    } catch {
+      return 'a URL';
+    }
+  }
+  const parts = source.split(/[\\/]/).filter(Boolean);
+  const last = parts.pop() ?? source;
+  return /^model\.json$/i.test(last) && parts.length > 0 ? `${parts.pop()} ${last}` : last;
 }

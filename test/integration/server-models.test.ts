@@ -96,6 +96,9 @@ describe.skipIf(!fixturesPresent || !embeddedDir)('models in the live server', (
     expect(hello.models![0].note).toBe('a digits model');
     // No path, no spec: a viewer can only name an id.
     expect(JSON.stringify(hello.models)).not.toContain('/');
+    // Nor does the running model's summary carry the server's paths: its source is a bare name.
+    expect(hello.model.source).not.toContain('/');
+    expect(hello.model.source.length).toBeGreaterThan(0);
     // A switch applies to a source: without one it is refused, and the connection stays open.
     v.send({ type: 'model', id: hello.models![1].id });
     await v.waitFor((m) => m.type === 'error' && m.code === 'no-source');
