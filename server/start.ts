@@ -25,6 +25,7 @@ import { clientBuilt, MISSING_BUILD_MESSAGE, sendText, serveStatic } from './htt
 import { adaptWebSocket } from './adapters/ws.ts';
 import { ConnectionLimiter, watchPartialMessages, type PartialBudget } from './adapters/ws-limits.ts';
 import { guardRequest, guardUpgrade } from './http/guard.ts';
+import { defaultModelName } from './core/model-names.ts';
 
 /** The hub's figures plus the WebSocket endpoint's: open connections and bytes of unfinished messages. */
 export interface ServerStats extends HubStats {
@@ -81,7 +82,7 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
   const built = await clientBuilt(clientDir);
   if (!built) config.log(`warning: ${MISSING_BUILD_MESSAGE} (looked in ${clientDir})`);
 
-  const models = new ModelRegistry({ model, name: modelName ?? defaultModelName(model), note: modelNote }, entries ?? []);
+  const models = new ModelRegistry({ model, name: modelName ?? defaultModelName(model.info.source), note: modelNote }, entries ?? []);
   const hub = new Hub(models, config, mediaRoot);
   const reviewRoutes = config.review ? new ReviewRoutes({ dbPath: config.review.dbPath, clientDir }) : undefined;
   const jobsRoutes = redis === undefined ? undefined : await JobsRoutes.open({ redisUrl: redis, clientDir });
@@ -114,12 +115,6 @@ export async function startServer(options: StartServerOptions): Promise<LiveServ
       return disposing;
     },
   };
-}
-
-/** A model's name from where it came from: its folder (for model.json) or file name. */
-function defaultModelName(model: CamModel): string {
-  const parts = model.info.source.split(/[\\/]/).filter((p) => p && p !== 'model.json');
-  return parts.pop() ?? model.info.source;
 }
 
 /** The media root's real path (symlinks resolved), or undefined without one; a ConfigError if it is no folder. */

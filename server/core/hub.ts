@@ -33,6 +33,7 @@ import { ModelLock } from '../../models/pool/model-lock.ts';
 import { ModelRegistry, type LoadProgress } from './model-registry.ts';
 import { Session, SourceRefusal, type SessionHost, type SessionSocket } from './session.ts';
 import { urlHostRefusal } from './url-guard.ts';
+import { publicSource } from './model-names.ts';
 
 /** Figures of the whole server (tests, the soak bench). */
 export interface HubStats {
@@ -401,24 +402,4 @@ export class Hub implements SessionHost {
     this.shared.clear();
     this.webcams.clear();
   }
-}
-
-/**
- * What viewers may see of where a model came from: its file or folder name (a `model.json` with its
- * folder's), never the server's path; a URL's host and last path segment, never its user, password or
- * query (signed URLs carry tokens there).
- */
-export function publicSource(source: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    try {
-      const url = new URL(source);
-      const last = url.pathname.split('/').filter(Boolean).pop();
-      return `${url.protocol}//${url.host}${last ? `/…/${last}` : ''}`;
-    } catch {
-      return 'a URL';
-    }
-  }
-  const parts = source.split(/[\\/]/).filter(Boolean);
-  const last = parts.pop() ?? source;
-  return /^model\.json$/i.test(last) && parts.length > 0 ? `${parts.pop()} ${last}` : last;
 }

@@ -4,7 +4,7 @@
  */
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { iou, paperBox, type Box, type CamResult, type FrameGeometry, type Preprocess } from '../../../models/index.ts';
+import { paperBox, type Box, type CamResult, type FrameGeometry, type Preprocess } from '../../../models/index.ts';
 import { paperComponents } from '../../../models/boxes/index.ts';
 import { associatedBox, resolveLocalizeConfig } from '../../../pipelines/stages/localize.ts';
 import { BoxFlicker, localizeCams, type LocalizeStats } from '../../../pipelines/stages/localize-cams.ts';
