@@ -65,3 +65,19 @@ export function childProcesses(pid: number): Array<{ pid: number; comm: string }
   }
   return out;
 }
+
+/** Live (non-zombie) processes whose command line contains `text` (orphans of an exited parent included). */
+export function processesMentioning(text: string): Array<{ pid: number; cmdline: string }> {
+  const out: Array<{ pid: number; cmdline: string }> = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(text) && stat(Number(name))?.[1] !== 'Z') out.push({ pid: Number(name), cmdline });
+  }
+  return out;
+}

@@ -15,6 +15,7 @@ import { ConfigError } from '../../models/index.ts';
 import { probeMedia, type FfmpegTools, type FrameLine } from '../../pipelines/index.ts';
 import { decodeFrames$, resolveInput } from '../../pipelines/ffmpeg/index.ts';
 import { runCli } from '../helpers/cli.ts';
+import { processesMentioning } from '../helpers/processes.ts';
 import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { makeClip, readJsonLines, writeRandomOnnx } from './video-helpers.ts';
 
@@ -59,6 +60,8 @@ describe('camstream video - (standard input)', () => {
     expect(written.frameCount).toBe(frames);
     expect(written.hasAudio).toBe(true);
     expect(run.stdout).toMatch(new RegExp(`${frames} frames`));
+    // Teardown: the compositor (whose command line names the output) is gone with the run.
+    expect(processesMentioning(out)).toEqual([]);
   }, 300_000);
 
   it('says what is wrong when nothing video-like comes in, and writes nothing', async () => {
@@ -68,6 +71,7 @@ describe('camstream video - (standard input)', () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/Invalid data|no video/i);
     expect(readdirSync(dir).filter((f) => f.startsWith('none'))).toEqual([]);
+    expect(processesMentioning(out)).toEqual([]);
   }, 300_000);
 
   it('is never a default scheme: servers and jobs refuse `-` instead of reading their own stdin', () => {
