@@ -276,6 +276,7 @@ export function composeVideoPipeline(
             base,
             audio: !encode.audio || !probe.hasAudio ? 'none' : mp4CopiesAudio(probe.audioCodec) ? 'copy' : 'aac',
             shortest: decode.maxFrames !== undefined,
+            lastFrameEnds: decode.maxFrames === undefined ? probe.videoEnd : undefined,
             preset: encode.preset,
             crf: encode.crf,
             threads: encode.threads,

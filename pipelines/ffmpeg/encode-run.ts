@@ -9,6 +9,7 @@ import type { PixFmt } from './decode-config.ts';
 import { FfmpegError } from './errors.ts';
 import type { Rational } from './rational.ts';
 import { ivfFrameHeader } from './ivf.ts';
+import { mendLastFrameDuration } from './mp4-last-duration.ts';
 import { registerCleanup, type CpuTime, type FfmpegProcess } from './spawn.ts';
 
 /** What `VideoEncoder.finish()` resolves with once the file is in place. */
@@ -54,6 +55,11 @@ export interface VideoEncoder {
 export interface EncodePlan {
   /** Frames go as IVF with their timestamps (ivf.ts). */
   timed: boolean;
+  /**
+   * A timestamped MP4: should ffmpeg leave its last frame without a duration, give it one, lasting until
+   * `endsAt` (seconds on the frames' clock) or, unknown, as long as the frame before it.
+   */
+  mendLastFrame?: { endsAt: number | undefined };
   out: string;
   /** The temporary name ffmpeg writes to, beside `out`. */
   temp: string;
@@ -81,6 +87,8 @@ export class EncodeRun implements VideoEncoder {
   readonly out: string;
   readonly frameBytes: number;
   private written = 0;
+  /** Timestamps of the last two frames written (timed runs), newest last. */
+  private readonly lastPts: number[] = [];
   private state: EncodeState = 'open';
   /** Waiters for 'drain' that must also wake when ffmpeg exits (one listener each, removed when settled). */
   private readonly exitWaiters = new Set<(err: unknown) => void>();
@@ -123,7 +131,10 @@ export class EncodeRun implements VideoEncoder {
     }
     if (this.proc.exited) throw await this.exitError();
     this.written++;
-    if (ptsSeconds !== undefined) this.proc.stdin!.write(ivfFrameHeader(frame.byteLength, ptsSeconds));
+    if (ptsSeconds !== undefined) {
+      this.proc.stdin!.write(ivfFrameHeader(frame.byteLength, ptsSeconds));
+      if (this.lastPts.push(ptsSeconds) > 2) this.lastPts.shift();
+    }
     if (this.proc.stdin!.write(frame)) return;
     await this.drainOrExit();
   }
@@ -137,6 +148,8 @@ export class EncodeRun implements VideoEncoder {
     try {
       await this.proc.done;
       if (this.proc.stopping) throw new FfmpegError(`encoding ${out} was aborted`, { file: out });
+      const lastDuration = this.lastFrameDuration();
+      if (lastDuration !== undefined) await mendLastFrameDuration(temp, lastDuration);
       await rename(temp, out);
     } catch (err) {
       if (this.state === 'finishing') this.state = 'failed';
@@ -155,6 +168,17 @@ export class EncodeRun implements VideoEncoder {
     await this.proc.stop();
     await this.removeTemp();
     this.unregister();
+  }
+
+  /** Seconds the last frame should last where the MP4 must be mended; undefined where it need not or cannot be. */
+  private lastFrameDuration(): number | undefined {
+    const mend = this.plan.mendLastFrame;
+    const [before, last] = this.lastPts.length === 2 ? this.lastPts : [undefined, this.lastPts[0]];
+    if (!mend || last === undefined) return undefined;
+    const seconds = mend.endsAt !== undefined ? mend.endsAt - last : before !== undefined ? last - before : undefined;
+    // Under half a millisecond is rounding (the input's own last frame has no duration either); over a
+    // minute is not a frame's duration but a wrong end.
+    return seconds !== undefined && seconds >= 5e-4 && seconds <= 60 ? seconds : undefined;
   }
 
   private result(): EncodeResult {

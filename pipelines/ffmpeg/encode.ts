@@ -82,6 +82,14 @@ export interface EncodeConfig {
    * copied as they are (`-copyts`): give the frames those of the input the graph composites them over.
    */
   frameTimestamps?: boolean;
+  /**
+   * With `frameTimestamps`: when the last frame ends, seconds on the frames' clock (the input's end).
+   * Where ffmpeg cannot tell the last frame's duration (every ffmpeg for frames from JS alone; ffmpegs before
+   * 5.1 also over a composited input) it writes that frame without one and the video comes out one frame
+   * short: an MP4 is then mended to this before it is renamed into place (mp4-last-duration.ts).
+   * Default: the last frame lasts as long as the one before it.
+   */
+  lastFrameEnds?: number;
   /** Take the audio (if any) of `inputs[input]` instead of `audioFrom`: `copy` or `aac`. */
   audioFromInput?: { input: number; codec: 'copy' | 'aac' };
   /** Have ffmpeg report its CPU time at exit (`VideoEncoder.cpu()`). Default false. */
@@ -207,6 +215,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   const vfParts = [config.filter, needsEven ? 'pad=ceil(iw/2)*2:ceil(ih/2)*2' : undefined].filter((x): x is string => !!x);
 
   const temp = tempPathFor(config.out, ext);
+  const timedMp4 = timed && ['mp4', 'mov', 'm4v', ''].includes(container);
   const faststart = (config.faststart ?? DEFAULT_ENCODE_CONFIG.faststart) && ['mp4', 'mov', 'm4v', ''].includes(container);
   const args = buildEncodeArgs({
     ...checked,
@@ -218,7 +227,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     vf: vfParts.length ? vfParts.join(',') : undefined,
     extraInputs,
     filterComplex: config.filterComplex,
-    noEditList: timed && !tools.passthroughPerOutput && ['mp4', 'mov', 'm4v', ''].includes(container),
+    noEditList: timedMp4 && !tools.passthroughPerOutput,
     audio,
     faststart,
     format: ext === '' ? 'mp4' : undefined,
@@ -241,6 +250,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   if (timed) proc.stdin!.write(ivfHeader(width, height));
   return new EncodeRun(proc, {
     timed,
+    mendLastFrame: timedMp4 ? { endsAt: config.lastFrameEnds } : undefined,
     out: config.out,
     temp,
     width,

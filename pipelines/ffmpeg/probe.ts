@@ -56,6 +56,12 @@ export interface MediaInfo {
   duration: number | undefined;
   /** Container start time, seconds (ffmpeg shifts decoded timestamps so the first frame is near 0). */
   startTime: number | undefined;
+  /**
+   * When the video stream's last frame ends, seconds on the decoded frames' clock (where the container
+   * starts at 0). From ffprobe's stream start and duration; undefined without them (ffmpeg's listing gives
+   * only the container's, which may be the audio's).
+   */
+  videoEnd: number | undefined;
   /** See `countFrames`; undefined when unknown. */
   frameCount: number | undefined;
   frameCountSource: 'container' | 'counted' | 'unknown';
@@ -118,6 +124,7 @@ interface ProbeStream {
   avg_frame_rate?: string;
   nb_frames?: string;
   duration?: string;
+  start_time?: string;
   tags?: Record<string, string>;
   side_data_list?: Array<{ side_data_type?: string; rotation?: number }>;
   disposition?: { attached_pic?: number };
@@ -163,12 +170,19 @@ async function probeWithFfprobe(source: ResolvedInput, tools: FfmpegTools, limit
     frameRate: rate,
     duration,
     startTime: num(json.format?.start_time),
+    videoEnd: videoEnd(num(video.start_time), num(video.duration), num(json.format?.start_time)),
     frameCount: nbFrames && nbFrames > 0 ? nbFrames : undefined,
     codec: video.codec_name ?? 'unknown',
     pixFmt: video.pix_fmt ?? 'unknown',
     audioCodec: audio?.codec_name ?? (audio ? 'unknown' : undefined),
     prober: 'ffprobe',
   });
+}
+
+/** The end of the video stream on the decoded frames' clock: its own start and duration, less the container's start. */
+function videoEnd(start: number | undefined, duration: number | undefined, containerStart: number | undefined): number | undefined {
+  if (duration === undefined) return undefined;
+  return (start ?? containerStart ?? 0) + duration - (containerStart ?? 0);
 }
 
 function num(text: string | undefined): number | undefined {
@@ -254,6 +268,7 @@ export function parseFfmpegInputListing(source: ResolvedInput, lines: ReadonlyAr
     frameRate,
     duration,
     startTime: startMatch ? Number(startMatch[1]) : undefined,
+    videoEnd: undefined,
     frameCount: undefined,
     codec,
     pixFmt,

@@ -27,6 +27,11 @@ export interface CompositeVideoConfig extends EncoderSinkHooks {
   base: Promise<Readable>;
   /** The stream's audio: `copy` into the MP4, encode `aac`, or `none` (the stream carries none). */
   audio: 'copy' | 'aac' | 'none';
+  /**
+   * When the input's last frame ends (`MediaInfo.videoEnd`) where the run goes to the input's end; older
+   * ffmpegs lose the last frame's duration and the MP4 is mended to this (see `EncodeConfig.lastFrameEnds`).
+   */
+  lastFrameEnds?: number;
   /** End the output with its video (a run limited to its first frames, whose stream carries more audio). */
   shortest?: boolean;
   /** x264 preset. Default `veryfast`. */
@@ -100,6 +105,7 @@ export function writeCompositeVideo<T extends CompositeSinkInput>(config: Compos
           filterComplex: timedCompositeFilter(config.layout),
           audioFromInput: config.audio === 'none' ? undefined : { input: 0, codec: config.audio },
           shortest: config.shortest,
+          lastFrameEnds: config.lastFrameEnds,
           preset: config.preset,
           crf: config.crf,
           threads: config.threads,

@@ -87,16 +87,11 @@ async function expectSameTiming(input: MediaInfo, outPath: string, frames = inpu
   const out = await probeMedia(outPath, { tools, countFrames: 'always' });
   expect(out.frameCount).toBe(frames);
   const expectedSeconds = frames === input.frameCount ? input.duration! : frames / input.fps;
-  if (tools.passthroughPerOutput) {
-    expect(out.frameRate).toEqual(input.frameRate);
-    expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThan(1 / input.fps);
-  } else {
-    // Known defect of ffmpeg before 5.1 (the npm build is 4.x): the last frame of a timestamped encode gets no
-    // duration, so the video is up to one frame period short and its average rate that much higher.
-    expect(out.fps).toBeGreaterThanOrEqual(input.fps * 0.999);
-    expect(out.fps).toBeLessThanOrEqual((input.fps * frames) / (frames - 1) + 1e-6);
-    expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThanOrEqual(1 / input.fps + 1e-3);
-  }
+  // Every ffmpeg: ffmpegs before 5.1 left the last frame without a duration, one frame period short, until
+  // the encoder mended the MP4 (ffmpeg/mp4-last-duration.ts). The average rate is frames over duration, so
+  // a last frame the input's edit list cuts short (node-opencv_motion.mov's lasts 10 ms) moves it a little.
+  expect(Math.abs(out.duration! - expectedSeconds)).toBeLessThan(1 / input.fps);
+  expect(Math.abs(out.fps - input.fps)).toBeLessThan(input.fps / frames);
   expect(out.codec).toBe('h264');
   expect([out.displayWidth, out.displayHeight]).toEqual([input.displayWidth + (input.displayWidth % 2), input.displayHeight + (input.displayHeight % 2)]);
   return out;
