@@ -2,12 +2,14 @@
  * The offline video pipeline, built from a resolved configuration (a pure function of its inputs; nothing
  * runs until subscription, and each subscription is one independent run):
  *
- *   readVideo$ (ffmpeg: decode once: model-size frames to JS, full-size frames + audio to the compositor)
+ *   readVideo$ (ffmpeg: decode to model-size frames for JS; for a URL or pipe also full-size frames + audio
+ *               for the compositor, so the input is read once)
  *     -> inferCams (engine: forward + CAM, batched)
  *     -> smoothCams (EMA of raw maps, stable scale, hysteresis, cuts)
  *     -> localizeCams (boxes from the smoothed maps)
  *     -> renderOverlays (small packed RGBA overlay)
- *     -> writeCompositeVideo (ffmpeg: composite over those full-size frames, their timestamps kept, H.264, audio)
+ *     -> writeCompositeVideo (ffmpeg: composite over the full-size frames, a file's decoded again, their
+ *                             timestamps kept, H.264, audio)
  *     -> writeJsonLines (one line per frame)
  *
  * all under the offline policy (queueOffline: lossless, at most `maxQueueFrames` frames in flight).
@@ -15,9 +17,9 @@
 import type { Readable } from 'node:stream';
 import { finalize, Observable, Subject, tap, type OperatorFunction, type Subscription } from 'rxjs';
 import { normalizationRecord, type CamModel, type Preprocess } from '../../models/index.ts';
-import { FfmpegError, mp4CopiesAudio, type DecodeHandle, type EncodeResult, type FfmpegTools, type InputScheme, type MediaInfo, type VideoEncoder } from '../ffmpeg/index.ts';
+import { FfmpegError, mp4CopiesAudio, readsOnce, type DecodeHandle, type EncodeResult, type FfmpegTools, type InputScheme, type MediaInfo, type VideoEncoder } from '../ffmpeg/index.ts';
 import { writeJsonLines } from '../sinks/jsonl.ts';
-import { writeCompositeVideo } from '../sinks/composite-video.ts';
+import { writeCompositeVideo, type CompositeBase } from '../sinks/composite-video.ts';
 import { readVideo$ } from '../sources/video.ts';
 import type { LocalizedFrame, RenderedFrame, VideoFrame } from '../stages/frame.ts';
 import { inferCams } from '../stages/infer.ts';
@@ -202,11 +204,14 @@ export function composeVideoPipeline(
     config.json === undefined ? frames : frames.pipe(writeJsonLines(config.json, (f: RenderedFrame) => frameLine(f, info.labels, normalization), hooks.onJsonFinish));
   const blocking = blocksJsThread(model);
   const { decode, infer, encode } = config;
-  /** Per subscription: the probe once known, and the decode run's full-size stream for the compositor. */
-  let run: { probe: MediaInfo | undefined; base: Deferred<Readable> };
+  /**
+   * Per subscription: the probe once known; whether the compositor decodes the input again (a regular
+   * file), else the decode run's full-size stream for it.
+   */
+  let run: { probe: MediaInfo | undefined; readTwice: boolean; base: Deferred<Readable> };
   return queueOffline(
     (credits$) => {
-      const current = (run = { probe: given, base: deferred<Readable>() });
+      const current = (run = { probe: given, readTwice: !readsOnceOrRefused(config.input, decode.schemes), base: deferred<Readable>() });
       // A URL's audio codec is unknown until the listing: copy it, the compositor then copies or encodes.
       const audio = !encode.audio || given?.hasAudio === false ? 'none' : given && !mp4CopiesAudio(given.audioCodec) ? 'pcm' : 'copy';
       return readVideo$(config.input, {
@@ -215,7 +220,7 @@ export function composeVideoPipeline(
           current.probe = probe;
           hooks.onInputInfo?.(probe);
         },
-        passthrough: {
+        passthrough: current.readTwice ? undefined : {
           audio,
           // The video stops at maxFrames; the audio stops with the output's video (-shortest) and here
           // well after, so a long input is not read to its end for its audio.
@@ -243,7 +248,8 @@ export function composeVideoPipeline(
         onceProbed(
           () => current.probe,
           config.input,
-          (probe) => (src) => stagesFor(probe, current.base.promise, src),
+          (probe) => (src) =>
+            stagesFor(probe, current.readTwice ? { file: config.input, startTime: probe.startTime, threads: decode.threads } : { stream: current.base.promise }, src),
         ),
       );
     },
@@ -251,7 +257,7 @@ export function composeVideoPipeline(
   );
 
   /** The stages after decoding, once the probe (the frame size, the rate, the audio) is known. */
-  function stagesFor(probe: MediaInfo, base: Promise<Readable>, frames: Observable<VideoFrame>): Observable<RenderedFrame> {
+  function stagesFor(probe: MediaInfo, base: CompositeBase, frames: Observable<VideoFrame>): Observable<RenderedFrame> {
       const layout = layoutFor(model, probe, config.overlay);
       // Per subscription (the stages are applied once per run).
       const gate = blocking ? downstreamGate() : undefined;
@@ -276,6 +282,7 @@ export function composeVideoPipeline(
             base,
             audio: !encode.audio || !probe.hasAudio ? 'none' : mp4CopiesAudio(probe.audioCodec) ? 'copy' : 'aac',
             shortest: decode.maxFrames !== undefined,
+            maxFrames: decode.maxFrames,
             lastFrameEnds: decode.maxFrames === undefined ? probe.videoEnd : undefined,
             preset: encode.preset,
             crf: encode.crf,
@@ -288,6 +295,15 @@ export function composeVideoPipeline(
           }),
         ),
       ).pipe(tap(() => gate?.leave()));
+  }
+}
+
+/** `readsOnce`, and true for an input that is not allowed (the decode run reports it in its own words). */
+function readsOnceOrRefused(input: string, schemes: readonly InputScheme[]): boolean {
+  try {
+    return readsOnce(input, schemes);
+  } catch {
+    return true;
   }
 }
 

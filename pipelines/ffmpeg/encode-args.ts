@@ -36,6 +36,8 @@ export interface EncodeArgParts {
   audioFromInput: { index: number; codec: 'copy' | 'aac' } | undefined;
   /** `-shortest`. */
   shortest: boolean;
+  /** `-frames:v`, when set. */
+  maxFrames: number | undefined;
   /**
    * Older ffmpegs (before 5.1, those without `-fps_mode`) leave the last packet of a stream with its own
    * timestamps without a duration, and the MP4 edit list then ends where the last frame starts: players
@@ -116,6 +118,7 @@ export function buildEncodeArgs(parts: EncodeArgParts): string[] {
   else if (parts.audio) args.push('-map', `${audioIndex}:a:0`);
   if (audioCodec === 'copy') args.push('-c:a', 'copy');
   else if (audioCodec === 'aac') args.push('-c:a', 'aac', '-b:a', '128k');
+  if (parts.maxFrames !== undefined) args.push('-frames:v', String(parts.maxFrames));
   if (parts.shortest) args.push('-shortest');
   if (parts.faststart) args.push('-movflags', '+faststart');
   if (parts.format) args.push('-f', parts.format);

@@ -94,6 +94,8 @@ export interface EncodeConfig {
   audioFromInput?: { input: number; codec: 'copy' | 'aac' };
   /** Have ffmpeg report its CPU time at exit (`VideoEncoder.cpu()`). Default false. */
   measureCpu?: boolean;
+  /** Write at most this many video frames (`-frames:v`), whatever the inputs hold. Default: all. */
+  maxFrames?: number;
   /** End the output with its shortest stream (`-shortest`). Default false. */
   shortest?: boolean;
   /** Encoder threads; 0 lets ffmpeg choose. Default 0. */
@@ -157,8 +159,9 @@ function checkEncodeConfig(config: EncodeConfig) {
   if (config.filter !== undefined && config.filterComplex !== undefined) {
     throw new ConfigError('give either filter or filterComplex, not both (put the filter inside the graph)');
   }
+  const maxFrames = config.maxFrames === undefined ? undefined : checkInt('maxFrames', config.maxFrames, 1, Number.MAX_SAFE_INTEGER);
   const killGraceMs = checkInt('killGraceMs', config.killGraceMs ?? DEFAULT_ENCODE_CONFIG.killGraceMs, 0, 60_000);
-  return { width, height, rate, inputPixFmt, codec, preset, crf, pixFmt, threads, audioCodec, killGraceMs };
+  return { width, height, rate, inputPixFmt, codec, preset, crf, pixFmt, threads, audioCodec, maxFrames, killGraceMs };
 }
 
 /**

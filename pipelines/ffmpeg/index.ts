@@ -23,7 +23,7 @@ export {
 } from './spawn.ts';
 export { confineInput, isReferenceFormat, REFERENCE_FORMATS } from './confine.ts';
 export { removeStaleTemps, tempPathFor } from './temp-files.ts';
-export { INPUT_SCHEMES, resolveInput, STDIN_INPUT, type InputScheme, type ResolvedInput } from './input.ts';
+export { INPUT_SCHEMES, readsOnce, resolveInput, STDIN_INPUT, type InputScheme, type ResolvedInput } from './input.ts';
 export { formatRational, parseRational, rationalFromDecimal, rationalValue, toRational, type Rational } from './rational.ts';
 export { parseFfmpegInputListing, probeAudioCodec, probeMedia, type FrameCountMode, type MediaInfo, type ProbeConfig } from './probe.ts';
 export { FrameAssembler } from './frame-assembler.ts';

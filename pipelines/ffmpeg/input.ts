@@ -3,6 +3,7 @@
  * any of its ~50 protocols (and nested ones: an HLS playlist can point at `file:` or `concat:`), so each
  * run also passes `-protocol_whitelist` with exactly the protocols the scheme needs.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../models/index.ts';
@@ -80,4 +81,20 @@ export function resolveInput(input: string, allowed: readonly InputScheme[] = IN
     throw new ConfigError(`input '${input}' is not a valid ${known} URL`);
   }
   return { url: input, display: input, scheme: known, protocolWhitelist: PROTOCOLS[known].join(',') };
+}
+
+/**
+ * True when `input` can be read only once: a URL (many cameras serve one client), standard input, or a
+ * path that is a named pipe or a device. A regular file, or a path that does not exist (whose error the
+ * first reader reports), can be opened again: probed first, and decoded a second time by the compositor.
+ * Throws like `resolveInput` for an input that is not allowed.
+ */
+export function readsOnce(input: string, allowed: readonly InputScheme[] = INPUT_SCHEMES): boolean {
+  const r = resolveInput(input, allowed);
+  if (r.scheme !== 'file') return true;
+  try {
+    return !statSync(r.url).isFile();
+  } catch {
+    return false;
+  }
 }

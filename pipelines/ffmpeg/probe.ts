@@ -94,18 +94,42 @@ export async function probeMedia(input: string, config: ProbeConfig = {}): Promi
   const source = config.confine ? await confineInput(resolved, prober.path, prober.kind) : resolved;
   const limits: RunLimits = { timeoutMs: config.timeoutMs ?? 60_000, signal: config.signal };
   let info: MediaInfo;
+  // Some static ffprobe builds crash on whole formats (the npm package's segfaults on every MPEG-TS file):
+  // then ffmpeg's own input listing answers, as it does where there is no ffprobe.
+  let ffprobeCrashed = false;
+  /** The input as ffmpeg opens it (confined with ffmpeg's own demuxer list), once ffmpeg answers. */
+  let ffmpegSource = tools.ffprobe ? undefined : source;
+  const byFfmpeg = async (): Promise<MediaInfo> => {
+    ffmpegSource ??= config.confine ? await confineInput(resolved, tools.ffmpeg.path, 'ffmpeg') : resolved;
+    return probeWithFfmpeg(ffmpegSource, tools, limits);
+  };
   try {
-    info = tools.ffprobe ? await probeWithFfprobe(source, tools, limits) : await probeWithFfmpeg(source, tools, limits);
+    if (tools.ffprobe) {
+      try {
+        info = await probeWithFfprobe(source, tools, limits);
+      } catch (err) {
+        if (!crashed(err)) throw err;
+        ffprobeCrashed = true;
+        info = await byFfmpeg();
+      }
+    } else {
+      info = await byFfmpeg();
+    }
   } catch (err) {
     throw (config.confine ? referenceRefusal(source.display, undefined, err) : undefined) ?? err;
   }
   const refused = config.confine ? referenceRefusal(source.display, info.format) : undefined;
   if (refused) throw refused;
   if (countMode === 'always' || (countMode === 'if-missing' && info.frameCount === undefined)) {
-    info.frameCount = tools.ffprobe ? await countWithFfprobe(source, tools, limits) : await countWithFfmpeg(source, tools, limits);
+    info.frameCount = tools.ffprobe && !ffprobeCrashed ? await countWithFfprobe(source, tools, limits) : await countWithFfmpeg(ffmpegSource ?? source, tools, limits);
     info.frameCountSource = 'counted';
   }
   return info;
+}
+
+/** True when a tool died of a fault of its own (not a timeout or an abort, which end it with SIGTERM/SIGKILL). */
+function crashed(err: unknown): boolean {
+  return err instanceof FfmpegError && ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT', 'SIGFPE'].includes(err.signal ?? '');
 }
 
 /** Per command: the time limit and the caller's abort signal. */

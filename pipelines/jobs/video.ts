@@ -12,7 +12,7 @@ import {
   activeFfmpegPids,
   locateFfmpeg,
   probeMedia,
-  resolveInput,
+  readsOnce,
   type CpuTime,
   type DecodeHandle,
   type EncodeResult,
@@ -142,8 +142,9 @@ async function annotateLocked(model: CamModel, input: string, resolved: Resolved
   const throwIfAborted = (): void => {
     if (hooks.signal?.aborted) throw interrupted();
   };
-  // A URL may serve one client only (many IP cameras): the decoding ffmpeg's own listing is its probe.
-  const probe = resolveInput(input, resolved.decode.schemes).scheme === 'file' ? await probeMedia(input, { tools, schemes: resolved.decode.schemes }) : undefined;
+  // A URL may serve one client only (many IP cameras), a pipe gives its bytes once: the decoding ffmpeg's
+  // own listing is then the probe.
+  const probe = !readsOnce(input, resolved.decode.schemes) ? await probeMedia(input, { tools, schemes: resolved.decode.schemes }) : undefined;
   if (probe) checkPixelBudget(input, probe, resolved.maxFramePixels);
   throwIfAborted();
   const { config: pipeline, batchChoice } = await settleVideoConfig(model, resolved);

@@ -103,6 +103,20 @@ function core(info: MediaInfo) {
 }
 
 describe('probeMedia on generated clips', () => {
+  it('an ffprobe that crashes (the npm build segfaults on every MPEG-TS file) leaves the answer to ffmpeg', async () => {
+    const clip = await makeClip('crash.ts', ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=25', '-frames:v', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p']);
+    // A stand-in that dies of SIGSEGV as that build does, whatever it is asked.
+    const crashing = join(dir, 'ffprobe-segv');
+    await writeFile(crashing, '#!/bin/sh\nkill -SEGV $$\n', { mode: 0o755 });
+    const broken: FfmpegTools = { ...tools, ffprobe: { ...(tools.ffprobe ?? tools.ffmpeg), kind: 'ffprobe', path: crashing } };
+    const info = await probeMedia(clip, { tools: broken, countFrames: 'always' });
+    expect(info).toMatchObject({ prober: 'ffmpeg', width: 160, height: 120, fps: 25, codec: 'h264', frameCount: 20 });
+    // A tool that fails in the usual way (an exit code) is still an error, in its words.
+    const failing = join(dir, 'ffprobe-fails');
+    await writeFile(failing, '#!/bin/sh\necho "crash.ts: Invalid data found when processing input" >&2\nexit 1\n', { mode: 0o755 });
+    await expect(probeMedia(clip, { tools: { ...broken, ffprobe: { ...broken.ffprobe!, path: failing } } })).rejects.toThrow(/Invalid data/);
+  });
+
   it('reads size, rate, duration, codec, pixel format and frame count, with ffprobe and with ffmpeg alone', async () => {
     // ffmpeg -f lavfi -i testsrc=size=160x120:rate=25 -frames:v 50 -c:v libx264 -preset ultrafast -pix_fmt yuv420p clip.mp4
     const clip = await makeClip('clip.mp4', [
