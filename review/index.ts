@@ -25,7 +25,7 @@ export {
   type ReviewImportResult,
 } from './import.ts';
 export { IOU_HISTOGRAM_EDGES, iouHistogram, localizeAgainst, summarizeImages, type EvaluatedImage, type Localization } from './metrics.ts';
-export { DECISION_STATUSES, DECISION_TAGS, REVIEW_DB_FILE, ReviewStore, reviewDbPath } from './store.ts';
+export { DECISION_STATUSES, DECISION_TAGS, REVIEW_DB_FILE, ReviewStore, reviewDbPath, StoreBusyError } from './store.ts';
 export { CAM_BOX_COLOUR, renderReviewOverlay, TRUE_BOX_COLOUR, type ReviewOverlayOptions } from './overlay.ts';
 export {
   barChartSvg,

@@ -53,6 +53,12 @@ export function reviewDbPath(home: string): string {
  * The SQLite-backed review store. Synchronous (better-sqlite3); one instance per process and file. Call
  * `close()` when done.
  */
+/**
+ * A write that waited `BUSY_TIMEOUT_MS` for another connection's lock and gave up: nothing was written, and
+ * the same write may succeed later (the server answers 503 with Retry-After, not 400).
+ */
+export class StoreBusyError extends InputError {}
+
 export class ReviewStore {
   readonly path: string;
   private readonly db: SqlDatabase;
@@ -213,7 +219,7 @@ export class ReviewStore {
       if (err instanceof InputError) throw err;
       const reason = (err as Error).message;
       if (isBusyError(err)) {
-        throw new InputError(
+        throw new StoreBusyError(
           `review store ${this.path}: could not ${what}: another process (an import, or serve saving a decision) ` +
             `kept the store locked for more than ${BUSY_TIMEOUT_MS / 1000} s (${reason}); nothing was written: try again`,
         );

@@ -23,6 +23,7 @@ import {
   renderExport,
   renderReviewOverlay,
   ReviewStore,
+  StoreBusyError,
   type ExportFormat,
   type ReviewRow,
   type RowFilter,
@@ -44,10 +45,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
+
+/** Seconds a client is told to wait before retrying a write the store was too busy to take. */
+const BUSY_RETRY_SECONDS = 2;
 
 function intParam(value: string | null | undefined, what: string): number | undefined {
   if (value === null || value === undefined || value === '') return undefined;
@@ -125,7 +129,7 @@ export class ReviewRoutes {
       if (url.pathname === REVIEW_PAGE) return await this.page(req, res, extraHeaders);
       await this.api(req, res, url);
     } catch (err) {
-      if (err instanceof HttpError) return sendText(res, err.status, err.message);
+      if (err instanceof HttpError) return sendText(res, err.status, err.message, err.headers);
       if (err instanceof CamstreamError) return sendText(res, err.code === 'INPUT' ? 404 : 400, err.message);
       sendText(res, 500, 'internal error');
     }
@@ -208,6 +212,8 @@ export class ReviewRoutes {
         try {
           decision = store.setDecision(id, body as Parameters<ReviewStore['setDecision']>[1]);
         } catch (err) {
+          // Another process held the store's lock too long: the request was fine, the server was busy.
+          if (err instanceof StoreBusyError) throw new HttpError(503, err.message, { 'retry-after': String(BUSY_RETRY_SECONDS) });
           throw new HttpError(400, (err as Error).message);
         }
         return sendJson(res, 200, decision);

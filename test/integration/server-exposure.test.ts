@@ -3,6 +3,7 @@
  * the caps on WebSocket connections and on unfinished (fragmented) messages, listening on `[::1]`.
  */
 import { request } from 'node:http';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,6 +163,38 @@ describe('a server exposed to hostile clients', () => {
     for (const size of ['0', '15', '2049']) expect(await overlay(size), size).toBe(400);
     expect(await overlay('x')).toBe(400);
   });
+
+  it('answers 503 with Retry-After, not 400, when another process keeps the review store locked, and takes the decision once it lets go', async () => {
+    const dbPath = join(dir, 'home-busy', 'review.db');
+    const store = ReviewStore.open(dbPath);
+    try {
+      await writeGeneratedDataset(join(dir, 'busy-scenes'), { layout: 'folders', n: 6, seed: 4 });
+      await importForReview(store, model, join(dir, 'busy-scenes'), { name: 'busy' });
+    } finally {
+      store.close();
+    }
+    const server = await startTestServer({ model, http: { clientDir: dir }, review: { dbPath } });
+    const rows = (await (await fetch(new URL('/api/review/datasets/1/images?split=all', server.url))).json()) as Array<{ id: number }>;
+    const decide = (): Promise<Response> =>
+      fetch(new URL(`/api/review/images/${rows[0].id}/decision`, server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 'accepted' }) });
+    // Another process (here another connection) holds the write lock past the store's busy timeout.
+    const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
+    const holder = new Database(dbPath);
+    holder.exec('BEGIN IMMEDIATE');
+    let busy: Response;
+    try {
+      busy = await decide();
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('2');
+    expect(await busy.text()).toMatch(/locked/);
+    const ok = await decide();
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ status: 'accepted' });
+  }, 60_000);
 
   it('listens on [::1] when the machine has IPv6 loopback', async (ctx) => {
     if (!(await hasIpv6Loopback())) {
