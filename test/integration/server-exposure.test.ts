@@ -26,6 +26,19 @@ afterAll(disposeAll);
 
 const TOKEN = 'exposure-token-1234';
 
+/** A review store of its own (`<dir>/home-<name>/review.db`) holding a generated dataset of `n` scenes, imported as `name`. */
+async function reviewStoreWith(name: string, n: number, seed: number): Promise<string> {
+  const dbPath = join(dir, `home-${name}`, 'review.db');
+  const store = ReviewStore.open(dbPath);
+  try {
+    await writeGeneratedDataset(join(dir, name), { layout: 'folders', n, seed });
+    await importForReview(store, model, join(dir, name), { name });
+  } finally {
+    store.close();
+  }
+  return dbPath;
+}
+
 /** One raw HTTP request; resolves with the status, or 0 when the connection was dropped without one. */
 function rawRequest(server: LiveServer, path: string, headers: Record<string, string>): Promise<number> {
   const { port } = new URL(server.url);
@@ -148,14 +161,7 @@ describe('a server exposed to hostile clients', () => {
   });
 
   it('answers 400, not 404, to an overlay size out of range for an image that exists', async () => {
-    const dbPath = join(dir, 'home', 'review.db');
-    const store = ReviewStore.open(dbPath);
-    try {
-      await writeGeneratedDataset(join(dir, 'scenes'), { layout: 'folders', n: 12, seed: 3 });
-      await importForReview(store, model, join(dir, 'scenes'), { name: 'scenes' });
-    } finally {
-      store.close();
-    }
+    const dbPath = await reviewStoreWith('scenes', 12, 3);
     const server = await startTestServer({ model, http: { clientDir: dir }, review: { dbPath } });
     const rows = (await (await fetch(new URL('/api/review/datasets/1/images?split=all', server.url))).json()) as Array<{ id: number }>;
     const overlay = (size: string): Promise<number> => fetch(new URL(`/api/review/images/${rows[0].id}/overlay.jpg?size=${size}`, server.url)).then((r) => r.status);
@@ -165,14 +171,7 @@ describe('a server exposed to hostile clients', () => {
   });
 
   it('answers 503 with Retry-After, not 400, when another process keeps the review store locked, and takes the decision once it lets go', async () => {
-    const dbPath = join(dir, 'home-busy', 'review.db');
-    const store = ReviewStore.open(dbPath);
-    try {
-      await writeGeneratedDataset(join(dir, 'busy-scenes'), { layout: 'folders', n: 6, seed: 4 });
-      await importForReview(store, model, join(dir, 'busy-scenes'), { name: 'busy' });
-    } finally {
-      store.close();
-    }
+    const dbPath = await reviewStoreWith('busy', 6, 4);
     const server = await startTestServer({ model, http: { clientDir: dir }, review: { dbPath } });
     const rows = (await (await fetch(new URL('/api/review/datasets/1/images?split=all', server.url))).json()) as Array<{ id: number }>;
     const decide = (): Promise<Response> =>

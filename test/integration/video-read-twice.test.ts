@@ -19,7 +19,7 @@ import { load, type CamModel } from '../../models/index.ts';
 import { activeFfmpegPids, annotateVideo, probeMedia, type FfmpegTools } from '../../pipelines/index.ts';
 import { decodeFrames$, encodeVideo, type MediaInfo } from '../../pipelines/ffmpeg/index.ts';
 import { baseInput } from '../../pipelines/sinks/composite-video.ts';
-import { makeClip, waitGone, writeRandomOnnx } from './video-helpers.ts';
+import { expectBlocksOnTheirFrames, writeBlocks, makeNumberedClip, meanOf, numberedLevel, waitGone, writeRandomOnnx } from './video-helpers.ts';
 
 let FRAMES = 30;
 let dir: string;
@@ -33,12 +33,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-read-twice-'));
   tools = await testFfmpeg();
   onnx = await load(await writeRandomOnnx(dir), { threads: 1 });
-  clip = await makeClip(tools, dir, 'numbered.ts', [
-    '-f', 'lavfi', '-i', `color=c=black:size=160x120:rate=25,format=yuv420p,geq=lum='8*N':cb=128:cr=128`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-frames:v', String(FRAMES), '-shortest', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac',
-  ]);
-  FRAMES = (await lastValueFrom(decodeFrames$(clip, { tools, width: 8, height: 8, pixFmt: 'gray' }).pipe(toArray()))).length;
+  ({ clip, frames: FRAMES } = await makeNumberedClip(tools, dir, FRAMES));
   expect(FRAMES).toBeGreaterThanOrEqual(29);
   probe = await probeMedia(clip, { tools });
   // The point of the clip: a container that does not start at 0.
@@ -54,9 +49,8 @@ afterEach(async () => {
   for (const pid of activeFfmpegPids()) expect(await waitGone(pid, 5000)).toBe(true);
 });
 
-/** What frame n's luma 8n (limited range) becomes in full-range grey. */
-const fullRange = (n: number): number => Math.min(255, Math.max(0, ((8 * n - 16) * 255) / 219));
-const mean = (data: Uint8Array): number => data.reduce((s, v) => s + v, 0) / data.length;
+const fullRange = numberedLevel;
+const mean = meanOf;
 
 async function outputFrames(path: string, width = 16, height = 12): Promise<Uint8Array[]> {
   return (await lastValueFrom(decodeFrames$(path, { tools, width, height, pixFmt: 'gray' }).pipe(toArray()))).map((f) => f.data);
@@ -72,27 +66,8 @@ describe('a regular file is decoded again by the compositor', () => {
       out, width: 80, height: H, fps: 25, inputPixFmt: 'rgba', frameTimestamps: true,
       inputs: [base], filterComplex: '[1:v:0][0:v]overlay=format=yuv420[vout]', preset: 'ultrafast', tools,
     });
-    let chain: Promise<unknown> = Promise.resolve();
-    await new Promise<void>((resolve, reject) => {
-      decodeFrames$(clip, { tools, width: 16, height: 12, pixFmt: 'gray' }).subscribe({
-        // An opaque block on the left, as bright as the model-size frame it was made from.
-        next: (f) => {
-          const v = Math.round(mean(f.data));
-          const block = new Uint8Array(80 * H * 4);
-          for (let i = 0; i < 80 * H; i++) block.set([v, v, v, 255], i * 4);
-          chain = chain.then(async () => (await encoder).write(block, f.pts));
-        },
-        error: reject,
-        complete: () => void chain.then(async () => (await encoder).finish()).then(() => resolve(), reject),
-      });
-    });
-    const got = await outputFrames(out, W, H);
-    expect(got.length).toBe(FRAMES);
-    for (const [n, f] of got.entries()) {
-      const left = mean(f.filter((_, i) => i % W < 70));
-      const right = mean(f.filter((_, i) => i % W >= 90));
-      expect(Math.abs(left - right), `frame ${n}: block ${left} over ${right}`).toBeLessThan(3);
-    }
+    await writeBlocks(decodeFrames$(clip, { tools, width: 16, height: 12, pixFmt: 'gray' }), encoder, H);
+    await expectBlocksOnTheirFrames(tools, out, FRAMES, W, H);
   });
 
   it('annotateVideo: the decode run writes no full-size stream, every frame is out in order, audio kept', async () => {

@@ -23,7 +23,7 @@ import {
   type FrameLine,
 } from '../../pipelines/index.ts';
 import { decodeFrames$, encodeVideo, spawnFfmpeg, type FfmpegProcess } from '../../pipelines/ffmpeg/index.ts';
-import { alive, makeClip, readJsonLines, waitGone, writeRandomOnnx } from './video-helpers.ts';
+import { alive, expectBlocksOnTheirFrames, writeBlocks, makeNumberedClip, meanOf, numberedLevel, readJsonLines, waitGone, writeRandomOnnx } from './video-helpers.ts';
 
 /** Frames of the served clip (asked 30; counted, as an ffmpeg may end it a frame early). */
 let FRAMES = 30;
@@ -37,13 +37,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'camstream-url-once-'));
   tools = await testFfmpeg();
   onnx = await load(await writeRandomOnnx(dir), { threads: 1 });
-  clip = await makeClip(tools, dir, 'numbered.ts', [
-    '-f', 'lavfi', '-i', `color=c=black:size=160x120:rate=25,format=yuv420p,geq=lum='8*N':cb=128:cr=128`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-frames:v', String(FRAMES), '-shortest', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac',
-  ]);
-  // Counted by decoding (the npm build's ffprobe crashes counting MPEG-TS frames).
-  FRAMES = (await lastValueFrom(decodeFrames$(clip, { tools, width: 8, height: 8, pixFmt: 'gray' }).pipe(toArray()))).length;
+  ({ clip, frames: FRAMES } = await makeNumberedClip(tools, dir, FRAMES));
   expect(FRAMES).toBeGreaterThanOrEqual(29);
 });
 
@@ -94,11 +88,8 @@ async function singleClientServer(): Promise<{ url: string; server: FfmpegProces
   return { url, server };
 }
 
-/** What frame n's luma 8n (limited range) becomes in full-range RGB or grey. */
-const fullRange = (n: number): number => Math.min(255, Math.max(0, ((8 * n - 16) * 255) / 219));
-
-/** Mean of a grey frame's bytes. */
-const mean = (data: Uint8Array): number => data.reduce((s, v) => s + v, 0) / data.length;
+const fullRange = numberedLevel;
+const mean = meanOf;
 
 describe('a single-client HTTP source is read once', () => {
   it('annotateVideo: every served frame decoded, annotated and encoded in place, audio kept; the server served one client', async () => {
@@ -159,30 +150,9 @@ describe('a single-client HTTP source is read once', () => {
         tools,
       }),
     );
-    let chain: Promise<unknown> = Promise.resolve();
-    await new Promise<void>((resolve, reject) => {
-      frames$.subscribe({
-        next: (f) => {
-          const v = Math.round(mean(f.data));
-          const block = new Uint8Array(80 * H * 4);
-          for (let i = 0; i < 80 * H; i++) block.set([v, v, v, 255], i * 4);
-          chain = chain.then(async () => (await encoder).write(block, f.pts));
-        },
-        error: reject,
-        complete: () => {
-          chain.then(async () => (await encoder).finish()).then(() => resolve(), reject);
-        },
-      });
-    });
+    await writeBlocks(frames$, encoder, H);
     await server.done;
-    const got = await lastValueFrom(decodeFrames$(out, { tools, pixFmt: 'gray', width: W, height: H }).pipe(toArray()));
-    expect(got.length).toBe(FRAMES);
-    for (const [n, f] of got.entries()) {
-      const left = mean(f.data.filter((_, i) => i % W < 70));
-      const right = mean(f.data.filter((_, i) => i % W >= 90));
-      // The block was made from frame n: it matches the frame under it, not a neighbour 8 levels away.
-      expect(Math.abs(left - right), `frame ${n}: block ${left} over ${right}`).toBeLessThan(3);
-    }
+    await expectBlocksOnTheirFrames(tools, out, FRAMES, W, H);
   });
 
   it('teardown: a run stopped midway leaves no child (decoder, compositor), no output and frees the server', async () => {
