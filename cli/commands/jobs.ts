@@ -117,10 +117,14 @@ function submitCommand(): Command {
     });
 }
 
-/** One line per job: id, state, progress, worker, attempts, error. */
+/**
+ * One line per job, tab-separated: id, kind (`video`, `image`, `join`, or `chunk of <join id>` for a segment
+ * of a split video), state, progress, worker, attempts, error.
+ */
 export function statusLine(s: CamJobStatus): string {
   const p = s.progress ? `${s.progress.done}/${s.progress.total ?? '?'}` : '-';
-  return [`${s.id}`, s.state, p, s.worker ?? '-', `attempts ${s.attempts}`, s.error ? `error: ${s.error}` : ''].join('\t').trimEnd();
+  const kind = s.kind === 'chunk' && s.parent ? `chunk of ${s.parent}` : s.kind;
+  return [`${s.id}`, kind, s.state, p, s.worker ?? '-', `attempts ${s.attempts}`, s.error ? `error: ${s.error}` : ''].join('\t').trimEnd();
 }
 
 const FINISHED = new Set(['completed', 'failed', 'unknown']);

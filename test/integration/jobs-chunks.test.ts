@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeMedia, runFfmpeg, type FfmpegTools } from '../../pipelines/index.ts';
 import { CamQueue, keyframeTimes, planChunks, redisConnection } from '../../pipelines/jobs/index.ts';
+import { statusLine } from '../../cli/commands/jobs.ts';
 import { testFfmpeg } from '../helpers/ffmpeg.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startCli, type CliProcess } from '../helpers/cli-process.ts';
@@ -124,6 +125,8 @@ describe.skipIf(!haveRedis)('long videos split across workers (jobs submit --chu
     expect([status.state, status.error]).toEqual(['completed', null]);
     const parts = await queue.status(chunks[ids[0]]);
     expect(parts.map((p) => [p.state, p.parent])).toEqual(parts.map(() => ['completed', ids[0]]));
+    // `jobs status` names each segment's join job.
+    expect(parts.map((p) => statusLine(p).split('\t').slice(1, 3))).toEqual(parts.map(() => [`chunk of ${ids[0]}`, 'completed']));
     // The segments ran on both workers.
     expect(new Set(parts.map((p) => p.worker))).toEqual(new Set(['wa', 'wb']));
 

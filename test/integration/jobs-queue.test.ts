@@ -118,7 +118,7 @@ describe.skipIf(!haveRedis)('camstream jobs', () => {
     expect(status.outputs).toHaveLength(3);
     const watch = await runCli(['jobs', 'status', id, '--watch', '--redis', redis.url]);
     expect(watch.code).toBe(0);
-    expect(watch.stdout).toBe(`${id}\tcompleted\t25/25\tin-process\tattempts 2\terror: engine hiccup\n`);
+    expect(watch.stdout).toBe(`${id}\tvideo\tcompleted\t25/25\tin-process\tattempts 2\terror: engine hiccup\n`);
   }, 120_000);
 });
 
