@@ -50,15 +50,15 @@ export function reviewDbPath(home: string): string {
 }
 
 /**
- * The SQLite-backed review store. Synchronous (better-sqlite3); one instance per process and file. Call
- * `close()` when done.
- */
-/**
  * A write that waited `BUSY_TIMEOUT_MS` for another connection's lock and gave up: nothing was written, and
  * the same write may succeed later (the server answers 503 with Retry-After, not 400).
  */
 export class StoreBusyError extends InputError {}
 
+/**
+ * The SQLite-backed review store. Synchronous (better-sqlite3); one instance per process and file. Call
+ * `close()` when done.
+ */
 export class ReviewStore {
   readonly path: string;
   private readonly db: SqlDatabase;

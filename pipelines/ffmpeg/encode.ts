@@ -218,8 +218,10 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
   const vfParts = [config.filter, needsEven ? 'pad=ceil(iw/2)*2:ceil(ih/2)*2' : undefined].filter((x): x is string => !!x);
 
   const temp = tempPathFor(config.out, ext);
-  const timedMp4 = timed && ['mp4', 'mov', 'm4v', ''].includes(container);
-  const faststart = (config.faststart ?? DEFAULT_ENCODE_CONFIG.faststart) && ['mp4', 'mov', 'm4v', ''].includes(container);
+  // MP4 and its kin (no extension writes MP4).
+  const mp4 = ['mp4', 'mov', 'm4v', ''].includes(container);
+  const timedMp4 = timed && mp4;
+  const faststart = (config.faststart ?? DEFAULT_ENCODE_CONFIG.faststart) && mp4;
   const args = buildEncodeArgs({
     ...checked,
     timed,

@@ -52,6 +52,11 @@ function durationField(buf: Buffer, box: Box, v0: number, v1: number): { at: num
   return { at: box.payload + (wide ? v1 : v0), wide };
 }
 
+/** The timescale of a movie or media header (ticks per second). */
+function timescaleOf(buf: Buffer, header: Box): number {
+  return buf.readUInt32BE(header.payload + (buf[header.payload] === 1 ? 20 : 12));
+}
+
 function readField(buf: Buffer, f: { at: number; wide: boolean }): number {
   return f.wide ? Number(buf.readBigUInt64BE(f.at)) : buf.readUInt32BE(f.at);
 }
@@ -99,7 +104,7 @@ export async function mendLastFrameDuration(path: string, seconds: number): Prom
     const moov: Box = { type: 'moov', payload: 8, end: buf.length };
     const mvhd = child(buf, moov, 'mvhd');
     if (!mvhd) return false;
-    const movieScale = buf.readUInt32BE(mvhd.payload + (buf[mvhd.payload] === 1 ? 20 : 12));
+    const movieScale = timescaleOf(buf, mvhd);
     for (const trak of boxesIn(buf, moov.payload, moov.end).filter((b) => b.type === 'trak')) {
       const mdia = child(buf, trak, 'mdia');
       const hdlr = mdia && child(buf, mdia, 'hdlr');
@@ -110,7 +115,7 @@ export async function mendLastFrameDuration(path: string, seconds: number): Prom
       const stts = stbl && child(buf, stbl, 'stts');
       const tkhd = child(buf, trak, 'tkhd');
       if (!mdhd || !stts || !tkhd) return false;
-      const mediaScale = buf.readUInt32BE(mdhd.payload + (buf[mdhd.payload] === 1 ? 20 : 12));
+      const mediaScale = timescaleOf(buf, mdhd);
       const entries = buf.readUInt32BE(stts.payload + 4);
       if (entries === 0 || mediaScale === 0 || movieScale === 0) return false;
       const last = stts.payload + 8 + (entries - 1) * 8;
@@ -125,10 +130,8 @@ export async function mendLastFrameDuration(path: string, seconds: number): Prom
       const trackDuration = durationField(buf, tkhd, 20, 28);
       const newTrack = readField(buf, trackDuration) + addedMovie;
       writeField(buf, trackDuration, newTrack);
-      const elst = (() => {
-        const edts = child(buf, trak, 'edts');
-        return edts && child(buf, edts, 'elst');
-      })();
+      const edts = child(buf, trak, 'edts');
+      const elst = edts && child(buf, edts, 'elst');
       if (elst && buf.readUInt32BE(elst.payload + 4) === 1) {
         const segment = { at: elst.payload + 8, wide: buf[elst.payload] === 1 };
         writeField(buf, segment, readField(buf, segment) + addedMovie);

@@ -96,8 +96,7 @@ export async function probeMedia(input: string, config: ProbeConfig = {}): Promi
   let info: MediaInfo;
   // Some static ffprobe builds crash on whole formats (the npm package's segfaults on every MPEG-TS file):
   // then ffmpeg's own input listing answers, as it does where there is no ffprobe.
-  let ffprobeCrashed = false;
-  /** The input as ffmpeg opens it (confined with ffmpeg's own demuxer list), once ffmpeg answers. */
+  /** The input as ffmpeg opens it (confined with ffmpeg's own demuxer list); set when ffmpeg is the tool that answers. */
   let ffmpegSource = tools.ffprobe ? undefined : source;
   const byFfmpeg = async (): Promise<MediaInfo> => {
     ffmpegSource ??= config.confine ? await confineInput(resolved, tools.ffmpeg.path, 'ffmpeg') : resolved;
@@ -109,7 +108,6 @@ export async function probeMedia(input: string, config: ProbeConfig = {}): Promi
         info = await probeWithFfprobe(source, tools, limits);
       } catch (err) {
         if (!crashed(err)) throw err;
-        ffprobeCrashed = true;
         info = await byFfmpeg();
       }
     } else {
@@ -121,7 +119,8 @@ export async function probeMedia(input: string, config: ProbeConfig = {}): Promi
   const refused = config.confine ? referenceRefusal(source.display, info.format) : undefined;
   if (refused) throw refused;
   if (countMode === 'always' || (countMode === 'if-missing' && info.frameCount === undefined)) {
-    info.frameCount = tools.ffprobe && !ffprobeCrashed ? await countWithFfprobe(source, tools, limits) : await countWithFfmpeg(ffmpegSource ?? source, tools, limits);
+    // Counted by the tool that answered.
+    info.frameCount = ffmpegSource ? await countWithFfmpeg(ffmpegSource, tools, limits) : await countWithFfprobe(source, tools, limits);
     info.frameCountSource = 'counted';
   }
   return info;
