@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../../common/index.ts';
 import type { TrainProgress } from '../../lab/train/index.ts';
-import { ZOO_MODEL_DIR, ZOO_TRAIN_CONFIG } from '../../lab/train/zoo-config.ts';
+import { ZOO_MODEL_DIR, ZOO_SHARPEN_PHASE, ZOO_TRAIN_CONFIG } from '../../lab/train/zoo-config.ts';
 import { parsePositiveInt } from '../model.ts';
 
 interface TrainCliOptions {
@@ -15,6 +15,9 @@ interface TrainCliOptions {
   seed: number;
   lr: number;
   replicas: number;
+  sharpenSteps: number;
+  sharpenWeight: number;
+  sharpenFrom?: string;
   backend?: string;
   quiet?: boolean;
 }
@@ -25,6 +28,12 @@ function parseNonNegativeInt(name: string): (v: string) => number {
     if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
     return n;
   };
+}
+
+function parseAreaWeight(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n <= 100)) throw new Error(`--sharpen-weight must be a number in [0, 100], got '${v}'`);
+  return n;
 }
 
 function parseRate(v: string): number {
@@ -45,7 +54,7 @@ export function trainCommand(): Command {
     )
     .option('-o, --out <dir>', 'model folder to write (replaced atomically; default: a new ./digits-gap-<date>)')
     .option('--replace-shipped', `write over the shipped embedded model (${ZOO_MODEL_DIR})`)
-    .option('--steps <n>', 'optimizer steps', parsePositiveInt('--steps'), ZOO_TRAIN_CONFIG.steps)
+    .option('--steps <n>', 'optimizer steps of the first phase (cross-entropy)', parsePositiveInt('--steps'), ZOO_TRAIN_CONFIG.steps)
     .option('--batch-size <n>', 'scenes per step', parsePositiveInt('--batch-size'), ZOO_TRAIN_CONFIG.batchSize)
     .option('--seed <n>', 'seed of the weights and of the training scenes', parseNonNegativeInt('--seed'), ZOO_TRAIN_CONFIG.seed)
     .option('--lr <rate>', 'initial Adam learning rate (cosine decay)', parseRate, ZOO_TRAIN_CONFIG.learningRate)
@@ -55,6 +64,18 @@ export function trainCommand(): Command {
         '(part of the recipe: another count gives a slightly different model)',
       parsePositiveInt('--replicas'),
       ZOO_TRAIN_CONFIG.replicas,
+    )
+    .option(
+      '--sharpen-steps <n>',
+      "steps of the second phase, map sharpening: the labelled digit's class map, cut at 0, mean over maximum, " +
+        'added to the cross-entropy (image labels only); 0 skips the phase',
+      parseNonNegativeInt('--sharpen-steps'),
+      ZOO_SHARPEN_PHASE.steps,
+    )
+    .option('--sharpen-weight <w>', 'weight of the map term in the second phase', parseAreaWeight, ZOO_SHARPEN_PHASE.mapAreaWeight)
+    .option(
+      '--sharpen-from <dir>',
+      'skip the first phase: run the second on a model folder this command wrote with --sharpen-steps 0 (same network)',
     )
     .option('--backend <name>', 'tfjs backend: tensorflow, wasm or cpu (default: the fastest available)')
     .option('-q, --quiet', 'no progress output')
@@ -69,10 +90,18 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const args = process.argv.slice(process.argv.indexOf('train'));
   const command = `camstream ${args.join(' ')}`;
   const bar = process.stderr.isTTY === true && !options.quiet ? createTrainBar() : undefined;
+  const sharpen = options.sharpenSteps === 0 ? null : { ...ZOO_SHARPEN_PHASE, steps: options.sharpenSteps, mapAreaWeight: options.sharpenWeight };
+  if (options.sharpenFrom !== undefined && sharpen === null) throw new ConfigError('--sharpen-from needs a second phase: drop --sharpen-steps 0');
+  const firstSteps = options.sharpenFrom === undefined ? options.steps : 0;
+  const totalSteps = firstSteps + (sharpen?.steps ?? 0);
   if (!options.quiet) {
-    process.stderr.write(`camstream train: backend ${backend.name}, ${options.steps} steps x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
+    const phases = [
+      ...(firstSteps > 0 ? [`${firstSteps} steps`] : [`from ${options.sharpenFrom}`]),
+      ...(sharpen ? [`${sharpen.steps} sharpening steps (map weight ${sharpen.mapAreaWeight})`] : []),
+    ].join(' + ');
+    process.stderr.write(`camstream train: backend ${backend.name}, ${phases} x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
   }
-  bar?.start(options.steps, 0, { loss: '-', ips: '-' });
+  bar?.start(totalSteps, 0, { loss: '-', ips: '-' });
   const stop = new AbortController();
   const onSignal = (): void => stop.abort(new Error('training interrupted'));
   process.once('SIGINT', onSignal);
@@ -81,14 +110,17 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       folder: out,
       command,
       config: { ...ZOO_TRAIN_CONFIG, seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr, replicas: options.replicas },
-      onProgress: progressReporter(options, bar),
+      sharpen,
+      startFrom: options.sharpenFrom === undefined ? undefined : resolve(options.sharpenFrom),
+      onProgress: progressReporter(options, bar, totalSteps),
       signal: stop.signal,
     });
     bar?.stop();
     if (!options.quiet) {
       const t = manifest.training;
+      const second = t.sharpen ? `; sharpening ${t.sharpen.steps} steps in ${t.sharpen.wallSeconds} s, final loss ${t.sharpen.finalLoss.toFixed(4)}` : '';
       process.stderr.write(
-        `wrote ${out}: ${t.steps} steps in ${t.wallSeconds} s on ${t.backend}, final loss ${t.finalLoss.toFixed(4)}, ` +
+        `wrote ${out}: ${t.steps} steps in ${t.wallSeconds} s on ${t.backend}, final loss ${t.finalLoss.toFixed(4)}${second}, ` +
           `${(t.weightBytes / 1024).toFixed(0)} KiB of weights\n`,
       );
     }
@@ -133,8 +165,8 @@ function createTrainBar(): cliProgress.SingleBar {
 }
 
 /** Progress to the bar on a terminal; without one, a line per 2% of the run (for logs); nothing when quiet. */
-function progressReporter(options: TrainCliOptions, bar: cliProgress.SingleBar | undefined): (p: TrainProgress) => void {
-  const every = Math.max(1, Math.round(options.steps / 50));
+function progressReporter(options: TrainCliOptions, bar: cliProgress.SingleBar | undefined, totalSteps: number): (p: TrainProgress) => void {
+  const every = Math.max(1, Math.round(totalSteps / 50));
   return (p) => {
     if (bar) {
       bar.update(p.step, { loss: p.smoothedLoss.toFixed(3), ips: p.imagesPerSecond.toFixed(0) });

@@ -236,13 +236,41 @@ export function buildGapNet(config: GapNetConfig = {}): tfl.LayersModel {
  * Used for a numerically stable softmax cross-entropy. Caller owns the result; call inside a tidy.
  */
 export function gapNetLogits(model: tfl.LayersModel, images: tf.Tensor4D): tf.Tensor2D {
-  const gapLayer = model.getLayer('gap');
+  return gapNetForward(model, images).logits;
+}
+
+/**
+ * The training forward pass: the feature maps feeding GAP (`[batch, h, w, k]`), the classifier's kernel
+ * (`[k, classes]`) and the logits, mean(features) x kernel + bias (GAP is the spatial mean). The class
+ * maps are features x kernel, so a loss on them trains the same weights the logits use. Call inside a tidy.
+ */
+export function gapNetForward(model: tfl.LayersModel, images: tf.Tensor4D): { features: tf.Tensor4D; kernel: tf.Tensor2D; logits: tf.Tensor2D } {
   const dense = model.getLayer(CLASSIFIER_LAYER);
-  const featureModel = featureModels.get(model) ?? tfl.model({ inputs: model.inputs, outputs: gapLayer.output });
+  const featureModel = featureModels.get(model) ?? tfl.model({ inputs: model.inputs, outputs: model.getLayer('gap').input as tfl.SymbolicTensor });
   featureModels.set(model, featureModel);
-  const pooled = featureModel.apply(images, { training: true }) as tf.Tensor2D;
-  const [kernel, bias] = dense.trainableWeights.map((w) => w.read());
-  return tf.add(tf.matMul(pooled, kernel as tf.Tensor2D), bias) as tf.Tensor2D;
+  const features = featureModel.apply(images, { training: true }) as tf.Tensor4D;
+  const [kernel, bias] = dense.trainableWeights.map((w) => w.read()) as [tf.Tensor2D, tf.Tensor1D];
+  const logits = tf.add(tf.matMul(tf.mean(features, [1, 2]) as tf.Tensor2D, kernel), bias) as tf.Tensor2D;
+  return { features, kernel, logits };
+}
+
+/**
+ * A weakly supervised sharpness term on the labelled class's map (image labels only, no boxes). `targets`
+ * is the batch's one-hot labels (`[batch, classes]`) with the columns of classes that have no map (`no
+ * digit`) zeroed. For each sample with a mapped class, its map M = features x that class's kernel column
+ * is cut at 0 and its mean divided by its maximum: the share of the frame the map covers at full strength,
+ * 1 for a flat map, small for a single peak. Averaged over those samples (0 when there are none). The
+ * paper's box rule keeps the cells above 20% of the maximum, so a broad floor of weak evidence
+ * (distractors, background) widens every box; this term pushes that floor down. Call inside a tidy.
+ */
+export function mapAreaPenalty(features: tf.Tensor4D, kernel: tf.Tensor2D, targets: tf.Tensor2D, cap = 1): tf.Scalar {
+  const k = features.shape[3];
+  const columns = tf.matMul(targets, kernel, false, true); // [batch, k]
+  const maps = tf.relu(tf.sum(tf.mul(features, tf.reshape(columns, [-1, 1, 1, k])), 3)); // [batch, h, w]
+  const relative = tf.div(maps, tf.add(tf.max(maps, [1, 2], true), 1e-6));
+  const area = tf.div(tf.mean(cap < 1 ? tf.minimum(relative, cap) : relative, [1, 2]), cap); // [batch]
+  const mapped = tf.sum(targets, 1); // 1 for a mapped class, 0 otherwise
+  return tf.div(tf.sum(tf.mul(area, mapped)), tf.maximum(tf.sum(mapped), 1)) as tf.Scalar;
 }
 
 const featureModels = new WeakMap<tfl.LayersModel, tfl.LayersModel>();

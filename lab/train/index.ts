@@ -5,7 +5,9 @@
  */
 export {
   buildGapNet,
+  gapNetForward,
   gapNetLogits,
+  mapAreaPenalty,
   resolveGapNetConfig,
   DEFAULT_GAP_NET_CONFIG,
   GAP_NET_PREPROCESS,
@@ -43,8 +45,10 @@ export {
   zooModelFileConfig,
   ZOO_MODEL_DIR,
   ZOO_MODEL_NAME,
+  ZOO_SHARPEN_PHASE,
   ZOO_TRAIN_CONFIG,
   ZOO_FILES,
+  type SharpenPhase,
   type ZooManifest,
 } from './zoo.ts';
 

@@ -14,8 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { buildGapNet, GAP_NET_PREPROCESS, gapNetLogits } from './architecture.ts';
+import { buildGapNet, GAP_NET_PREPROCESS, gapNetForward, mapAreaPenalty } from './architecture.ts';
 import { fillMixedBatch } from './mix.ts';
+import { NO_DIGIT } from '../../datasets/index.ts';
 import type { ResolvedTrainConfig } from './train.ts';
 
 /** What a replica sends for averaging: the shard's loss, its gradients and its moving statistics. */
@@ -45,6 +46,15 @@ export class Replica {
   ) {
     this.shard = config.batchSize / count;
     this.model = buildGapNet(config.net);
+    if (config.initialWeights) {
+      const current = this.model.getWeights();
+      if (config.initialWeights.length !== current.length || config.initialWeights.some((w, i) => w.length !== current[i].size)) {
+        throw new Error('initialWeights do not fit the network: another architecture');
+      }
+      const tensors = config.initialWeights.map((w, i) => tf.tensor(w, current[i].shape));
+      this.model.setWeights(tensors);
+      tf.dispose(tensors);
+    }
     this.variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     this.frozen = this.model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
     this.optimizer = tf.train.adam(config.learningRate);
@@ -58,14 +68,21 @@ export class Replica {
    * on the backend for `apply`; with more they are read back (flat) for averaging.
    */
   computeGradients(step: number): ShardResult | number {
-    const { seed, batchSize, scene, net, mix } = this.config;
+    const { seed, batchSize, scene, net, mix, mapAreaWeight, mapAreaCap } = this.config;
     const size = net.inputSize;
     const out = { images: this.images, labels: this.labels };
     fillMixedBatch(mix, seed, step * batchSize + this.index * this.shard, this.shard, scene, out, GAP_NET_PREPROCESS);
     const { value, grads } = tf.tidy(() => {
       const x = tf.tensor4d(this.images, [this.shard, size, size, 3]);
       const y = tf.oneHot(tf.tensor1d(this.labels, 'int32'), net.numClasses);
-      return tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, gapNetLogits(this.model, x)) as tf.Scalar, this.variables);
+      return tf.variableGrads(() => {
+        const { features, kernel, logits } = gapNetForward(this.model, x);
+        const ce = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        if (!(mapAreaWeight > 0)) return ce;
+        // Only the digits have maps: the `no digit` column and any after it are left out of the term.
+        const mappedTargets = tf.mul(y, tf.tensor2d([Array.from({ length: net.numClasses }, (_, c) => (c < NO_DIGIT ? 1 : 0))]));
+        return tf.add(ce, tf.mul(mapAreaWeight, mapAreaPenalty(features, kernel, mappedTargets as tf.Tensor2D, mapAreaCap))) as tf.Scalar;
+      }, this.variables);
     });
     const loss = value.dataSync()[0];
     value.dispose();

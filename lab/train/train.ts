@@ -45,14 +45,32 @@ export interface TrainConfig {
    * `{ procedural: 1 }`.
    */
   mix?: TrainMix;
+  /**
+   * Weight of the map-sharpness term added to the cross-entropy (`mapAreaPenalty` in architecture.ts:
+   * the labelled digit's map, cut at 0, mean over maximum). Image labels only. Default 0 (off).
+   */
+  mapAreaWeight?: number;
+  /**
+   * Where the map-sharpness term stops counting, as a share of the map's maximum, in (0, 1]: cells above
+   * it add a constant, so only the weak floor below it is pushed to 0 and the strong body of the map keeps
+   * its extent. 1 counts every cell (mean over maximum). Default 1.
+   */
+  mapAreaCap?: number;
+  /**
+   * Start from these weights instead of the seeded initialization: every weight of the network
+   * (`model.getWeights()` order, batchnorm statistics included), as from an earlier phase. Default none.
+   */
+  initialWeights?: Float32Array[];
 }
 
-export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene' | 'mix'>>> = Object.freeze({
+export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene' | 'mix' | 'initialWeights'>>> = Object.freeze({
   seed: 1,
   steps: 3000,
   batchSize: 64,
   learningRate: 0.003,
   replicas: 1,
+  mapAreaWeight: 0,
+  mapAreaCap: 1,
 });
 
 export interface ResolvedTrainConfig {
@@ -61,6 +79,9 @@ export interface ResolvedTrainConfig {
   batchSize: number;
   learningRate: number;
   replicas: number;
+  mapAreaWeight: number;
+  mapAreaCap: number;
+  initialWeights?: Float32Array[];
   net: Required<GapNetConfig>;
   scene: Required<SceneConfig>;
   mix: Record<TrainSource, number>;
@@ -68,7 +89,7 @@ export interface ResolvedTrainConfig {
 
 /** Merges and validates; throws ConfigError naming the field, the value and the allowed range. */
 export function resolveTrainConfig(config: TrainConfig = {}): ResolvedTrainConfig {
-  const { seed, steps, batchSize, learningRate, replicas } = { ...DEFAULT_TRAIN_CONFIG, ...config };
+  const { seed, steps, batchSize, learningRate, replicas, mapAreaWeight, mapAreaCap } = { ...DEFAULT_TRAIN_CONFIG, ...config };
   if (!Number.isSafeInteger(seed) || seed < 0) throw new ConfigError(`seed must be a non-negative integer, got ${seed}`);
   if (!Number.isInteger(steps) || steps < 1 || steps > 10_000_000) {
     throw new ConfigError(`steps must be an integer in [1, 10000000], got ${steps}`);
@@ -85,10 +106,12 @@ export function resolveTrainConfig(config: TrainConfig = {}): ResolvedTrainConfi
   if (batchSize % replicas !== 0) {
     throw new ConfigError(`batchSize ${batchSize} must be a multiple of replicas (${replicas}): each replica takes an equal shard`);
   }
+  if (!(mapAreaWeight >= 0 && mapAreaWeight <= 100)) throw new ConfigError(`mapAreaWeight must be in [0, 100], got ${mapAreaWeight}`);
+  if (!(mapAreaCap > 0 && mapAreaCap <= 1)) throw new ConfigError(`mapAreaCap must be in (0, 1], got ${mapAreaCap}`);
   const net = resolveGapNetConfig({ ...config.net, seed });
   const scene = resolveSceneConfig({ ...config.scene, size: net.inputSize });
   const mix = resolveTrainMix(config.mix ?? DEFAULT_TRAIN_MIX, net.numClasses);
-  return { seed, steps, batchSize, learningRate, replicas, net, scene, mix };
+  return { seed, steps, batchSize, learningRate, replicas, mapAreaWeight, mapAreaCap, initialWeights: config.initialWeights, net, scene, mix };
 }
 
 /**

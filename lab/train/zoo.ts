@@ -7,18 +7,19 @@
  * interrupted run never leaves a folder that looks complete.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ModelFileConfig } from '../../models/types.ts';
-import { saveArtifactsToFolder } from '../../models/tfjs/io.ts';
-import { GAP_NET_PREPROCESS, mapRatio } from './architecture.ts';
+import { folderLoadHandler, saveArtifactsToFolder } from '../../models/tfjs/io.ts';
+import { ConfigError } from '../../common/index.ts';
+import { buildGapNet, GAP_NET_PREPROCESS, mapRatio } from './architecture.ts';
 import { CLASS_LABELS, MNIST_TRAIN_FRACTION } from '../../datasets/index.ts';
-import { trainGapNet, type ResolvedTrainConfig, type TrainConfig, type TrainOptions, type TrainResult } from './train.ts';
-import { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_TRAIN_CONFIG } from './zoo-config.ts';
+import { resolveTrainConfig, trainGapNet, type ResolvedTrainConfig, type TrainConfig, type TrainOptions, type TrainProgress, type TrainResult } from './train.ts';
+import { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_SHARPEN_PHASE, ZOO_TRAIN_CONFIG, type SharpenPhase } from './zoo-config.ts';
 
-export { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_TRAIN_CONFIG };
+export { ZOO_MODEL_DIR, ZOO_MODEL_NAME, ZOO_SHARPEN_PHASE, ZOO_TRAIN_CONFIG, type SharpenPhase };
 
 /** Files of a model folder, in the order the manifest lists them. */
 export const ZOO_FILES = ['model.json', 'group1-shard1of1.bin', 'labels.txt', 'camstream.json'] as const;
@@ -53,6 +54,12 @@ export interface ZooManifest {
     finalLoss: number;
     /** Weights' total size in bytes. */
     weightBytes: number;
+    /**
+     * The second phase (map sharpening) run on the first phase's weights; null when there was none. The
+     * fields above describe the first phase; `startedFrom` names the folder whose first-phase weights the
+     * second started from when the first was not run in the same command.
+     */
+    sharpen: (SharpenPhase & { replicas: number; wallSeconds: number; finalLoss: number; startedFrom?: string }) | null;
   };
 }
 
@@ -81,9 +88,9 @@ async function sha256(path: string): Promise<string> {
 export async function writeZooFolder(
   model: tfl.LayersModel,
   folder: string,
-  training: { result: TrainResult; command: string; name?: string },
+  training: { result: TrainResult; command: string; name?: string; sharpen?: TrainResult; firstPhase?: ZooManifest['training']; startedFrom?: string },
 ): Promise<ZooManifest> {
-  const { result, command } = training;
+  const { result, command, sharpen } = training;
   const { net } = result.config;
   const tmp = join(dirname(folder), `.${basename(folder)}.${process.pid}.tmp`);
   await rm(tmp, { recursive: true, force: true });
@@ -99,7 +106,27 @@ export async function writeZooFolder(
   const files: Record<string, string> = {};
   for (const f of ZOO_FILES) files[f] = await sha256(join(tmp, f));
   const ratio = mapRatio(net);
-  const tail = result.losses.subarray(Math.max(0, result.losses.length - 100));
+  const meanTail = (losses: Float32Array): number => {
+    const tail = losses.subarray(Math.max(0, losses.length - 100));
+    return tail.reduce((a, v) => a + v, 0) / Math.max(1, tail.length);
+  };
+  const first: ZooManifest['training'] = training.firstPhase ?? {
+    command,
+    seed: result.config.seed,
+    steps: result.config.steps,
+    batchSize: result.config.batchSize,
+    learningRate: result.config.learningRate,
+    replicas: result.config.replicas,
+    net,
+    scene: result.config.scene,
+    mix: result.config.mix,
+    mnistSplit: { trainFraction: MNIST_TRAIN_FRACTION, rule: 'per class file, index < floor(0.85 x count) is train; the rest is the test split, never trained on' },
+    backend: result.backend,
+    wallSeconds: Math.round(result.wallMs / 1000),
+    finalLoss: meanTail(result.losses),
+    weightBytes,
+    sharpen: null,
+  };
   const manifest: ZooManifest = {
     name: training.name ?? basename(folder),
     format: 'tfjs-layers',
@@ -109,20 +136,22 @@ export async function writeZooFolder(
     preprocess: { ...GAP_NET_PREPROCESS, mean: [...GAP_NET_PREPROCESS.mean], std: [...GAP_NET_PREPROCESS.std], channelOrder: 'rgb', layout: 'nhwc' },
     files,
     training: {
+      ...first,
       command,
-      seed: result.config.seed,
-      steps: result.config.steps,
-      batchSize: result.config.batchSize,
-      learningRate: result.config.learningRate,
-      replicas: result.config.replicas,
-      net,
-      scene: result.config.scene,
-      mix: result.config.mix,
-      mnistSplit: { trainFraction: MNIST_TRAIN_FRACTION, rule: 'per class file, index < floor(0.85 x count) is train; the rest is the test split, never trained on' },
-      backend: result.backend,
-      wallSeconds: Math.round(result.wallMs / 1000),
-      finalLoss: tail.reduce((s, v) => s + v, 0) / Math.max(1, tail.length),
       weightBytes,
+      sharpen: sharpen
+        ? {
+            steps: sharpen.config.steps,
+            learningRate: sharpen.config.learningRate,
+            mapAreaWeight: sharpen.config.mapAreaWeight,
+            mapAreaCap: sharpen.config.mapAreaCap,
+            seed: sharpen.config.seed,
+            replicas: sharpen.config.replicas,
+            wallSeconds: Math.round(sharpen.wallMs / 1000),
+            finalLoss: meanTail(sharpen.losses),
+            ...(training.startedFrom !== undefined ? { startedFrom: training.startedFrom } : {}),
+          }
+        : null,
     },
   };
   await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -146,23 +175,75 @@ export async function writeZooFolder(
 }
 
 /**
- * Trains a GAP network with `config` (default: the shipped recipe) and writes it to `folder` (required:
- * nothing here picks the embedded model's folder by itself). Returns the manifest written. The trained
- * model is disposed.
+ * Trains a GAP network with `config` (default: the shipped recipe), then, unless `sharpen` is null, runs
+ * the sharpening phase on it (default: the shipped recipe's), and writes it to `folder` (required: nothing
+ * here picks the embedded model's folder by itself). With `startFrom` (a model folder this trainer wrote
+ * with the same network) the first phase is not run: the second starts from that model's weights, and its
+ * manifest's record of the first phase is kept. Progress counts the steps of both phases. Returns the
+ * manifest written. The trained models are disposed.
  */
 export async function trainZooModel(
-  options: { folder: string; config?: TrainConfig; command?: string } & TrainOptions,
+  options: { folder: string; config?: TrainConfig; sharpen?: SharpenPhase | null; startFrom?: string; command?: string } & TrainOptions,
 ): Promise<{ manifest: ZooManifest; result: TrainResult; folder: string }> {
-  const folder = options.folder;
-  const result = await trainGapNet(options.config ?? ZOO_TRAIN_CONFIG, options);
+  const { folder, startFrom, signal } = options;
+  const config = options.config ?? ZOO_TRAIN_CONFIG;
+  const sharpen = options.sharpen === undefined ? ZOO_SHARPEN_PHASE : options.sharpen;
+  const command = options.command ?? 'camstream train';
+  const name = folder === ZOO_MODEL_DIR ? ZOO_MODEL_NAME : undefined;
+  if (startFrom !== undefined && (sharpen === null || sharpen.steps === 0)) {
+    throw new ConfigError('starting from a trained model runs only the sharpening phase, and it is switched off');
+  }
+  const firstSteps = startFrom === undefined ? resolveTrainConfig(config).steps : 0;
+  const total = firstSteps + (sharpen?.steps ?? 0);
+  const progress = (offset: number) => (p: TrainProgress) => options.onProgress?.({ ...p, step: offset + p.step, steps: total });
+
+  let first: TrainResult | undefined;
+  let weights: Float32Array[];
+  let firstPhase: ZooManifest['training'] | undefined;
+  if (startFrom === undefined) {
+    first = await trainGapNet(config, { signal, onProgress: progress(0) });
+    if (sharpen === null || sharpen.steps === 0) {
+      try {
+        const manifest = await writeZooFolder(first.model, folder, { result: first, command, name });
+        return { manifest, result: first, folder };
+      } finally {
+        first.model.dispose();
+      }
+    }
+    weights = first.model.getWeights().map((w) => w.dataSync() as Float32Array);
+    first.model.dispose();
+  } else {
+    ({ weights, firstPhase } = await readTrainedModel(startFrom, resolveTrainConfig(config).net));
+  }
+  const second = await trainGapNet({ ...config, ...sharpen, initialWeights: weights }, { signal, onProgress: progress(firstSteps) });
   try {
-    const manifest = await writeZooFolder(result.model, folder, {
-      result,
-      command: options.command ?? 'camstream train',
-      name: folder === ZOO_MODEL_DIR ? ZOO_MODEL_NAME : undefined,
-    });
-    return { manifest, result, folder };
+    const manifest = await writeZooFolder(second.model, folder, { result: first ?? second, sharpen: second, firstPhase, startedFrom: startFrom, command, name });
+    return { manifest, result: second, folder };
   } finally {
-    result.model.dispose();
+    second.model.dispose();
+  }
+}
+
+/** The weights of a model folder this trainer wrote, checked against the recipe's network, and its first-phase record. */
+async function readTrainedModel(dir: string, net: ResolvedTrainConfig['net']): Promise<{ weights: Float32Array[]; firstPhase: ZooManifest['training'] }> {
+  let recorded: ZooManifest;
+  try {
+    recorded = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as ZooManifest;
+  } catch (err) {
+    throw new ConfigError(`${dir} has no readable manifest.json of a model trained here (${(err as Error).message})`);
+  }
+  if (recorded.training?.sharpen) throw new ConfigError(`${dir} has had its sharpening phase already; start from a model of the first phase only`);
+  const model = await tfl.loadLayersModel(folderLoadHandler(dir));
+  const reference = buildGapNet(net);
+  try {
+    const mine = model.getWeights();
+    const expected = reference.getWeights();
+    if (mine.length !== expected.length || expected.some((w, i) => w.shape.join('x') !== mine[i].shape.join('x'))) {
+      throw new ConfigError(`${dir} is not a model of this recipe's network (its weights differ in number or shape)`);
+    }
+    return { weights: mine.map((w) => w.dataSync() as Float32Array), firstPhase: { ...recorded.training, sharpen: null } };
+  } finally {
+    model.dispose();
+    reference.dispose();
   }
 }

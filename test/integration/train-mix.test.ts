@@ -102,7 +102,7 @@ const sha256 = async (path: string): Promise<string> => createHash('sha256').upd
 describe('camstream train output folder', () => {
   it('writes a new digits-gap-<date> folder in the working directory when --out is not given', async () => {
     const cwd = await mkdtemp(join(root, 'cwd-'));
-    const run = await camstream(['train', '--steps', '1', '--batch-size', '2', '--replicas', '1', '-q'], cwd);
+    const run = await camstream(['train', '--steps', '1', '--sharpen-steps', '1', '--batch-size', '2', '--replicas', '1', '-q'], cwd);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const made = await readdir(cwd);
@@ -110,6 +110,25 @@ describe('camstream train output folder', () => {
     expect(made[0]).toMatch(/^digits-gap-\d{8}-\d{6}$/);
     const labels = (await readFile(join(cwd, made[0], 'labels.txt'), 'utf8')).trim().split('\n');
     expect(labels).toEqual(['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'no digit']);
+  });
+
+  it('--sharpen-from runs only the second phase on a first-phase folder; without a second phase it is refused', async () => {
+    const first = join(root, 'phase1');
+    const one = await camstream(['train', '--out', first, '--steps', '2', '--sharpen-steps', '0', '--batch-size', '2', '--replicas', '1', '-q'], root);
+    expect(one.stderr).toBe('');
+    expect(one.code).toBe(0);
+    expect(JSON.parse(await readFile(join(first, 'manifest.json'), 'utf8')).training.sharpen).toBeNull();
+    const second = join(root, 'phase2');
+    const two = await camstream(['train', '--out', second, '--sharpen-from', first, '--sharpen-steps', '2', '--sharpen-weight', '3', '--batch-size', '2', '--replicas', '1', '-q'], root);
+    expect(two.stderr).toBe('');
+    expect(two.code).toBe(0);
+    const training = JSON.parse(await readFile(join(second, 'manifest.json'), 'utf8')).training;
+    expect(training.steps).toBe(2);
+    expect(training.sharpen).toMatchObject({ steps: 2, mapAreaWeight: 3, startedFrom: first });
+    const off = await camstream(['train', '--out', join(root, 'never'), '--sharpen-from', first, '--sharpen-steps', '0', '-q'], root);
+    expect(off.code).toBe(2);
+    expect(off.stderr).toMatch(/--sharpen-from needs a second phase/);
+    expect(existsSync(join(root, 'never'))).toBe(false);
   });
 
   it('refuses to write over the shipped model without --replace-shipped, leaving it untouched', async () => {

@@ -12,6 +12,7 @@ import {
   buildGapNet,
   FEATURE_LAYER,
   gapNetLogits,
+  mapAreaPenalty,
   registerTrainingGradients,
   registerWasmGradKernels,
   resolveGapNetConfig,
@@ -129,5 +130,45 @@ describe('fused network gradients on wasm', () => {
       for (let j = 0; j < g.length; j++) worst = Math.max(worst, Math.abs(g[j] - wasm[i][j]));
       expect(worst / scale).toBeLessThan(1e-4);
     }
+  });
+});
+
+describe('map area penalty', () => {
+  // Two channels on a 2x2 grid; class 0 weighs channel 0, class 1 channel 1, class 2 (unmapped here) both.
+  let kernel: tf.Tensor2D;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    kernel = tf.tensor2d([[1, 0, 1], [0, 1, 1]]);
+  });
+  const featuresOf = (a: number[], b: number[]): tf.Tensor4D => tf.tensor4d(a.flatMap((v, i) => [v, b[i]]), [1, 2, 2, 2]);
+
+  it('is the mean over the maximum of the labelled class map cut at 0: 1 when flat, 1/4 for one peak', () => {
+    const flat = featuresOf([2, 2, 2, 2], [0, 0, 0, 9]);
+    const peak = featuresOf([0, 0, 0, 3], [5, 5, 5, 5]);
+    const negative = featuresOf([-4, 0, 0, 2], [0, 0, 0, 0]); // -4 is cut: mean 0.5 over max 2
+    const target0 = tf.tensor2d([[1, 0, 0]]);
+    const value = (f: tf.Tensor4D): number => mapAreaPenalty(f, kernel, target0).dataSync()[0];
+    expect(value(flat)).toBeCloseTo(1, 5);
+    expect(value(peak)).toBeCloseTo(0.25, 5);
+    expect(value(negative)).toBeCloseTo(0.25, 5);
+    tf.dispose([flat, peak, negative, target0]);
+  });
+
+  it('averages over the samples whose class has a map and is 0 without any', () => {
+    const f = tf.concat([featuresOf([1, 1, 1, 1], [0, 0, 0, 1]), featuresOf([1, 1, 1, 1], [0, 0, 0, 1])]) as tf.Tensor4D;
+    // Sample 0 labelled class 1 (one peak: 1/4); sample 1's class has no map (a zero row).
+    const mixed = tf.tensor2d([[0, 1, 0], [0, 0, 0]]);
+    expect(mapAreaPenalty(f, kernel, mixed).dataSync()[0]).toBeCloseTo(0.25, 5);
+    const none = tf.zeros([2, 3]) as tf.Tensor2D;
+    expect(mapAreaPenalty(f, kernel, none).dataSync()[0]).toBe(0);
+    tf.dispose([f, mixed, none]);
+  });
+
+  it('sends gradient to the features and the kernel', () => {
+    const f = featuresOf([1, 2, 3, 4], [4, 3, 2, 1]);
+    const target = tf.tensor2d([[0, 0, 1]]);
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => mapAreaPenalty(a as tf.Tensor4D, b as tf.Tensor2D, target))([f, kernel]);
+    for (const g of grads) expect(Array.from(g.dataSync()).some((v) => Math.abs(v) > 1e-6)).toBe(true);
+    tf.dispose([f, target, ...grads]);
   });
 });
