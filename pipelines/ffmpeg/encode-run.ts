@@ -40,9 +40,11 @@ export interface VideoEncoder {
    * Hands one frame to ffmpeg. Resolves at once while the pipe takes data, else after 'drain'
    * (`write() === false`). The encoder keeps a reference to `frame` until ffmpeg has read it: do not
    * modify it afterwards. Rejects with the FfmpegError when ffmpeg has failed. `ptsSeconds` is required
-   * (and only allowed) with `frameTimestamps`, and must not decrease.
+   * (and only allowed) with `frameTimestamps`, and must not decrease. `onReleased`, when given, is called
+   * once the pipe has taken all of `frame`'s bytes (or the pipe failed): from then on the caller may reuse
+   * the buffer. It is not called when `write` rejects before handing the frame to the pipe.
    */
-  write(frame: Uint8Array, ptsSeconds?: number): Promise<void>;
+  write(frame: Uint8Array, ptsSeconds?: number, onReleased?: () => void): Promise<void>;
   /** CPU time ffmpeg reported at exit (`measureCpu`), once it has ended. */
   cpu(): CpuTime | undefined;
   /** Ends stdin, awaits exit 0 and renames the temporary file to `out`. On failure deletes it and rejects. */
@@ -119,7 +121,7 @@ export class EncodeRun implements VideoEncoder {
     return this.proc.cpu();
   }
 
-  async write(frame: Uint8Array, ptsSeconds?: number): Promise<void> {
+  async write(frame: Uint8Array, ptsSeconds?: number, onReleased?: () => void): Promise<void> {
     const { out, width, height, inputPixFmt, timed } = this.plan;
     if (timed !== (ptsSeconds !== undefined) || (ptsSeconds !== undefined && !Number.isFinite(ptsSeconds))) {
       throw new InputError(timed ? `a frame for ${out} needs its timestamp (frameTimestamps), got ${ptsSeconds}` : `the encoder for ${out} takes no timestamps (frameTimestamps is off)`);
@@ -135,7 +137,7 @@ export class EncodeRun implements VideoEncoder {
       this.proc.stdin!.write(ivfFrameHeader(frame.byteLength, ptsSeconds));
       if (this.lastPts.push(ptsSeconds) > 2) this.lastPts.shift();
     }
-    if (this.proc.stdin!.write(frame)) return;
+    if (this.proc.stdin!.write(frame, onReleased && (() => onReleased()))) return;
     await this.drainOrExit();
   }
 

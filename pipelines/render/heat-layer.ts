@@ -12,20 +12,31 @@ export interface HeatLayer {
   height: number;
 }
 
+/** Where `colourizeMap` paints when not into a new buffer: an RGBA image, from byte `offset`, `stride` bytes a row. */
+export interface HeatTarget {
+  data: Uint8Array;
+  offset: number;
+  stride: number;
+  /** Scratch for the resampled values, reused when it has the grid's size. */
+  scratch?: Float32Array;
+}
+
 /**
  * Colours a normalized map on a small grid spanning the frame (see `samplesPerCell`), with the alpha of
  * `alphaMode`. This is the part of the overlay done in JS; enlarging it (sharp here, or ffmpeg's scale and
- * overlay filters in a video pipeline) gives the full-size layer. Returns a new buffer owned by the caller.
+ * overlay filters in a video pipeline) gives the full-size layer. Returns a new buffer owned by the caller,
+ * or, with `into`, paints the grid there (the video overlay's packed frame) and returns that buffer.
  */
 export function colourizeMap(
   map: Float32Array,
   mapSize: MapSize,
   geometry: FrameGeometry,
   config: OverlayConfig = {},
+  into?: HeatTarget,
 ): HeatLayer {
   checkMap(map, mapSize);
   checkGeometry(geometry);
-  return colourizeGrid(map, mapSize, geometry, resolveOverlayConfig(config), false);
+  return colourizeGrid(map, mapSize, geometry, resolveOverlayConfig(config), false, into);
 }
 
 /**
@@ -41,6 +52,7 @@ export function colourizeGrid(
   geometry: FrameGeometry,
   c: Required<OverlayConfig>,
   forLibvips: boolean,
+  into?: HeatTarget,
 ): HeatLayer {
   const content = contentRect(geometry);
   // Map cells lying over the frame along each axis (fewer than the map's when letterbox padding is cut off).
@@ -51,19 +63,23 @@ export function colourizeGrid(
   const { transform } = frameGrid(mapSize, geometry, width, height);
   if (forLibvips && width < geometry.frameWidth) transform.offsetX += (0.5 * transform.scaleX * width) / geometry.frameWidth;
   if (forLibvips && height < geometry.frameHeight) transform.offsetY += (0.5 * transform.scaleY * height) / geometry.frameHeight;
-  const values = resampleMap(map, mapSize, [height, width], transform);
+  const scratch = into?.scratch?.length === width * height ? into.scratch : undefined;
+  const values = resampleMap(map, mapSize, [height, width], transform, scratch);
   const lut = colormapLut(c.colormap);
-  const data = new Uint8Array(width * height * 4);
+  const data = into?.data ?? new Uint8Array(width * height * 4);
+  const stride = into?.stride ?? width * 4;
   const alpha255 = c.alpha * 255;
   const byValue = c.alphaMode === 'value';
-  for (let i = 0, o = 0; i < values.length; i++, o += 4) {
-    const v = values[i];
-    const q = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
-    const k = 3 * q;
-    data[o] = lut[k];
-    data[o + 1] = lut[k + 1];
-    data[o + 2] = lut[k + 2];
-    data[o + 3] = Math.round(byValue ? (alpha255 * q) / 255 : alpha255);
+  for (let y = 0, i = 0; y < height; y++) {
+    for (let x = 0, o = (into?.offset ?? 0) + y * stride; x < width; x++, i++, o += 4) {
+      const v = values[i];
+      const q = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+      const k = 3 * q;
+      data[o] = lut[k];
+      data[o + 1] = lut[k + 1];
+      data[o + 2] = lut[k + 2];
+      data[o + 3] = Math.round(byValue ? (alpha255 * q) / 255 : alpha255);
+    }
   }
   return { data, width, height };
 }

@@ -66,6 +66,8 @@ export interface CompositeSinkInput {
   pts: number;
   /** Packed RGBA, `layout.width * layout.height * 4` bytes. Not modified afterwards (ffmpeg reads it later). */
   overlay: Uint8Array;
+  /** Called once ffmpeg's pipe has taken `overlay`: its owner may reuse it (renderOverlays' buffers). */
+  releaseOverlay?: () => void;
   ms?: StageTimings;
 }
 
@@ -122,7 +124,7 @@ export function writeCompositeVideo<T extends CompositeSinkInput>(config: Compos
           measureCpu: config.measureCpu,
         }),
       ),
-    (encoder, frame) => encoder.write(frame.overlay, frame.pts),
+    (encoder, frame) => encoder.write(frame.overlay, frame.pts, frame.releaseOverlay),
     config,
   );
 }

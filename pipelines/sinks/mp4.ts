@@ -38,6 +38,8 @@ export interface OverlayVideoConfig extends EncoderSinkHooks {
 export interface OverlaySinkInput {
   /** Packed RGBA, `layout.width * layout.height * 4` bytes. Not modified afterwards (ffmpeg reads it later). */
   overlay: Uint8Array;
+  /** Called once ffmpeg's pipe has taken `overlay`: its owner may reuse it (renderOverlays' buffers). */
+  releaseOverlay?: () => void;
   ms?: StageTimings;
 }
 
@@ -65,7 +67,7 @@ export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVid
         tools: config.tools,
         schemes: config.schemes,
       }),
-    (encoder, frame) => encoder.write(frame.overlay),
+    (encoder, frame) => encoder.write(frame.overlay, undefined, frame.releaseOverlay),
     config,
   );
 }

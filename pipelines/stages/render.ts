@@ -16,6 +16,7 @@ import { formatRational, type Rational } from '../ffmpeg/index.ts';
 import { colourizeMap, labelText, panelLine, type AlphaMode } from '../render/index.ts';
 import type { StageTimings } from './frame.ts';
 import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
+import { FrameBuffers } from './internal/frame-buffers.ts';
 import { TextSprites } from './internal/sprites.ts';
 import { frameGeometry } from './localize.ts';
 import type { SmoothedCams } from './smooth.ts';
@@ -188,8 +189,9 @@ export function tagSpot(box: Rect, tag: { w: number; h: number }, lineWidth: num
 }
 
 /**
- * Adds `overlay`: the packed RGBA frame of `layout` (a new buffer per frame: the encoder holds it until
- * ffmpeg has read it). The heat layer shows the displayed class's map (`cams.shown`); the annotation layer
+ * Adds `overlay`: the packed RGBA frame of `layout`, and `releaseOverlay`, which the sink calls once
+ * ffmpeg's pipe has taken it (`VideoEncoder.write`'s `onReleased`): the buffer then serves a later frame.
+ * A frame never released is left to the garbage collector. The heat layer shows the displayed class's map (`cams.shown`); the annotation layer
  * lists the classes by smoothed probability with the displayed one marked, and outlines the displayed
  * class's box with its label and probability (the image overlay's wording, render/labels.ts). Lossless,
  * ordered, one output per input; asynchronous only when a new label string must be rendered (a cache
@@ -200,7 +202,7 @@ export function renderOverlays<T extends RenderInput>(
   labels: readonly string[],
   config: VideoOverlayConfig = {},
   onWarning?: (message: string) => void,
-): OperatorFunction<T, T & { overlay: Uint8Array }> {
+): OperatorFunction<T, T & { overlay: Uint8Array; releaseOverlay: () => void }> {
   const c = resolveVideoOverlayConfig(config);
   const short = Math.min(layout.annWidth, layout.annHeight);
   const fontPx = Math.max(10, Math.round(short / 24));
@@ -212,19 +214,18 @@ export function renderOverlays<T extends RenderInput>(
 
   return (source) => {
     const sprites = new TextSprites(c.fontFamily, fontPx, 512, onWarning);
+    const buffers = new FrameBuffers(layout.width * layout.height * 4);
+    const scratch = new Float32Array(layout.heatWidth * layout.heatHeight);
     return source.pipe(
       concatMap(async (frame) => {
         const t0 = performance.now();
         const { cams } = frame;
         const cells = cams.mapSize[0] * cams.mapSize[1];
-        const out = new Uint8Array(layout.width * layout.height * 4);
+        const out = buffers.take();
         const canvas: Canvas = { data: out, width: layout.width, height: layout.annHeight };
 
-        const heat = colourizeMap(cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells), cams.mapSize, layout.geometry, heatOptions);
-        const rowBytes = heat.width * 4;
-        for (let y = 0; y < heat.height; y++) {
-          out.set(heat.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((layout.annHeight + y) * layout.width) * 4);
-        }
+        const heatMap = cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells);
+        colourizeMap(heatMap, cams.mapSize, layout.geometry, heatOptions, { data: out, offset: layout.annHeight * layout.width * 4, stride: layout.width * 4, scratch });
 
         const text = overlayText(cams, labelOf);
         const lines = c.labels ? text.lines : [];
@@ -262,7 +263,7 @@ export function renderOverlays<T extends RenderInput>(
           });
         }
         if (frame.ms) frame.ms.render = performance.now() - t0;
-        return { ...frame, overlay: out };
+        return { ...frame, overlay: out, releaseOverlay: buffers.releaser(out) };
       }),
     );
   };

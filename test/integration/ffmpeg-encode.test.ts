@@ -111,6 +111,27 @@ describe('encodeVideo', () => {
     });
   });
 
+  it('calls onReleased once the pipe has a frame: one buffer refilled after each release round-trips exactly', async () => {
+    // 230 KB frames, more than the 64 KiB pipe: a release before the bytes left would corrupt the output.
+    const out = join(dir, 'reused.nut');
+    const frames = noiseFrames(6, 320, 240, 7);
+    const encoder = await encodeVideo({ out, width: 320, height: 240, fps: 10, codec: 'rawvideo', pixFmt: 'rgb24', tools });
+    const buffer = new Uint8Array(frames[0].length);
+    let releases = 0;
+    const writes: Promise<void>[] = [];
+    for (const f of frames) {
+      buffer.set(f);
+      // Refilled as soon as it is released, not when write() resolves.
+      await new Promise<void>((resolve) => writes.push(encoder.write(buffer, undefined, () => (releases++, resolve()))));
+    }
+    await Promise.all(writes);
+    await encoder.finish();
+    expect(releases).toBe(6);
+    const back = await lastValueFrom(decodeFrames$(out, { tools }).pipe(toArray()));
+    expect(back).toHaveLength(6);
+    back.forEach((f, i) => expect(Buffer.from(f.data).equals(Buffer.from(frames[i]))).toBe(true));
+  });
+
   it('pads an odd size to even for 4:2:0 instead of failing', async () => {
     const out = join(dir, 'odd.mp4');
     const encoder = await encodeVideo({ out, width: 33, height: 21, fps: 10, tools });

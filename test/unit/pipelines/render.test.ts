@@ -1,4 +1,4 @@
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { colormapLut, type Preprocess } from '../../../models/index.ts';
 import { CamSmoother, compositeFilter, coarseGeometry, frameGeometry, overlayLayout, renderOverlays } from '../../../pipelines/index.ts';
@@ -69,6 +69,42 @@ describe('renderOverlays', () => {
     // The panel in the top-left corner is drawn; the middle of the frame is untouched.
     expect(px(2, 2)[3]).toBeGreaterThan(100);
     expect(px(150, 150)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('reuses a released overlay buffer and redraws it whole: a reused frame equals a fresh one', async () => {
+    const layout = overlayLayout(640, 480, [4, 4], PRE, { samplesPerCell: 4, overlayMaxSide: 320 });
+    const frameWith = (cell: number, box: [number, number, number, number]) => {
+      const map = new Float32Array(16);
+      map[cell] = 4;
+      const cams = new CamSmoother().update({ ids: Int32Array.from([2]), scores: Float32Array.from([1]), probabilities: Float32Array.from([0.9]), maps: map, mapSize: [4, 4] });
+      return { cams, boxes: [box] };
+    };
+    const a = frameWith(15, [480, 360, 640, 480]);
+    const b = frameWith(0, [10, 10, 200, 150]);
+    const copies: Uint8Array[] = [];
+    const outs = await lastValueFrom(
+      from([a, b, a]).pipe(
+        renderOverlays(layout, ['a', 'b', 'cat'], { samplesPerCell: 4, overlayMaxSide: 320 }),
+        tap((out) => {
+          copies.push(out.overlay.slice());
+          out.releaseOverlay(); // as the sink does once ffmpeg's pipe has the bytes
+          out.releaseOverlay(); // a second call changes nothing
+        }),
+        toArray(),
+      ),
+    );
+    expect(outs[1].overlay).toBe(outs[0].overlay);
+    expect(outs[2].overlay).toBe(outs[0].overlay);
+    expect(Buffer.compare(copies[1], copies[0])).not.toBe(0);
+    // Nothing of frame b (its box, its heat) is left in the reused buffer.
+    expect(Buffer.compare(copies[2], copies[0])).toBe(0);
+  });
+
+  it('allocates a new buffer while the earlier ones are not released', async () => {
+    const layout = overlayLayout(640, 480, [4, 4], PRE, { samplesPerCell: 4, overlayMaxSide: 320 });
+    const cams = new CamSmoother().update({ ids: Int32Array.from([0]), scores: Float32Array.from([1]), probabilities: Float32Array.from([1]), maps: new Float32Array(16), mapSize: [4, 4] });
+    const outs = await lastValueFrom(from([{ cams, boxes: [null] }, { cams, boxes: [null] }]).pipe(renderOverlays(layout, ['a']), toArray()));
+    expect(outs[1].overlay).not.toBe(outs[0].overlay);
   });
 });
 
