@@ -154,6 +154,15 @@ describe('map area penalty', () => {
     tf.dispose([flat, peak, negative, target0]);
   });
 
+  it('with a cap, counts only the floor: cells above cap x max add the constant 1', () => {
+    // Relative map of class 0: [1, 0.5, 0.1, 0]; capped at 0.3: [0.3, 0.3, 0.1, 0], mean 0.175, / 0.3.
+    const f = featuresOf([10, 5, 1, 0], [0, 0, 0, 0]);
+    const target0 = tf.tensor2d([[1, 0, 0]]);
+    expect(mapAreaPenalty(f, kernel, target0, 0.3).dataSync()[0]).toBeCloseTo(0.175 / 0.3, 5);
+    expect(mapAreaPenalty(f, kernel, target0).dataSync()[0]).toBeCloseTo(0.4, 5);
+    tf.dispose([f, target0]);
+  });
+
   it('averages over the samples whose class has a map and is 0 without any', () => {
     const f = tf.concat([featuresOf([1, 1, 1, 1], [0, 0, 0, 1]), featuresOf([1, 1, 1, 1], [0, 0, 0, 1])]) as tf.Tensor4D;
     // Sample 0 labelled class 1 (one peak: 1/4); sample 1's class has no map (a zero row).
