@@ -111,7 +111,7 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       command,
       config: { ...ZOO_TRAIN_CONFIG, seed: options.seed, steps: options.steps, batchSize: options.batchSize, learningRate: options.lr, replicas: options.replicas },
       sharpen,
-      startFrom: options.sharpenFrom === undefined ? undefined : resolve(options.sharpenFrom),
+      startFrom: options.sharpenFrom,
       onProgress: progressReporter(options, bar, totalSteps),
       signal: stop.signal,
     });
