@@ -1,7 +1,8 @@
 /**
  * `npm install` offline with any npm (issue 16): onnxruntime-node's install script must not reach for
  * NuGet unless asked. npm 11.16+ never runs it (package.json's allowScripts); older npm (Node 20's npm 10)
- * does, and the `global-agent` override (deps/ort-install-offline) makes "skip" its default. The script is
+ * does, and the `global-agent` stand-in (deps/ort-install-offline, a root dependency that package.json's
+ * overrides gives onnxruntime-node too) makes "skip" its default. The script is
  * run here as npm runs it: its own folder as the working directory, `node ./script/install`.
  */
 import { execFile } from 'node:child_process';
@@ -51,7 +52,8 @@ describe('onnxruntime-node install script without network (issue 16)', () => {
 
   it('is set up with keys npm knows: no "Unknown project config" warning, the override resolves', async () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-    expect(pkg.overrides['global-agent']).toBe('file:./deps/ort-install-offline');
+    expect(pkg.dependencies['global-agent']).toBe('file:deps/ort-install-offline');
+    expect(pkg.overrides['global-agent']).toBe('$global-agent');
     expect(pkg.allowScripts['onnxruntime-node']).toBe(false);
     // `npm ls` exits non-zero when the installed tree does not match package.json (an invalid override).
     const { stdout, stderr } = await run('npm', ['ls', 'global-agent'], { cwd: root, env: cleanEnv() });
