@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { locateFfmpeg, runFfmpeg } from '../pipelines/index.ts';
-import { defaultModelDir } from '../cli/model.ts';
+import { defaultModelDir, throughputWorkers } from '../cli/model.ts';
 import { DEFAULT_PLAN, QUICK_PLAN } from './internal/measure.ts';
 import { prepareModel, type PreparedModel } from './internal/models.ts';
 import { probeGflops } from './internal/probe.ts';
@@ -81,7 +81,17 @@ export interface BenchReport {
   /** e2eFps / peerE2eFps. */
   overPeer: number | null;
   /** ResNet-50 int8 (720p): interleaved single-frame speedup over fp32 at the same threads, and its end-to-end fps. */
-  int8: { forwardSpeedup: number; e2eFps: number; modelOnlyFps: number; overPeer: number | null; camR: number | null; top1Agreement: number | null } | null;
+  int8: {
+    forwardSpeedup: number;
+    e2eFps: number;
+    modelOnlyFps: number;
+    overPeer: number | null;
+    camR: number | null;
+    top1Agreement: number | null;
+    /** How the int8 model ran: sessions (worker threads) and intra-op threads per session; fp32 was timed at the same threads. */
+    workers: number;
+    threads: number;
+  } | null;
   /** Transcode-only fps of the 720p clip (one ffmpeg, the pipeline's decode and x264 settings, no model). */
   transcodeOnlyFps: number;
   /** Transcode-only per clip. */
@@ -226,7 +236,7 @@ export function renderBench(r: BenchReport): string {
         : r.camProfile && 'error' in r.camProfile ? ` (profile failed: ${r.camProfile.error})` : '.'),
     `**INT8, ffmpeg, efficiency**: ` +
       (r.int8
-        ? `ResNet-50 int8 ${fmt(r.int8.forwardSpeedup, 2)}x the fp32 forward (same threads, interleaved), ${fmt(r.int8.e2eFps)} fps end to end (${r.int8.overPeer === null ? '–' : `${fmt(r.int8.overPeer, 2)}x`} the peer), CAM r ${fmt(r.int8.camR, 3)}, top-1 agreement ${fmt(r.int8.top1Agreement === null ? null : 100 * r.int8.top1Agreement, 0)}% on held-out clip frames; `
+        ? `ResNet-50 int8 ${fmt(r.int8.forwardSpeedup, 2)}x the fp32 forward (${r.int8.threads} thread${r.int8.threads === 1 ? '' : 's'} each, interleaved; the pipeline ran ${r.int8.workers} such session${r.int8.workers === 1 ? '' : 's'}), ${fmt(r.int8.e2eFps)} fps end to end (${r.int8.overPeer === null ? '–' : `${fmt(r.int8.overPeer, 2)}x`} the peer), CAM r ${fmt(r.int8.camR, 3)}, top-1 agreement ${fmt(r.int8.top1Agreement === null ? null : 100 * r.int8.top1Agreement, 0)}% on held-out clip frames; `
         : 'no int8 result; ') +
       `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases.`,
     ...t,
@@ -239,7 +249,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },
-    threads: { type: 'string', default: String(availableParallelism()) },
+    threads: { type: 'string' },
     spin: { type: 'string', default: 'off' },
     'no-peer': { type: 'boolean', default: false },
     'no-live': { type: 'boolean', default: false },
@@ -251,7 +261,7 @@ const { values } = parseArgs({
   strict: true,
 });
 const quick = values.quick;
-const threads = Number(values.threads);
+const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
 if (!Number.isInteger(threads) || threads < 1) {
   process.stderr.write(`bench: --threads must be a positive integer, got ${values.threads}\n`);
   process.exit(2);
@@ -296,8 +306,11 @@ try {
   const transcode: TranscodeResult[] = [await transcodeOnly(tools, { ...transcodeBase, clip, clipLabel: c720.clipLabel, frames: frames720 })];
   if (vtest) transcode.push(await transcodeOnly(tools, { ...transcodeBase, clip: vtest.clip, clipLabel: vtest.clipLabel, frames: vtest.maxFrames }));
   for (const t of transcode) log(`  ${t.clipLabel}: ${Math.max(...t.fps).toFixed(1)} fps, ${fmt(t.coreMsPerFrame)} core-ms per frame`);
-  // INT8 rows: the model quantized as --int8 does (frames of the clip), timed against fp32 at the same threads.
-  const int8 = { int8: 'mse' as const, int8Frames: quick ? 90 : 200, int8TimingRuns: quick ? 20 : 40 };
+  // INT8 rows: the model quantized as --int8 does (frames of the clip) and run as `camstream video --int8`
+  // runs it (throughputWorkers: one 1-thread session per core unless --threads is given), timed against
+  // fp32 at the same threads per session.
+  const int8Sessions = throughputWorkers({ int8: true, backend: 'cpu', threads: values.threads === undefined ? undefined : threads });
+  const int8 = { int8: 'mse' as const, int8Frames: quick ? 90 : 200, int8TimingRuns: quick ? 20 : 40, workers: int8Sessions.workers, threads: int8Sessions.threads ?? threads };
   const specs: VideoCaseSpec[] = [
     { ...base, ...c720, label: 'resnet50 (random)', model: 'resnet50', engine: 'onnx', backend: 'cpu', path: prepared.resnet50.onnxPath, forwardPlan: plan },
     { ...base, ...c720, ...int8, label: 'resnet50 (random)', model: 'resnet50', engine: 'onnx', backend: 'cpu', path: prepared.resnet50.onnxPath },
@@ -394,6 +407,8 @@ try {
         overPeer: peerE2eFps === null ? null : Math.max(...int8Head.e2eFps) / peerE2eFps,
         camR: int8Head.int8.fidelity?.camR ?? null,
         top1Agreement: int8Head.int8.fidelity?.top1Agreement ?? null,
+        workers: int8Head.spec.workers ?? 1,
+        threads: int8Head.spec.threads,
       }
     : null;
   const efficiencies = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiency !== undefined).map((c) => c.efficiency!);

@@ -4,6 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/index.ts';
@@ -12,7 +13,9 @@ import {
   createProgressBar,
   describePreprocess,
   load,
+  openInferPool,
   PRESET_NAMES,
+  resolveSource,
   RESIZE_FILTERS,
   type CamModel,
   type EngineName,
@@ -50,6 +53,11 @@ export interface ModelCliOptions {
    * `--int8-calibrate` is given.
    */
   int8Inputs?: string[];
+  /**
+   * Throughput commands (`video`): run the model in this many worker threads, each with its own session of
+   * `threads` threads, different frames on each (InferPool). 1 (or unset) keeps it on this thread.
+   */
+  workers?: number;
 }
 
 const ZOO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'models', 'zoo');
@@ -105,21 +113,44 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
   if (options.int8) spec = await openInt8(spec, options);
   else if (options.int8Calibrate && options.int8Calibrate.length > 0) throw new ConfigError('--int8-calibrate is only used with --int8');
   const progress = !options.quiet && process.stderr.isTTY ? createProgressBar({ stream: process.stderr }) : undefined;
+  const loadOptions = {
+    engine: options.engine,
+    backend: options.backend,
+    threads: options.threads,
+    spinWait: options.spinWait,
+    cacheDir: process.env.CAMSTREAM_CACHE || undefined,
+    config: cliModelConfig(options),
+  };
   try {
-    const model = await load(spec, {
-      engine: options.engine,
-      backend: options.backend,
-      threads: options.threads,
-      spinWait: options.spinWait,
-      cacheDir: process.env.CAMSTREAM_CACHE || undefined,
-      config: cliModelConfig(options),
-      onProgress: progress?.onProgress,
-    });
+    let model: CamModel;
+    if ((options.workers ?? 1) > 1) {
+      // Fetched (a URL) and checked once here; each worker then loads the local copy.
+      const source = await resolveSource(spec, { ...loadOptions, onProgress: progress?.onProgress });
+      model = await openInferPool(source.path, { workers: options.workers, load: { ...loadOptions, engine: options.engine ?? source.format } });
+    } else {
+      model = await load(spec, { ...loadOptions, onProgress: progress?.onProgress });
+    }
     if (!options.quiet) process.stderr.write(`camstream: ${describeModel(model)}\n`);
     return model;
   } finally {
     progress?.stop();
   }
+}
+
+/**
+ * Workers and threads for a throughput command when neither `--workers` nor `--threads` is given: an INT8
+ * model on ONNX Runtime's CPU provider runs one single-threaded session per free core, each on its own
+ * frames. Its integer convolutions gain little from a second intra-op thread (ResNet-50 224, 2 cores:
+ * 28.5 ms at 1 thread, 18.1 at 2, so 2 threads spend 27% more core time per frame), and in `video` the
+ * cores are shared with ffmpeg; two 1-thread workers ran the 720p pipeline at 34.6-35.5 fps against 31.8-32.8
+ * (bench/README.md). Anything else keeps one session with every free core (fp32 scales with threads).
+ * `--workers n` without `--threads` shares the cores out: floor(cores / n) threads each, at least 1.
+ */
+export function throughputWorkers(options: Pick<ModelCliOptions, 'int8' | 'workers' | 'threads' | 'backend'>, cores = availableParallelism()): { workers: number; threads?: number } {
+  if (options.workers !== undefined) return { workers: options.workers, threads: options.threads ?? Math.max(1, Math.floor(cores / options.workers)) };
+  const ortCpu = options.backend === undefined || options.backend === 'cpu';
+  if (options.int8 && ortCpu && options.threads === undefined && cores > 1) return { workers: cores, threads: 1 };
+  return { workers: 1, threads: options.threads };
 }
 
 /** `--int8`: the path of the model's cached int8 form, made now when missing. */
@@ -155,7 +186,9 @@ export function describeModel(model: CamModel): string {
   const [h, w, k] = info.featureShape;
   const [ih, iw] = info.preprocess.inputSize;
   return (
-    `${info.source}: ${info.engine}/${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ` +
+    `${info.source}: ${info.engine}/${info.backend}, ` +
+    (info.parallelism > 1 && !info.runsOnJsThread ? `${info.parallelism} workers x ` : '') +
+    `${info.threads} thread${info.threads === 1 ? '' : 's'}, ` +
     `input ${iw}x${ih}, head ${info.head}, features ${h}x${w}x${k}, ${info.numClasses} classes, ` +
     `normalization ${describePreprocess(info.preprocess)}`
   );

@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { ConfigError } from '../../common/index.ts';
 import { COLORMAP_NAMES } from '../../models/cam/colormaps.ts';
 import type { VideoConfig, VideoProgress, VideoReport } from '../../pipelines/index.ts';
-import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, type ModelCliOptions } from '../model.ts';
+import { addModelOptions, openModel, parseNumberIn, parsePositiveInt, throughputWorkers, type ModelCliOptions } from '../model.ts';
 import { FrameEta, formatEta } from '../video-eta.ts';
 
 interface VideoCliOptions extends ModelCliOptions {
@@ -56,6 +56,7 @@ export function videoCommand(): Command {
     .option('--max-frames <n>', 'only the first n frames', parsePositiveInt('--max-frames'))
     .option('--max-frame-pixels <n>', 'refuse inputs whose frames have more pixels than this', parsePositiveInt('--max-frame-pixels'), 64_000_000)
     .option('--batch <n|auto>', 'frames per engine call; auto measures 1 vs 4 at start', parseBatch, 'auto' as const)
+    .option('--workers <n>', 'run the model in n worker threads, each with its own copy and --threads threads, on different frames (default: one per core at 1 thread with --int8 on the CPU, else 1)', parsePositiveInt('--workers'))
     .option('--queue <n>', 'frames in flight at most (bounded queue)', parsePositiveInt('--queue'), 8)
     .option('--preset <name>', 'x264 preset', 'veryfast')
     .option('--crf <n>', 'x264 quality, 0 (lossless) to 51', parseNumberIn('--crf', 0, 51), 23)
@@ -82,8 +83,9 @@ export function videoCommand(): Command {
     const located = timed(locateCliFfmpeg());
     // Thread budget: ffmpeg decodes, composites and encodes beside the engine (at a lower priority, see
     // VideoConfig.ffmpegNice). ONNX Runtime gets every core but does not spin-wait, so its idle threads
-    // leave the cores to ffmpeg: measured best end to end (bench/ort-threads.ts, bench/README.md).
-    const loading = timed(openModel({ ...options, spinWait: false }));
+    // leave the cores to ffmpeg: measured best end to end (bench/ort-threads.ts, bench/README.md). An INT8
+    // model runs as one 1-thread session per core instead (throughputWorkers).
+    const loading = timed(openModel({ ...options, ...throughputWorkers(options), spinWait: false }));
     const [ffmpeg, opened] = await Promise.allSettled([located, loading]);
     if (opened.status === 'rejected') throw opened.reason;
     const model = opened.value.value;

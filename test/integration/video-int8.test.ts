@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FfmpegTools } from '../../pipelines/index.ts';
@@ -44,6 +44,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The classes of each JSONL line, best first. */
+const classes = (f: string): number[][] => readJsonLines<{ top: Array<{ index: number }> }>(join(dir, f)).map((l) => l.top.map((t) => t.index));
+
 /** The pid of a process that has exited: its leftovers are stale. */
 function deadPid(): Promise<number> {
   return new Promise((resolveDead, reject) => {
@@ -77,10 +80,27 @@ describe.skipIf(!fixturesPresent)('--int8 on video and serve', () => {
     const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('camstream: warning: int8'));
     expect(warnings(second.stderr)).toEqual(warnings(first.stderr));
     // Same int8 model, same frames: the same classes frame by frame.
-    const classes = (f: string) => readJsonLines<{ top: Array<{ index: number }> }>(join(dir, f)).map((l) => l.top.map((t) => t.index));
     const firstClasses = classes('first.mp4.jsonl');
     expect(firstClasses).toHaveLength(16);
     expect(classes('second.mp4.jsonl')).toEqual(firstClasses);
+  }, 900_000);
+
+  it('video runs the int8 model as one 1-thread session per core by default, with the same answers', async () => {
+    const cores = availableParallelism();
+    const args = (out: string) => ['video', clip, '-o', join(dir, out), '--json', join(dir, `${out}.jsonl`), '--model', onnx, '--int8', '--int8-method', 'minmax', '-k', '3', '--no-manifest'];
+    const pooled = await runCli(args('pooled.mp4'), env, 600_000);
+    expect(pooled.code, pooled.stderr).toBe(0);
+    expect(pooled.stderr).toMatch(cores > 1 ? new RegExp(`\\.onnx: onnx/cpu, ${cores} workers x 1 thread, `) : /\.onnx: onnx\/cpu, 1 thread, /);
+    const two = await runCli([...args('two.mp4'), '--workers', '2'], env, 600_000);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stderr).toMatch(new RegExp(`\\.onnx: onnx/cpu, 2 workers x ${Math.max(1, Math.floor(cores / 2))} thread`));
+    const single = await runCli([...args('single.mp4'), '--threads', '1'], env, 600_000);
+    expect(single.stderr).toMatch(/\.onnx: onnx\/cpu, 1 thread, /);
+    // Sessions in workers see the same frames in the same order out: every line's classes and scores agree.
+    const scores = (f: string) => readJsonLines<{ index: number; top: Array<{ index: number; score: number }> }>(join(dir, f)).map((l) => [l.index, ...l.top.flatMap((t) => [t.index, Number(t.score.toFixed(4))])]);
+    expect(scores('pooled.mp4.jsonl')).toHaveLength(16);
+    expect(scores('pooled.mp4.jsonl')).toEqual(scores('single.mp4.jsonl'));
+    expect(scores('two.mp4.jsonl')).toEqual(scores('single.mp4.jsonl'));
   }, 900_000);
 
   it('serve with nothing cached and nothing to calibrate on says what to pass', async () => {
