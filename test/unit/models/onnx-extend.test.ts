@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { toOnnxModel, randomFrames, smallGapDenseNet } from '../../../lab/builders/index.ts';
 import { ModelLoadError } from '../../../common/index.ts';
-import { CAM_IO, fitFeeds, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel } from '../../../models/onnx/index.ts';
+import { CAM_IO, fitFeeds, discoverOnnxHead, discoverOnnxInput, extendOnnxModel, GraphView, parseOnnxModel, tensorInts } from '../../../models/onnx/index.ts';
 import { resolvePreprocess, type Preprocess } from '../../../models/index.ts';
 import { editModel, mean, preprocessReference, relErr, runPlain, topK } from './onnx-helpers.ts';
 
@@ -118,9 +118,12 @@ describe('extendOnnxModel', () => {
     expect(view.initializer('logits/kernel')).toBeUndefined();
     expect(view.initializer('conv2/kernel')).toBeDefined();
     expect(view.opset).toBe(13);
-    // The model's input is now computed from the frames (the last step: scaling by 1/255).
-    expect(view.producer('input')).toMatchObject({ opType: 'Mul' });
+    // The model's input is now computed from the frames (the last step: scaling by 1/255), then given its
+    // static shape by a Reshape (for ONNX Runtime's shape inference).
+    expect(view.producer('input')).toMatchObject({ opType: 'Reshape' });
     expect(view.producer('input')!.name).toMatch(/^cam\/pre\//);
+    expect(view.producer(view.producer('input')!.input[0])).toMatchObject({ opType: 'Mul' });
+    expect((tensorInts(view.constant(view.producer('input')!.input[1])!))).toEqual([-1, 3, 24, 32]);
     // Added nodes name their part (profiles split preprocessing from the CAM head by it); model nodes keep theirs.
     const names = (ops: string[]) => view.model.graph.node.filter((n) => ops.includes(n.opType ?? '')).map((n) => n.name ?? '');
     for (const name of names(['Cast', 'Resize'])) expect(name).toMatch(/^cam\/pre\//);
