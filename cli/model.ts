@@ -142,8 +142,9 @@ export async function openModel(options: ModelCliOptions): Promise<CamModel> {
  * model on ONNX Runtime's CPU provider runs one single-threaded session per free core, each on its own
  * frames. Its integer convolutions gain little from a second intra-op thread (ResNet-50 224, 2 cores:
  * 28.5 ms at 1 thread, 18.1 at 2, so 2 threads spend 27% more core time per frame), and in `video` the
- * cores are shared with ffmpeg; two 1-thread workers ran the 720p pipeline at 34.6-35.5 fps against 31.8-32.8
- * (bench/README.md). Anything else keeps one session with every free core (fp32 scales with threads).
+ * cores are shared with ffmpeg: two 1-thread sessions ran the 720p pipeline at 36.2-37.8 fps against
+ * 33.2-33.3 for one 2-thread session (README, `video --workers`). Anything else keeps one session with
+ * every free core (fp32 gained 3% from two sessions, for twice the memory).
  * `--workers n` without `--threads` shares the cores out: floor(cores / n) threads each, at least 1.
  */
 export function throughputWorkers(options: Pick<ModelCliOptions, 'int8' | 'workers' | 'threads' | 'backend'>, cores = availableParallelism()): { workers: number; threads?: number } {

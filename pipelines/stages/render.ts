@@ -191,11 +191,11 @@ export function tagSpot(box: Rect, tag: { w: number; h: number }, lineWidth: num
 /**
  * Adds `overlay`: the packed RGBA frame of `layout`, and `releaseOverlay`, which the sink calls once
  * ffmpeg's pipe has taken it (`VideoEncoder.write`'s `onReleased`): the buffer then serves a later frame.
- * A frame never released is left to the garbage collector. The heat layer shows the displayed class's map (`cams.shown`); the annotation layer
- * lists the classes by smoothed probability with the displayed one marked, and outlines the displayed
- * class's box with its label and probability (the image overlay's wording, render/labels.ts). Lossless,
- * ordered, one output per input; asynchronous only when a new label string must be rendered (a cache
- * miss).
+ * A frame never released is left to the garbage collector. The heat layer shows the displayed class's map
+ * (`cams.shown`); the annotation layer lists the classes by smoothed probability with the displayed one
+ * marked, and outlines the displayed class's box with its label and probability (the image overlay's
+ * wording, render/labels.ts). Lossless, ordered, one output per input; asynchronous only when a new label
+ * string must be rendered (a cache miss).
  */
 export function renderOverlays<T extends RenderInput>(
   layout: OverlayLayout,

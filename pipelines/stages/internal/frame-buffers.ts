@@ -1,8 +1,9 @@
 /**
  * Reused frame buffers of one size. A fresh typed array of a packed 720p overlay (about 1.5 MB) costs its
  * page faults on every frame: the render stage alone took 3.6 ms a frame with fresh buffers and 0.8 with
- * reused ones (clearing one costs about 0.1 ms). A buffer comes back through the releaser handed out with it, once its reader is done with it
- * (for an overlay frame: once ffmpeg's pipe has taken its bytes); one never released is simply collected.
+ * reused ones (clearing one costs about 0.1 ms). A buffer comes back through the releaser handed out with
+ * it, once its reader is done with it (for an overlay frame: once ffmpeg's pipe has taken its bytes); one
+ * never released is simply collected.
  */
 export class FrameBuffers {
   private readonly free: Uint8Array[] = [];
