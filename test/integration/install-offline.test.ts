@@ -54,6 +54,10 @@ describe('onnxruntime-node install script without network (issue 16)', () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
     expect(pkg.dependencies['global-agent']).toBe('file:deps/ort-install-offline');
     expect(pkg.overrides['global-agent']).toBe('$global-agent');
+    // What npm 10 installs from: a file: override on its own was written here relative to onnxruntime-node
+    // (node_modules/onnxruntime-node/deps/...), and npm 10 then had no global-agent to give the script.
+    const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8'));
+    expect(lock.packages['node_modules/global-agent']).toEqual({ resolved: 'deps/ort-install-offline', link: true });
     expect(pkg.allowScripts['onnxruntime-node']).toBe(false);
     // `npm ls` exits non-zero when the installed tree does not match package.json (an invalid override).
     const { stdout, stderr } = await run('npm', ['ls', 'global-agent'], { cwd: root, env: cleanEnv() });
