@@ -168,6 +168,8 @@ describe.skipIf(!haveChromium || !fixturesPresent || !embeddedDir)('the model pi
     await page.locator('camstream-app cam-controls #model-picker').selectOption(options.find((o) => o.text === 'broken')!.value);
     const failed = await waitFor(page, (f) => f.modelError !== undefined, 'the load error');
     expect(failed.modelError).toMatch(/^Could not load broken: .{10,}\. The source keeps its model\.$/);
+    // The picker goes back with the failure itself, not whenever something else re-renders the controls.
+    expect(await page.locator('camstream-app cam-controls #model-picker').inputValue()).toBe(options[0].value);
     // The old model goes on: more maps, still its labels, the picker back on it.
     const later = await waitFor(page, (f) => f.frames >= failed.frames + 5, 'maps after the failure');
     expect(later.top.every((l) => embedded.info.labels.includes(l))).toBe(true);

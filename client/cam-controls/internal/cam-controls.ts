@@ -28,6 +28,7 @@ export class CamControls extends LitElement {
     display: { attribute: false },
     labels: { attribute: false },
     modelId: { type: String },
+    modelLoad: { type: String },
     classLabels: { attribute: false },
     maxTopK: { type: Number },
     paused: { type: Boolean },
@@ -55,6 +56,12 @@ export class CamControls extends LitElement {
   declare labels: string[];
   /** Id (in `hello.models`) of the model the source runs. */
   declare modelId: string;
+  /**
+   * The last model switch's state (`loading`, `ready`, `failed`; '' before any). A switch that fails leaves
+   * `modelId` as it was, so without this nothing would re-render the picker, which would go on showing the
+   * model the user picked rather than the one the source kept.
+   */
+  declare modelLoad: string;
   /** Every class label of the source's model (the classes field's suggestions). */
   declare classLabels: string[];
   /** Largest top-k the source's model allows. */
@@ -70,6 +77,7 @@ export class CamControls extends LitElement {
     this.display = { choice: 'shown', opacity: 0.5, colormap: 'turbo', showBoxes: true };
     this.labels = [];
     this.modelId = '';
+    this.modelLoad = '';
     this.classLabels = [];
     this.maxTopK = 10;
     this.paused = false;

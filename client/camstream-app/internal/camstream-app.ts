@@ -344,6 +344,7 @@ export class CamstreamApp extends LitElement {
           .display=${this.display}
           .labels=${this.labels}
           .modelId=${s.model?.id ?? hello?.modelId ?? ''}
+          .modelLoad=${s.modelStatus?.state ?? ''}
           .classLabels=${s.model?.labels ?? hello?.labels ?? []}
           .maxTopK=${s.model?.maxTopK ?? hello?.maxTopK ?? 10}
           .paused=${status?.state === 'paused'}
