@@ -17,6 +17,7 @@ interface TrainCliOptions {
   replicas: number;
   sharpenSteps: number;
   sharpenWeight: number;
+  sharpenSources?: Record<string, number>;
   sharpenFrom?: string;
   backend?: string;
   quiet?: boolean;
@@ -35,6 +36,24 @@ function parseAreaWeight(v: string): number {
   if (v.trim() === '' || !(n >= 0 && n <= 100)) throw new Error(`--sharpen-weight must be a number in [0, 100], got '${v}'`);
   return n;
 }
+
+/** `dm100=4,procedural=0.2`: a multiplier per training source (names checked by the trainer). */
+function parseSourceWeights(v: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*([a-z0-9]+)\s*=\s*([0-9.]+)\s*$/.exec(part);
+    const n = m ? Number(m[2]) : NaN;
+    if (!m || !(n >= 0 && n <= 100)) throw new Error(`--sharpen-sources must be a list like dm100=4,procedural=0.2 (numbers in [0, 100]), got '${v}'`);
+    out[m[1]] = n;
+  }
+  return out;
+}
+
+/** The recipe's per-source multipliers as --sharpen-sources writes them. */
+const formatSourceWeights = (w: Readonly<Record<string, number>> | undefined): string =>
+  Object.entries(w ?? {})
+    .map(([k, n]) => `${k}=${n}`)
+    .join(',');
 
 function parseRate(v: string): number {
   const n = Number(v);
@@ -74,6 +93,12 @@ export function trainCommand(): Command {
     )
     .option('--sharpen-weight <w>', 'weight of the map term in the second phase', parseAreaWeight, ZOO_SHARPEN_PHASE.mapAreaWeight)
     .option(
+      '--sharpen-sources <list>',
+      'multiplier of that weight per training source (procedural, dm100, stn60, webcam, none), e.g. ' +
+        `'dm100=4,procedural=0.2'; a source not listed gets 1 (default: the recipe's, ${formatSourceWeights(ZOO_SHARPEN_PHASE.mapAreaBySource) || 'all 1'})`,
+      parseSourceWeights,
+    )
+    .option(
       '--sharpen-from <dir>',
       'skip the first phase: run the second on a model folder this command wrote with --sharpen-steps 0 (same network)',
     )
@@ -90,14 +115,17 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const args = process.argv.slice(process.argv.indexOf('train'));
   const command = `camstream ${args.join(' ')}`;
   const bar = process.stderr.isTTY === true && !options.quiet ? createTrainBar() : undefined;
-  const sharpen = options.sharpenSteps === 0 ? null : { ...ZOO_SHARPEN_PHASE, steps: options.sharpenSteps, mapAreaWeight: options.sharpenWeight };
+  const sharpen =
+    options.sharpenSteps === 0
+      ? null
+      : { ...ZOO_SHARPEN_PHASE, steps: options.sharpenSteps, mapAreaWeight: options.sharpenWeight, mapAreaBySource: options.sharpenSources ?? ZOO_SHARPEN_PHASE.mapAreaBySource };
   if (options.sharpenFrom !== undefined && sharpen === null) throw new ConfigError('--sharpen-from needs a second phase: drop --sharpen-steps 0');
   const firstSteps = options.sharpenFrom === undefined ? options.steps : 0;
   const totalSteps = firstSteps + (sharpen?.steps ?? 0);
   if (!options.quiet) {
     const phases = [
       ...(firstSteps > 0 ? [`${firstSteps} steps`] : [`from ${options.sharpenFrom}`]),
-      ...(sharpen ? [`${sharpen.steps} sharpening steps (map weight ${sharpen.mapAreaWeight})`] : []),
+      ...(sharpen ? [`${sharpen.steps} sharpening steps (map weight ${sharpen.mapAreaWeight}${formatSourceWeights(sharpen.mapAreaBySource) ? `, per source ${formatSourceWeights(sharpen.mapAreaBySource)}` : ''})`] : []),
     ].join(' + ');
     process.stderr.write(`camstream train: backend ${backend.name}, ${phases} x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
   }

@@ -261,16 +261,19 @@ export function gapNetForward(model: tfl.LayersModel, images: tf.Tensor4D): { fe
  * is cut at 0 and its mean divided by its maximum: the share of the frame the map covers at full strength,
  * 1 for a flat map, small for a single peak. Averaged over those samples (0 when there are none). The
  * paper's box rule keeps the cells above 20% of the maximum, so a broad floor of weak evidence
- * (distractors, background) widens every box; this term pushes that floor down. Call inside a tidy.
+ * (distractors, background) widens every box; this term pushes that floor down. `sampleWeights`
+ * (`[batch]`, default 1 each) scales each sample's share; the sum is still divided by the number of mapped
+ * samples, so a weight of 2 counts a sample twice. Call inside a tidy.
  */
-export function mapAreaPenalty(features: tf.Tensor4D, kernel: tf.Tensor2D, targets: tf.Tensor2D, cap = 1): tf.Scalar {
+export function mapAreaPenalty(features: tf.Tensor4D, kernel: tf.Tensor2D, targets: tf.Tensor2D, cap = 1, sampleWeights?: tf.Tensor1D): tf.Scalar {
   const k = features.shape[3];
   const columns = tf.matMul(targets, kernel, false, true); // [batch, k]
   const maps = tf.relu(tf.sum(tf.mul(features, tf.reshape(columns, [-1, 1, 1, k])), 3)); // [batch, h, w]
   const relative = tf.div(maps, tf.add(tf.max(maps, [1, 2], true), 1e-6));
   const area = tf.div(tf.mean(cap < 1 ? tf.minimum(relative, cap) : relative, [1, 2]), cap); // [batch]
   const mapped = tf.sum(targets, 1); // 1 for a mapped class, 0 otherwise
-  return tf.div(tf.sum(tf.mul(area, mapped)), tf.maximum(tf.sum(mapped), 1)) as tf.Scalar;
+  const weighted = sampleWeights ? tf.mul(area, tf.mul(mapped, sampleWeights)) : tf.mul(area, mapped);
+  return tf.div(tf.sum(weighted), tf.maximum(tf.sum(mapped), 1)) as tf.Scalar;
 }
 
 const featureModels = new WeakMap<tfl.LayersModel, tfl.LayersModel>();

@@ -26,16 +26,25 @@ export type TrainMix = Partial<Record<TrainSource, number>>;
 export const DEFAULT_TRAIN_MIX: Readonly<TrainMix> = Object.freeze({ procedural: 1 });
 
 /**
+ * A weight per source, validated (finite, >= 0, known source names); missing sources get `fallback`.
+ * @throws ConfigError naming `what` and the bad entry.
+ */
+export function resolveSourceWeights(weights: Partial<Record<string, number>>, what: string, fallback: number): Record<TrainSource, number> {
+  const out = Object.fromEntries(TRAIN_SOURCES.map((s) => [s, fallback])) as Record<TrainSource, number>;
+  for (const [name, weight] of Object.entries(weights)) {
+    if (!TRAIN_SOURCES.includes(name as TrainSource)) throw new ConfigError(`${what} source must be one of ${TRAIN_SOURCES.join(', ')}, got '${name}'`);
+    if (!(typeof weight === 'number' && weight >= 0 && Number.isFinite(weight))) throw new ConfigError(`${what}.${name} must be a weight >= 0, got ${String(weight)}`);
+    out[name as TrainSource] = weight;
+  }
+  return out;
+}
+
+/**
  * Validates a mix against the network's class count; returns it with every source present.
  * @throws ConfigError naming a bad weight, or 'none' without an 11th class.
  */
 export function resolveTrainMix(mix: TrainMix, numClasses: number): Record<TrainSource, number> {
-  const out = Object.fromEntries(TRAIN_SOURCES.map((s) => [s, 0])) as Record<TrainSource, number>;
-  for (const [name, weight] of Object.entries(mix)) {
-    if (!TRAIN_SOURCES.includes(name as TrainSource)) throw new ConfigError(`mix source must be one of ${TRAIN_SOURCES.join(', ')}, got '${name}'`);
-    if (!(typeof weight === 'number' && weight >= 0 && Number.isFinite(weight))) throw new ConfigError(`mix.${name} must be a weight >= 0, got ${String(weight)}`);
-    out[name as TrainSource] = weight;
-  }
+  const out = resolveSourceWeights(mix, 'mix', 0);
   if (TRAIN_SOURCES.every((s) => out[s] === 0)) throw new ConfigError(`mix needs a source with a positive weight, got ${JSON.stringify(mix)}`);
   if (out.none > 0 && numClasses <= NO_DIGIT) throw new ConfigError(`mix.none needs an 11th class ('no digit'): numClasses is ${numClasses}`);
   return out;

@@ -36,6 +36,8 @@ export class Replica {
   private readonly shard: number;
   private readonly images: Float32Array;
   private readonly labels: Int32Array;
+  /** The map term's weight of each sample of the shard (`mapAreaBySource` of its source). */
+  private readonly termWeights: Float32Array;
   /** Gradients of the last local step, kept as tensors when there is only one replica. */
   private pending: tf.NamedTensorMap | undefined;
 
@@ -61,6 +63,7 @@ export class Replica {
     const size = config.net.inputSize;
     this.images = new Float32Array(this.shard * size * size * 3);
     this.labels = new Int32Array(this.shard);
+    this.termWeights = new Float32Array(this.shard);
   }
 
   /**
@@ -68,10 +71,14 @@ export class Replica {
    * on the backend for `apply`; with more they are read back (flat) for averaging.
    */
   computeGradients(step: number): ShardResult | number {
-    const { seed, batchSize, scene, net, mix, mapAreaWeight, mapAreaCap } = this.config;
+    const { seed, batchSize, scene, net, mix, mapAreaWeight, mapAreaCap, mapAreaBySource } = this.config;
     const size = net.inputSize;
     const out = { images: this.images, labels: this.labels };
-    fillMixedBatch(mix, seed, step * batchSize + this.index * this.shard, this.shard, scene, out, GAP_NET_PREPROCESS);
+    const termWeights = this.termWeights;
+    let k = 0;
+    fillMixedBatch(mix, seed, step * batchSize + this.index * this.shard, this.shard, scene, out, GAP_NET_PREPROCESS, (origin) => {
+      termWeights[k++] = mapAreaBySource[origin.source];
+    });
     const { value, grads } = tf.tidy(() => {
       const x = tf.tensor4d(this.images, [this.shard, size, size, 3]);
       const y = tf.oneHot(tf.tensor1d(this.labels, 'int32'), net.numClasses);
@@ -81,7 +88,8 @@ export class Replica {
         if (!(mapAreaWeight > 0)) return ce;
         // Only the digits have maps: the `no digit` column and any after it are left out of the term.
         const mappedTargets = tf.mul(y, tf.tensor2d([Array.from({ length: net.numClasses }, (_, c) => (c < NO_DIGIT ? 1 : 0))]));
-        return tf.add(ce, tf.mul(mapAreaWeight, mapAreaPenalty(features, kernel, mappedTargets as tf.Tensor2D, mapAreaCap))) as tf.Scalar;
+        const term = mapAreaPenalty(features, kernel, mappedTargets as tf.Tensor2D, mapAreaCap, tf.tensor1d(termWeights));
+        return tf.add(ce, tf.mul(mapAreaWeight, term)) as tf.Scalar;
       }, this.variables);
     });
     const loss = value.dataSync()[0];

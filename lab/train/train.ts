@@ -18,7 +18,7 @@ import { registerTrainingGradients } from './gradients.ts';
 import { averageInOrder, Replica, type ShardResult } from './replica.ts';
 import { resolveSceneConfig, type SceneConfig } from '../../datasets/scenes.ts';
 import { registerWasmGradKernels } from './wasm-grad-kernels.ts';
-import { DEFAULT_TRAIN_MIX, resolveTrainMix, type TrainMix, type TrainSource } from './mix.ts';
+import { DEFAULT_TRAIN_MIX, resolveSourceWeights, resolveTrainMix, type TrainMix, type TrainSource } from './mix.ts';
 
 export interface TrainConfig {
   /** Seed for weights and for the training scene stream. Default 1. */
@@ -57,13 +57,19 @@ export interface TrainConfig {
    */
   mapAreaCap?: number;
   /**
+   * Multiplies `mapAreaWeight` per training source (missing: 1), so the term can press harder on some
+   * kinds of scene than on others: the source is known for every training sample, like its label, and is
+   * no box. E.g. `{ dm100: 4, procedural: 0.2 }`. Default: 1 for every source.
+   */
+  mapAreaBySource?: Partial<Record<TrainSource, number>>;
+  /**
    * Start from these weights instead of the seeded initialization: every weight of the network
    * (`model.getWeights()` order, batchnorm statistics included), as from an earlier phase. Default none.
    */
   initialWeights?: Float32Array[];
 }
 
-export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene' | 'mix' | 'initialWeights'>>> = Object.freeze({
+export const DEFAULT_TRAIN_CONFIG: Readonly<Required<Omit<TrainConfig, 'net' | 'scene' | 'mix' | 'mapAreaBySource' | 'initialWeights'>>> = Object.freeze({
   seed: 1,
   steps: 3000,
   batchSize: 64,
@@ -81,6 +87,8 @@ export interface ResolvedTrainConfig {
   replicas: number;
   mapAreaWeight: number;
   mapAreaCap: number;
+  /** Every source's multiplier of `mapAreaWeight`. */
+  mapAreaBySource: Record<TrainSource, number>;
   initialWeights?: Float32Array[];
   net: Required<GapNetConfig>;
   scene: Required<SceneConfig>;
@@ -108,10 +116,11 @@ export function resolveTrainConfig(config: TrainConfig = {}): ResolvedTrainConfi
   }
   if (!(mapAreaWeight >= 0 && mapAreaWeight <= 100)) throw new ConfigError(`mapAreaWeight must be in [0, 100], got ${mapAreaWeight}`);
   if (!(mapAreaCap > 0 && mapAreaCap <= 1)) throw new ConfigError(`mapAreaCap must be in (0, 1], got ${mapAreaCap}`);
+  const mapAreaBySource = resolveSourceWeights(config.mapAreaBySource ?? {}, 'mapAreaBySource', 1);
   const net = resolveGapNetConfig({ ...config.net, seed });
   const scene = resolveSceneConfig({ ...config.scene, size: net.inputSize });
   const mix = resolveTrainMix(config.mix ?? DEFAULT_TRAIN_MIX, net.numClasses);
-  return { seed, steps, batchSize, learningRate, replicas, mapAreaWeight, mapAreaCap, initialWeights: config.initialWeights, net, scene, mix };
+  return { seed, steps, batchSize, learningRate, replicas, mapAreaWeight, mapAreaCap, mapAreaBySource, initialWeights: config.initialWeights, net, scene, mix };
 }
 
 /**

@@ -145,6 +145,8 @@ export async function writeZooFolder(
             learningRate: sharpen.config.learningRate,
             mapAreaWeight: sharpen.config.mapAreaWeight,
             mapAreaCap: sharpen.config.mapAreaCap,
+            // Recorded only when some source's multiplier is not 1 (models trained before it existed have none).
+            ...(Object.values(sharpen.config.mapAreaBySource).some((w) => w !== 1) ? { mapAreaBySource: sharpen.config.mapAreaBySource } : {}),
             seed: sharpen.config.seed,
             replicas: sharpen.config.replicas,
             wallSeconds: Math.round(sharpen.wallMs / 1000),
@@ -194,6 +196,8 @@ export async function trainZooModel(
     throw new ConfigError('starting from a trained model runs only the sharpening phase, and it is switched off');
   }
   const firstSteps = startFrom === undefined ? resolveTrainConfig(config).steps : 0;
+  // The second phase's settings are checked now, not after the first phase's hour of training.
+  if (sharpen !== null) resolveTrainConfig({ ...config, ...sharpen });
   const total = firstSteps + (sharpen?.steps ?? 0);
   const progress = (offset: number) => (p: TrainProgress) => options.onProgress?.({ ...p, step: offset + p.step, steps: total });
 

@@ -16,6 +16,7 @@ import { loadMnistDigits, resolveSceneConfig } from '../../datasets/index.ts';
 import {
   fillMixedBatch,
   GAP_NET_PREPROCESS,
+  resolveTrainConfig,
   resolveTrainMix,
   trainGapNet,
   TRAIN_SOURCES,
@@ -71,6 +72,24 @@ describe('training batches from the mix', () => {
     expect(() => resolveTrainMix({ webcam: -1 }, 11)).toThrow(/mix.webcam must be a weight >= 0, got -1/);
   });
 
+  it('weights the map term per source: all sources at 0 is no term at all, one source at 1 is not', async () => {
+    const base: TrainConfig = { ...SMALL, steps: 3 };
+    const losses = async (config: TrainConfig): Promise<number[]> => {
+      const r = await trainGapNet(config);
+      r.model.dispose();
+      return Array.from(r.losses);
+    };
+    const zeros = Object.fromEntries(TRAIN_SOURCES.map((s) => [s, 0]));
+    const plain = await losses(base);
+    expect(await losses({ ...base, mapAreaWeight: 5, mapAreaBySource: zeros })).toEqual(plain);
+    const stn60Only = await losses({ ...base, mapAreaWeight: 5, mapAreaBySource: { ...zeros, stn60: 1 } });
+    // The first step's loss already carries the term of the batch's stn60 samples.
+    expect(stn60Only[0]).toBeGreaterThan(plain[0]);
+    expect(() => resolveTrainConfig({ ...base, mapAreaBySource: { dm101: 1 } as never })).toThrow(/mapAreaBySource source must be one of/);
+    expect(() => resolveTrainConfig({ ...base, mapAreaBySource: { webcam: -2 } })).toThrow(/mapAreaBySource.webcam must be a weight >= 0, got -2/);
+    expect(resolveTrainConfig(base).mapAreaBySource).toEqual(Object.fromEntries(TRAIN_SOURCES.map((s) => [s, 1])));
+  });
+
   it('lowers the loss of an 11-class network on the mix within 200 steps, without leaking tensors', async () => {
     const before = tf.memory().numTensors;
     const result = await trainGapNet(SMALL);
@@ -119,12 +138,18 @@ describe('camstream train output folder', () => {
     expect(one.code).toBe(0);
     expect(JSON.parse(await readFile(join(first, 'manifest.json'), 'utf8')).training.sharpen).toBeNull();
     const second = join(root, 'phase2');
-    const two = await camstream(['train', '--out', second, '--sharpen-from', first, '--sharpen-steps', '2', '--sharpen-weight', '3', '--batch-size', '2', '--replicas', '1', '-q'], root);
+    const two = await camstream(['train', '--out', second, '--sharpen-from', first, '--sharpen-steps', '2', '--sharpen-weight', '3', '--sharpen-sources', 'dm100=4,procedural=0.2', '--batch-size', '2', '--replicas', '1', '-q'], root);
     expect(two.stderr).toBe('');
     expect(two.code).toBe(0);
     const training = JSON.parse(await readFile(join(second, 'manifest.json'), 'utf8')).training;
     expect(training.steps).toBe(2);
     expect(training.sharpen).toMatchObject({ steps: 2, mapAreaWeight: 3, startedFrom: first });
+    expect(training.sharpen.mapAreaBySource).toEqual({ procedural: 0.2, dm100: 4, stn60: 1, webcam: 1, none: 1 });
+    const typo = await camstream(['train', '--out', join(root, 'never'), '--sharpen-sources', 'dm101=2', '-q'], root);
+    expect(typo.code).toBe(2);
+    // Refused before the first phase starts (it would otherwise run its 4,500 steps first).
+    expect(typo.stderr).toMatch(/source must be one of procedural, dm100, stn60, webcam, none, got 'dm101'/);
+    expect(existsSync(join(root, 'never'))).toBe(false);
     const off = await camstream(['train', '--out', join(root, 'never'), '--sharpen-from', first, '--sharpen-steps', '0', '-q'], root);
     expect(off.code).toBe(2);
     expect(off.stderr).toMatch(/--sharpen-from needs a second phase/);

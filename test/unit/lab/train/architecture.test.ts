@@ -173,6 +173,19 @@ describe('map area penalty', () => {
     tf.dispose([f, mixed, none]);
   });
 
+  it('scales each sample by its weight and still divides by the mapped samples', () => {
+    // Sample 0: one peak (1/4); sample 1: flat (1); both labelled class 1.
+    const f = tf.concat([featuresOf([1, 1, 1, 1], [0, 0, 0, 1]), featuresOf([1, 1, 1, 1], [1, 1, 1, 1])]) as tf.Tensor4D;
+    const both = tf.tensor2d([[0, 1, 0], [0, 1, 0]]);
+    const w = tf.tensor1d([4, 0.5]);
+    expect(mapAreaPenalty(f, kernel, both).dataSync()[0]).toBeCloseTo((0.25 + 1) / 2, 5);
+    expect(mapAreaPenalty(f, kernel, both, 1, w).dataSync()[0]).toBeCloseTo((4 * 0.25 + 0.5 * 1) / 2, 5);
+    // A sample without a map contributes nothing whatever its weight.
+    const one = tf.tensor2d([[0, 1, 0], [0, 0, 0]]);
+    expect(mapAreaPenalty(f, kernel, one, 1, w).dataSync()[0]).toBeCloseTo(4 * 0.25, 5);
+    tf.dispose([f, both, w, one]);
+  });
+
   it('sends gradient to the features and the kernel', () => {
     const f = featuresOf([1, 2, 3, 4], [4, 3, 2, 1]);
     const target = tf.tensor2d([[0, 0, 1]]);
