@@ -22,8 +22,9 @@ import {
   ZOO_SHARPEN_PHASE,
   type ZooManifest,
 } from '../../lab/train/index.ts';
-import { evaluate, generatedSamples, mnistSamples } from '../../lab/eval/index.ts';
+import { decodeRgb, evaluate, generatedSamples, mnistSamples } from '../../lab/eval/index.ts';
 import { CLASS_LABELS, generateScene, MNIST_TRAIN_FRACTION } from '../../datasets/index.ts';
+import { fixture, fixturesPresent } from '../helpers/fixtures.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -173,6 +174,24 @@ describe.skipIf(!shipped)('the shipped embedded model', () => {
       expect(dm100.paper!.top1Loc).toBeGreaterThan(0.42);
       const none = await evaluate(model, mnistSamples('none', DEFAULT_EVAL_SEED, 200, labels));
       expect(none.accuracy).toBeGreaterThan(0.83);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it.skipIf(!fixturesPresent)('says "no digit" to real photos without digits (the shared fixtures), more than a 10-class model could', async () => {
+    // 16 photos (animals, people, fruit, a house, a painting), none showing a digit. MODEL_CARD.md: 6 are
+    // answered "no digit", the rest get a digit at probability 0.31-0.95.
+    const model = await load(ZOO_MODEL_DIR, { backend: 'wasm' });
+    try {
+      const dir = fixture('images');
+      const names = (await readdir(dir)).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+      expect(names).toHaveLength(16);
+      const frames = await Promise.all(names.map((f) => decodeRgb(join(dir, f))));
+      const results = await model.infer(frames, { topK: 1 });
+      const noDigit = model.info.labels.indexOf('no digit');
+      const answered = results.filter((r) => r.ids[0] === noDigit).length;
+      expect(answered).toBeGreaterThanOrEqual(5);
     } finally {
       await model.dispose();
     }
