@@ -23,17 +23,17 @@ function parseSeed(v: string): number {
   return n;
 }
 
-/** The training seed recorded in a model folder's manifest.json, if there is one. */
-function trainingSeedOf(modelSpec: string | undefined): number | undefined {
-  if (modelSpec === undefined || /^https?:/.test(modelSpec)) return undefined;
+/** The scene streams a model folder's manifest.json says it was trained on (both phases), if any. */
+function trainingSeedsOf(modelSpec: string | undefined): number[] {
+  if (modelSpec === undefined || /^https?:/.test(modelSpec)) return [];
   const folder = modelSpec.endsWith('.json') ? resolve(modelSpec, '..') : resolve(modelSpec);
   const manifest = join(folder, 'manifest.json');
-  if (!existsSync(manifest)) return undefined;
+  if (!existsSync(manifest)) return [];
   try {
-    const seed = (JSON.parse(readFileSync(manifest, 'utf8')) as { training?: { seed?: unknown } }).training?.seed;
-    return typeof seed === 'number' ? seed : undefined;
+    const t = (JSON.parse(readFileSync(manifest, 'utf8')) as { training?: { seed?: unknown; sharpen?: { seed?: unknown } | null } }).training;
+    return [t?.seed, t?.sharpen?.seed].filter((s): s is number => typeof s === 'number');
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -56,23 +56,31 @@ export function evalCommand(): Command {
         'layout with boxes, or one folder per class): top-1 accuracy, top-1 and top-5 localization (right class ' +
         'and IoU >= 0.5), and MaxBoxAcc over map thresholds, with the paper\'s box rule and the released code\'s; ' +
         'then accuracy and top-1 localization per class. --dataset mnist:dm100|mnist:stn60|mnist:webcam|mnist:none ' +
-        "builds real-digit scenes from the MNIST test split (seeded); for mnist:none the accuracy is the share answered 'no digit'.",
+        "builds real-digit scenes from the MNIST test split (seeded; --split train builds validation scenes from the " +
+        "train split instead); for mnist:none the accuracy is the share answered 'no digit'.",
     )
     .option('-d, --dataset <dir|generated|mnist:recipe>', 'dataset folder, "generated" for fresh procedural scenes, or mnist:dm100|stn60|webcam|none', 'generated')
     .option('-n, --n <count>', 'number of images (generated and mnist: default 5000; folder: default all)', parsePositiveInt('--n'))
-    .option('--seed <n>', `scene stream for --dataset generated (never the training seed)`, parseSeed, DEFAULT_EVAL_SEED)
-    .addOption(new Option('--split <name>', 'Stanford 40 split to use (default: both)').choices(['train', 'test']))
+    .option('--seed <n>', 'scene stream for generated and mnist: scenes (a stream the model was trained on is refused for generated scenes and --split train)', parseSeed, DEFAULT_EVAL_SEED)
+    .addOption(
+      new Option(
+        '--split <name>',
+        'Stanford 40 split to use (default: both); with mnist:<recipe>, the MNIST split the digits come from ' +
+          '(default test; train gives validation scenes, for choosing settings without touching the test split)',
+      ).choices(['train', 'test']),
+    )
     .option('--batch-size <n>', 'frames per inference call', parsePositiveInt('--batch-size'), 32)
     .option('--json', 'print the scores as JSON on stdout instead of a markdown table');
   addModelOptions(command);
   return command.action(async (options: EvalCliOptions) => {
     const recipe = mnistRecipeOf(options.dataset);
     const generated = options.dataset === 'generated' || recipe !== undefined;
-    if (options.dataset === 'generated') {
-      // Without --model the embedded model runs: its training seed is refused too.
-      const trainingSeed = trainingSeedOf(options.model ?? defaultModelDir());
-      if (trainingSeed !== undefined && trainingSeed === options.seed) {
-        throw new ConfigError(`--seed ${options.seed} is the seed this model was trained on; evaluate on another scene stream`);
+    const validation = recipe !== undefined && options.split === 'train';
+    if (options.dataset === 'generated' || validation) {
+      // Those scenes would be the very ones the model was trained on. Without --model the embedded model
+      // runs: its training streams are refused too.
+      if (trainingSeedsOf(options.model ?? defaultModelDir()).includes(options.seed)) {
+        throw new ConfigError(`--seed ${options.seed} is a scene stream this model was trained on; evaluate on another one`);
       }
     }
     const [{ readDataset }, { datasetSamples, evalJson, evaluate, formatEvalMarkdown, generatedSamples, mnistSamples }] = await Promise.all([
@@ -89,7 +97,7 @@ export function evalCommand(): Command {
       let samples: Iterable<EvalSample> | AsyncIterable<EvalSample>;
       const [h, w] = model.info.preprocess.inputSize;
       if (recipe !== undefined) {
-        samples = mnistSamples(recipe, options.seed, total, labels);
+        samples = mnistSamples(recipe, options.seed, total, labels, undefined, validation ? 'train' : 'test');
       } else if (generated) {
         samples = generatedSamples(options.seed, total, { size: Math.max(h, w) });
       } else {
@@ -110,9 +118,9 @@ export function evalCommand(): Command {
         model: options.model ?? model.info.source,
         dataset:
           recipe === 'none'
-            ? "mnist:none (test split; accuracy = share answered 'no digit')"
+            ? `mnist:none (${validation ? 'train split, validation' : 'test split'}; accuracy = share answered 'no digit')`
             : recipe !== undefined
-              ? `mnist:${recipe} (test split)`
+              ? `mnist:${recipe} (${validation ? 'train split, validation' : 'test split'})`
               : generated
                 ? 'generated scenes'
                 : resolve(options.dataset),

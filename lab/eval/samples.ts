@@ -28,14 +28,22 @@ export function* generatedSamples(seed: number, n: number, scene: SceneConfig = 
 }
 
 /**
- * Scenes `0 .. n-1` of the real-digit `recipe`, stream `seed`, drawn from the MNIST test split only,
- * with classes mapped to the model's by name. `no digit` scenes carry no box; for a model without a
+ * Scenes `0 .. n-1` of the real-digit `recipe`, stream `seed`, drawn from one MNIST split (`split`, default
+ * the test split; 'train' gives validation scenes from the part training draws on, for choosing settings
+ * without the test split), with classes mapped to the model's by name. `no digit` scenes carry no box; for a model without a
  * `no digit` class their label is -1, which no answer matches (so accuracy is the share answered
  * `no digit`). `size` sets the side of webcam and textured scenes (default 100).
  * @throws ConfigError when the model lacks a digit class.
  */
-export function* mnistSamples(recipe: MnistRecipe, seed: number, n: number, modelLabels: readonly string[], size = 100): Generator<EvalSample> {
-  const sampler = new MnistSampler(loadMnistDigits(), 'test');
+export function* mnistSamples(
+  recipe: MnistRecipe,
+  seed: number,
+  n: number,
+  modelLabels: readonly string[],
+  size = 100,
+  split: 'train' | 'test' = 'test',
+): Generator<EvalSample> {
+  const sampler = new MnistSampler(loadMnistDigits(), split);
   const mapping = CLASS_LABELS.map((name, k) => {
     const index = modelLabels.indexOf(name);
     if (index < 0 && k !== NO_DIGIT) throw new ConfigError(`the model has no class '${name}' (its labels: ${modelLabels.slice(0, 12).join(', ')})`);

@@ -3,6 +3,8 @@
  * On mnist:none the accuracy is the share of clutter-only scenes the model answers `no digit`.
  */
 import { describe, expect, it } from 'vitest';
+import { CLASS_LABELS, generateMnistScene, loadMnistDigits, MNIST_TRAIN_FRACTION, MnistSampler } from '../../datasets/index.ts';
+import { mnistSamples } from '../../lab/eval/index.ts';
 import { runCli } from '../helpers/cli.ts';
 
 describe('camstream eval on real-digit scenes', () => {
@@ -31,6 +33,30 @@ describe('camstream eval on real-digit scenes', () => {
     expect(report.dataset).toMatch(/share answered 'no digit'/);
   });
 
+
+  it('--split train scores validation scenes built from MNIST train-split digits only', async () => {
+    const run = await runCli(['eval', '--dataset', 'mnist:stn60', '--split', 'train', '--n', '30', '--seed', '4242', '--json', '-q']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { n: number; dataset: string; top1Loc: number | null };
+    expect(report.n).toBe(30);
+    expect(report.dataset).toBe('mnist:stn60 (train split, validation)');
+    expect(report.top1Loc).not.toBeNull();
+    // The same stream from each split draws on disjoint digits: below and at or above the 85% cut.
+    const digits = loadMnistDigits();
+    const cut = (label: number): number => Math.floor(MNIST_TRAIN_FRACTION * digits.counts[label]);
+    for (const split of ['train', 'test'] as const) {
+      const sampler = new MnistSampler(digits, split);
+      for (let i = 0; i < 30; i++) {
+        for (const d of generateMnistScene(sampler, 'stn60', 4242, i).sources) expect(d.index < cut(d.label)).toBe(split === 'train');
+      }
+    }
+    const labels = [...CLASS_LABELS.slice(0, 10), 'no digit'];
+    const fromTrain = [...mnistSamples('stn60', 4242, 5, labels, 100, 'train')].map((s) => s.frame.data);
+    const fromTest = [...mnistSamples('stn60', 4242, 5, labels)].map((s) => s.frame.data);
+    expect(fromTrain[0]).toEqual(generateMnistScene(new MnistSampler(digits, 'train'), 'stn60', 4242, 0).rgb);
+    expect(fromTest[0]).not.toEqual(fromTrain[0]);
+  });
 
   it('refuses an unknown recipe, naming the allowed ones', async () => {
     const run = await runCli(['eval', '--dataset', 'mnist:cifar', '--n', '2', '-q']);
