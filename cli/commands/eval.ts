@@ -114,13 +114,14 @@ export function evalCommand(): Command {
       } finally {
         bar?.stop();
       }
+      const split = validation ? 'train split, validation' : 'test split';
       const context = {
         model: options.model ?? model.info.source,
         dataset:
           recipe === 'none'
-            ? `mnist:none (${validation ? 'train split, validation' : 'test split'}; accuracy = share answered 'no digit')`
+            ? `mnist:none (${split}; accuracy = share answered 'no digit')`
             : recipe !== undefined
-              ? `mnist:${recipe} (${validation ? 'train split, validation' : 'test split'})`
+              ? `mnist:${recipe} (${split})`
               : generated
                 ? 'generated scenes'
                 : resolve(options.dataset),

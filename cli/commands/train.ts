@@ -123,9 +123,10 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const firstSteps = options.sharpenFrom === undefined ? options.steps : 0;
   const totalSteps = firstSteps + (sharpen?.steps ?? 0);
   if (!options.quiet) {
+    const perSource = formatSourceWeights(sharpen?.mapAreaBySource);
     const phases = [
       ...(firstSteps > 0 ? [`${firstSteps} steps`] : [`from ${options.sharpenFrom}`]),
-      ...(sharpen ? [`${sharpen.steps} sharpening steps (map weight ${sharpen.mapAreaWeight}${formatSourceWeights(sharpen.mapAreaBySource) ? `, per source ${formatSourceWeights(sharpen.mapAreaBySource)}` : ''})`] : []),
+      ...(sharpen ? [`${sharpen.steps} sharpening steps (map weight ${sharpen.mapAreaWeight}${perSource ? `, per source ${perSource}` : ''})`] : []),
     ].join(' + ');
     process.stderr.write(`camstream train: backend ${backend.name}, ${phases} x ${options.batchSize} scenes on ${options.replicas} thread${options.replicas === 1 ? '' : 's'}, seed ${options.seed} -> ${out}\n`);
   }
