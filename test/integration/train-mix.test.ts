@@ -75,8 +75,11 @@ describe('training batches from the mix', () => {
   it('weights the map term per source: all sources at 0 is no term at all, one source at 1 is not', async () => {
     const base: TrainConfig = { ...SMALL, steps: 3 };
     const losses = async (config: TrainConfig): Promise<number[]> => {
+      const before = tf.memory().numTensors;
       const r = await trainGapNet(config);
       r.model.dispose();
+      // The per-sample weights and the term's tensors are freed with the step.
+      expect(tf.memory().numTensors).toBe(before);
       return Array.from(r.losses);
     };
     const zeros = Object.fromEntries(TRAIN_SOURCES.map((s) => [s, 0]));
