@@ -2,8 +2,21 @@
  * The ffmpeg command line of an encode run: raw frames on stdin (input 0), optional extra inputs for a
  * filter graph, an optional audio input, one encoded output file.
  */
-import type { PixFmt } from './decode-config.ts';
+import { BYTES_PER_PIXEL, type PixFmt } from './decode-config.ts';
 import { formatRational, type Rational } from './rational.ts';
+
+/**
+ * Raw formats an encode run reads: the decode run's packed formats, and `yuva420p` (planar Y, U, V at
+ * half size each way, then alpha: 2.5 bytes a pixel, even sides only), which ffmpeg's overlay takes
+ * without a conversion.
+ */
+export type EncodePixFmt = PixFmt | 'yuva420p';
+export const ENCODE_PIX_FMTS: readonly EncodePixFmt[] = [...(Object.keys(BYTES_PER_PIXEL) as PixFmt[]), 'yuva420p'];
+
+/** Bytes of one `width` x `height` frame in `pixFmt` (`yuva420p`: even sides). */
+export function rawFrameBytes(width: number, height: number, pixFmt: EncodePixFmt): number {
+  return pixFmt === 'yuva420p' ? (width * height * 5) / 2 : width * height * BYTES_PER_PIXEL[pixFmt];
+}
 
 /** An input ffmpeg reads besides the frames, resolved and allowed (see `resolveInput`). */
 export interface EncodeExtraInput {
@@ -48,7 +61,7 @@ export interface EncodeArgParts {
   width: number;
   height: number;
   rate: Rational;
-  inputPixFmt: PixFmt;
+  inputPixFmt: EncodePixFmt;
   codec: string;
   preset: string;
   crf: number;

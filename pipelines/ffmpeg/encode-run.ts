@@ -5,7 +5,7 @@
  */
 import { rename, rm } from 'node:fs/promises';
 import { InputError } from '../../models/index.ts';
-import type { PixFmt } from './decode-config.ts';
+import type { EncodePixFmt } from './encode-args.ts';
 import { FfmpegError } from './errors.ts';
 import type { Rational } from './rational.ts';
 import { ivfFrameHeader } from './ivf.ts';
@@ -33,7 +33,7 @@ export interface VideoEncoder {
   /** Where ffmpeg writes until the rename. */
   readonly tempPath: string;
   readonly out: string;
-  /** Bytes each `write` must receive: `width * height * bytesPerPixel(inputPixFmt)`. */
+  /** Bytes each `write` must receive: `rawFrameBytes(width, height, inputPixFmt)`. */
   readonly frameBytes: number;
   readonly framesWritten: number;
   /**
@@ -68,7 +68,7 @@ export interface EncodePlan {
   /** Size and layout of the frames written. */
   width: number;
   height: number;
-  inputPixFmt: PixFmt;
+  inputPixFmt: EncodePixFmt;
   frameBytes: number;
   /** Size of the encoded frames (odd sizes padded), for the result. */
   outWidth: number;

@@ -9,9 +9,8 @@ import type { Readable, Writable } from 'node:stream';
 import { Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import { checkInt } from '../../common/checks.ts';
 import { ConfigError, type Frame } from '../../models/index.ts';
-import { BYTES_PER_PIXEL, type PixFmt } from './decode-config.ts';
 import { tempPathFor } from './temp-files.ts';
-import { buildEncodeArgs, type EncodeAudioTrack } from './encode-args.ts';
+import { buildEncodeArgs, ENCODE_PIX_FMTS, rawFrameBytes, type EncodeAudioTrack, type EncodePixFmt } from './encode-args.ts';
 import { EncodeRun, type EncodeResult, type VideoEncoder } from './encode-run.ts';
 import { resolveInput, type InputScheme } from './input.ts';
 import { locateFfmpeg, type FfmpegTools } from './locate.ts';
@@ -51,7 +50,7 @@ export interface EncodeConfig {
   /** Frame rate of the frames written (exact rationals such as 30000/1001 keep durations exact). */
   fps: number | Rational;
   /** Layout of the frames written. Default `rgb24`. */
-  inputPixFmt?: PixFmt;
+  inputPixFmt?: EncodePixFmt;
   /** Video encoder. Default `libx264`. */
   codec?: string;
   /** x264 preset. Default `veryfast`. */
@@ -111,7 +110,7 @@ export interface EncodeConfig {
 }
 
 export const DEFAULT_ENCODE_CONFIG = Object.freeze({
-  inputPixFmt: 'rgb24' as PixFmt,
+  inputPixFmt: 'rgb24' as EncodePixFmt,
   codec: 'libx264',
   preset: 'veryfast',
   crf: 23,
@@ -144,7 +143,10 @@ function checkEncodeConfig(config: EncodeConfig) {
   const height = checkInt('height', config.height, 1, 16384);
   const rate = toRational(config.fps, 'fps');
   const inputPixFmt = config.inputPixFmt ?? DEFAULT_ENCODE_CONFIG.inputPixFmt;
-  if (!(inputPixFmt in BYTES_PER_PIXEL)) throw new ConfigError(`inputPixFmt must be one of rgb24, rgba, gray; got ${String(inputPixFmt)}`);
+  if (!ENCODE_PIX_FMTS.includes(inputPixFmt)) throw new ConfigError(`inputPixFmt must be one of ${ENCODE_PIX_FMTS.join(', ')}; got ${String(inputPixFmt)}`);
+  if (inputPixFmt === 'yuva420p' && (width % 2 !== 0 || height % 2 !== 0)) {
+    throw new ConfigError(`yuva420p frames need even sides (their chroma planes are half size), got ${width}x${height}`);
+  }
   const codec = checkWord('codec', config.codec ?? DEFAULT_ENCODE_CONFIG.codec);
   const preset = checkWord('preset', config.preset ?? DEFAULT_ENCODE_CONFIG.preset);
   const crf = checkInt('crf', config.crf ?? DEFAULT_ENCODE_CONFIG.crf, 0, 51);
@@ -252,7 +254,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     killGraceMs: checked.killGraceMs,
   });
   streams.forEach((s, i) => feedPipe(s.stream, proc.inputs[i], s.bufferBytes));
-  if (timed) proc.stdin!.write(ivfHeader(width, height));
+  if (timed) proc.stdin!.write(ivfHeader(width, height, inputPixFmt));
   return new EncodeRun(proc, {
     timed,
     mendLastFrame: timedMp4 ? { endsAt: config.lastFrameEnds } : undefined,
@@ -261,7 +263,7 @@ export async function encodeVideo(config: EncodeConfig): Promise<VideoEncoder> {
     width,
     height,
     inputPixFmt,
-    frameBytes: width * height * BYTES_PER_PIXEL[inputPixFmt],
+    frameBytes: rawFrameBytes(width, height, inputPixFmt),
     outWidth: needsEven ? width + (width % 2) : width,
     outHeight: needsEven ? height + (height % 2) : height,
     rate: checked.rate,

@@ -53,3 +53,4 @@ export {
   type EncodeMp4Config,
 } from './encode.ts';
 export { type EncodeResult, type VideoEncoder } from './encode-run.ts';
+export { ENCODE_PIX_FMTS, rawFrameBytes, type EncodePixFmt } from './encode-args.ts';

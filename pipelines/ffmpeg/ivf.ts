@@ -2,19 +2,29 @@
  * IVF framing for raw frames sent to ffmpeg with a timestamp each. `-f rawvideo` carries none, so a
  * variable-rate video's frames would be spread on a constant grid; IVF is the smallest container ffmpeg
  * reads that does carry them: a 32-byte file header, then per frame its size and a 64-bit timestamp.
- * Frames are RGBA (fourcc `RGBA`, read with `-f ivf -c:v rawvideo`); timestamps in microseconds.
+ * The header's fourcc names the raw pixel format as ffmpeg's raw decoder knows it (read with `-f ivf
+ * -c:v rawvideo`); timestamps in microseconds.
  */
+import type { EncodePixFmt } from './encode-args.ts';
 
 /** Timestamps in the IVF stream count microseconds. */
 export const IVF_TIME_BASE = 1_000_000;
 
-/** The file header of a stream of `width` x `height` RGBA frames. */
-export function ivfHeader(width: number, height: number): Uint8Array {
+/** The fourcc of each raw format in libavcodec's raw table (`ff_raw_pix_fmt_tags`). */
+const FOURCC: Readonly<Record<EncodePixFmt, readonly number[]>> = Object.freeze({
+  rgba: [0x52, 0x47, 0x42, 0x41], // 'RGBA'
+  rgb24: [0x52, 0x47, 0x42, 24], // 'RGB' 24
+  gray: [0x59, 0x38, 0x30, 0x30], // 'Y800'
+  yuva420p: [0x59, 0x34, 11, 8], // 'Y4' 11 8
+});
+
+/** The file header of a stream of `width` x `height` frames in `pixFmt`. */
+export function ivfHeader(width: number, height: number, pixFmt: EncodePixFmt): Uint8Array {
   const b = Buffer.alloc(32);
   b.write('DKIF', 0, 'latin1');
   b.writeUInt16LE(0, 4); // version
   b.writeUInt16LE(32, 6); // header size
-  b.write('RGBA', 8, 'latin1');
+  Buffer.from(FOURCC[pixFmt]).copy(b, 8);
   b.writeUInt16LE(width, 12);
   b.writeUInt16LE(height, 14);
   b.writeUInt32LE(IVF_TIME_BASE, 16); // time base denominator

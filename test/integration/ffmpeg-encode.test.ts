@@ -111,6 +111,40 @@ describe('encodeVideo', () => {
     });
   });
 
+  it('reads timestamped frames in the pixel format given: rgb24 and rgba round-trip exactly, at their timestamps', async () => {
+    // IVF names the format by a fourcc; one fixed fourcc would have ffmpeg read rgb24 bytes as rgba.
+    for (const inputPixFmt of ['rgb24', 'rgba'] as const) {
+      const out = join(dir, `timed-${inputPixFmt}.nut`);
+      const bpp = inputPixFmt === 'rgb24' ? 3 : 4;
+      const frames = noiseFrames(4, 40 * bpp, 30, 5).map((f) => f.subarray(0, 40 * 30 * bpp));
+      const pts = [0, 0.1, 0.25, 0.3];
+      const encoder = await encodeVideo({ out, width: 40, height: 30, fps: 10, inputPixFmt, frameTimestamps: true, codec: 'rawvideo', pixFmt: inputPixFmt, tools });
+      for (const [i, f] of frames.entries()) await encoder.write(f, pts[i]);
+      await encoder.finish();
+      const back = await lastValueFrom(decodeFrames$(out, { tools, pixFmt: inputPixFmt }).pipe(toArray()));
+      expect(back.map((f) => Math.round(f.pts * 100) / 100)).toEqual(pts);
+      back.forEach((f, i) => expect(Buffer.from(f.data).equals(Buffer.from(frames[i]))).toBe(true));
+    }
+  });
+
+  it('reads planar yuva420p frames (timestamped or not) exactly: each plane round-trips', async () => {
+    const [w, h] = [40, 30];
+    const frames = noiseFrames(3, w, h * 2.5, 11).map((f) => f.subarray(0, w * h * 2.5));
+    for (const timed of [false, true]) {
+      const out = join(dir, `yuva-${timed}.nut`);
+      const encoder = await encodeVideo({ out, width: w, height: h, fps: 10, inputPixFmt: 'yuva420p', frameTimestamps: timed, codec: 'rawvideo', pixFmt: 'yuva420p', tools });
+      for (const [i, f] of frames.entries()) await (timed ? encoder.write(f, i / 10) : encoder.write(f));
+      await encoder.finish();
+      const raw = join(dir, `yuva-${timed}.yuv`);
+      await runFfmpeg({ binary: tools.ffmpeg.path, args: ['-y', '-i', out, '-f', 'rawvideo', '-pix_fmt', 'yuva420p', raw] });
+      expect((await readFile(raw)).equals(Buffer.concat(frames))).toBe(true);
+    }
+  });
+
+  it('refuses yuva420p frames of an odd size (its chroma planes need even sides)', async () => {
+    await expect(encodeVideo({ out: join(dir, 'odd.mp4'), width: 41, height: 30, fps: 10, inputPixFmt: 'yuva420p', tools })).rejects.toThrow(/yuva420p.*even/);
+  });
+
   it('calls onReleased once the pipe has a frame: one buffer refilled after each release round-trips exactly', async () => {
     // 230 KB frames, more than the 64 KiB pipe: a release before the bytes left would corrupt the output.
     const out = join(dir, 'reused.nut');
