@@ -7,7 +7,7 @@
  *     -> inferCams (engine: forward + CAM, batched)
  *     -> smoothCams (EMA of raw maps, stable scale, hysteresis, cuts)
  *     -> localizeCams (boxes from the smoothed maps)
- *     -> renderOverlays (small packed RGBA overlay)
+ *     -> renderOverlays (small packed yuva420p overlay)
  *     -> writeCompositeVideo (ffmpeg: composite over the full-size frames, a file's decoded again, their
  *                             timestamps kept, H.264, audio)
  *     -> writeJsonLines (one line per frame)

@@ -64,7 +64,7 @@ export type CompositeBase = { stream: Promise<Readable> } | { file: string; star
 export interface CompositeSinkInput {
   /** The frame's timestamp, seconds, as the decode run gave it. */
   pts: number;
-  /** Packed RGBA, `layout.width * layout.height * 4` bytes. Not modified afterwards (ffmpeg reads it later). */
+  /** Packed yuva420p, `layout.width * layout.height * 5 / 2` bytes. Not modified afterwards (ffmpeg reads it later). */
   overlay: Uint8Array;
   /** Called once ffmpeg's pipe has taken `overlay`: its owner may reuse it (renderOverlays' buffers). */
   releaseOverlay?: () => void;
@@ -84,8 +84,8 @@ export function timedCompositeFilter(layout: OverlayLayout): string {
   const { frameWidth: W, frameHeight: H, annWidth: aw, annHeight: ah } = layout;
   return [
     `[0:v]split=2[p0][p1]`,
-    `[p1]crop=${layout.heatWidth}:${layout.heatHeight}:0:${ah},scale=${aw}:${ah}:flags=bilinear,format=yuva420p[heat]`,
-    `[p0]crop=${aw}:${ah}:0:0,format=yuva420p[ann]`,
+    `[p1]crop=${layout.heatWidth}:${layout.heatHeight}:0:${layout.heatTop},scale=${aw}:${ah}:flags=bilinear[heat]`,
+    `[p0]crop=${aw}:${ah}:0:0[ann]`,
     `[heat][ann]overlay=format=yuv420[layer]`,
     `[layer]scale=${W}:${H}:flags=bilinear[big]`,
     `[1:v:0][big]overlay=format=yuv420,pad=ceil(iw/2)*2:ceil(ih/2)*2[vout]`,
@@ -109,7 +109,7 @@ export function writeCompositeVideo<T extends CompositeSinkInput>(config: Compos
           width: config.layout.width,
           height: config.layout.height,
           fps: config.rate,
-          inputPixFmt: 'rgba',
+          inputPixFmt: 'yuva420p',
           frameTimestamps: true,
           inputs: [base],
           filterComplex: timedCompositeFilter(config.layout),

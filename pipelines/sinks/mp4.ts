@@ -36,7 +36,7 @@ export interface OverlayVideoConfig extends EncoderSinkHooks {
 
 /** What `writeOverlayVideo` needs of a frame record. */
 export interface OverlaySinkInput {
-  /** Packed RGBA, `layout.width * layout.height * 4` bytes. Not modified afterwards (ffmpeg reads it later). */
+  /** Packed yuva420p, `layout.width * layout.height * 5 / 2` bytes. Not modified afterwards (ffmpeg reads it later). */
   overlay: Uint8Array;
   /** Called once ffmpeg's pipe has taken `overlay`: its owner may reuse it (renderOverlays' buffers). */
   releaseOverlay?: () => void;
@@ -57,7 +57,7 @@ export function writeOverlayVideo<T extends OverlaySinkInput>(config: OverlayVid
         width: config.layout.width,
         height: config.layout.height,
         fps: config.rate,
-        inputPixFmt: 'rgba',
+        inputPixFmt: 'yuva420p',
         inputs: [{ input: config.input, options: config.inputOptions }],
         filterComplex: compositeFilter(config.layout, config.rate),
         audioFrom: config.audio === false ? undefined : { input: config.input, durationSeconds: config.audioDurationSeconds },

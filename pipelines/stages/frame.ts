@@ -53,7 +53,7 @@ export interface LocalizedFrame extends SmoothedFrame {
   boxes: Array<Box | null>;
 }
 
-/** After `renderOverlays`: the packed RGBA overlay frame the compositor reads (see render.ts). */
+/** After `renderOverlays`: the packed yuva420p overlay frame the compositor reads (see render.ts). */
 export interface RenderedFrame extends LocalizedFrame {
   overlay: Uint8Array;
   /** Gives `overlay` back to the render stage for a later frame; the sink calls it once ffmpeg has the bytes. */

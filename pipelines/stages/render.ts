@@ -1,14 +1,17 @@
 /**
  * `renderOverlays`: the per-frame overlay, drawn small in JS and composited at full resolution by ffmpeg.
  *
- * Each frame becomes ONE packed RGBA image holding two layers one above the other:
- *   rows [0, annHeight)                      the annotation layer (top-k panel, box, box label) at a reduced
- *                                            resolution (`overlayMaxSide`), transparent elsewhere;
- *   rows [annHeight, annHeight + heatHeight) the coloured heat map on its small grid (colourizeMap).
- * The compositor (`compositeFilter`, used by sinks/mp4.ts) crops the two apart, scales each to the full
- * frame size and overlays heat, then annotations, onto the original video, which ffmpeg decodes itself.
- * So no full-resolution pixel passes through JS: per frame JS colours a ~100x60 grid and paints a few
- * thousand annotation pixels.
+ * Each frame becomes ONE packed yuva420p image (planar Y, U, V, alpha: what ffmpeg's overlay filter
+ * blends without converting) holding two layers one above the other:
+ *   rows [0, annHeight)                  the annotation layer (top-k panel, box, box label) at a reduced
+ *                                        resolution (`overlayMaxSide`), transparent elsewhere;
+ *   rows [heatTop, heatTop + heatHeight) the coloured heat map on its small grid (colourizeMap); heatTop is
+ *                                        annHeight rounded up to even, so the crop keeps whole chroma rows.
+ * The compositor (`compositeFilter`, `timedCompositeFilter`) crops the two apart, scales them to the full
+ * frame size and overlays them onto the original video, which ffmpeg decodes itself. So no
+ * full-resolution pixel passes through JS: per frame JS colours a ~100x60 grid, paints a few thousand
+ * annotation pixels in RGBA and converts just the painted ones (internal/yuva.ts). Sent as RGBA, the same
+ * frames cost ffmpeg about 1 core-ms more per 720p frame in conversions, and the pipe 1.6x the bytes.
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
@@ -18,6 +21,7 @@ import type { StageTimings } from './frame.ts';
 import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
 import { FrameBuffers } from './internal/frame-buffers.ts';
 import { TextSprites } from './internal/sprites.ts';
+import { blankYuva, clearRects, packYuva, yuvaBytes, type PixelRect } from './internal/yuva.ts';
 import { frameGeometry } from './localize.ts';
 import type { SmoothedCams } from './smooth.ts';
 
@@ -86,7 +90,9 @@ export interface OverlayLayout {
   /** The heat grid's size. */
   heatWidth: number;
   heatHeight: number;
-  /** The packed frame written to ffmpeg: `max(annWidth, heatWidth) x (annHeight + heatHeight)` RGBA. */
+  /** First row of the heat grid in the packed frame: `annHeight` rounded up to even. */
+  heatTop: number;
+  /** The packed yuva420p frame written to ffmpeg: `max(annWidth, heatWidth) x (heatTop + heatHeight)`, each rounded up to even. */
   width: number;
   height: number;
   geometry: FrameGeometry;
@@ -107,6 +113,8 @@ export function overlayLayout(
   const annHeight = Math.max(2, Math.round(frameHeight * s));
   // colourizeMap decides its grid from the geometry; a blank map tells its size once.
   const probe = colourizeMap(new Float32Array(mapSize[0] * mapSize[1]), mapSize, geometry, { samplesPerCell: c.samplesPerCell });
+  const even = (n: number) => n + (n % 2);
+  const heatTop = even(annHeight);
   return {
     frameWidth,
     frameHeight,
@@ -114,14 +122,15 @@ export function overlayLayout(
     annHeight,
     heatWidth: probe.width,
     heatHeight: probe.height,
-    width: Math.max(annWidth, probe.width),
-    height: annHeight + probe.height,
+    heatTop,
+    width: even(Math.max(annWidth, probe.width)),
+    height: even(heatTop + probe.height),
     geometry,
   };
 }
 
 /**
- * The ffmpeg filter graph compositing the packed overlay stream (input 0, raw RGBA from the pipe) over the
+ * The ffmpeg filter graph compositing the packed overlay stream (input 0, raw yuva420p from the pipe) over the
  * original video (input 1), ending in `[vout]`. Both streams are retimed to frame numbers in a 1/rate time
  * base (`settb`, `setpts=N`), so the n-th overlay lands exactly on the n-th decoded frame whatever the
  * container's timestamps (start offsets, edit lists, rounding), and the output has one frame per input
@@ -129,8 +138,8 @@ export function overlayLayout(
  *
  * Equivalent `-filter_complex` (1280x720 at 30/1, annotations 640x360, heat 128x72):
  *   [0:v]settb=1/(30/1),setpts=N,split=2[p0][p1];
- *   [p0]crop=640:360:0:0,scale=1280:720:flags=bilinear,format=yuva420p[ann];
- *   [p1]crop=128:72:0:360,scale=1280:720:flags=bilinear,format=yuva420p[heat];
+ *   [p0]crop=640:360:0:0,scale=1280:720:flags=bilinear[ann];
+ *   [p1]crop=128:72:0:360,scale=1280:720:flags=bilinear[heat];
  *   [1:v:0]settb=1/(30/1),setpts=N[base];
  *   [base][heat]overlay=format=yuv420:shortest=1[under];[under][ann]overlay=format=yuv420:shortest=1,pad=ceil(iw/2)*2:ceil(ih/2)*2[vout]
  */
@@ -139,8 +148,8 @@ export function compositeFilter(layout: OverlayLayout, rate: Rational): string {
   const { frameWidth: W, frameHeight: H } = layout;
   return [
     `[0:v]settb=1/(${r}),setpts=N,split=2[p0][p1]`,
-    `[p0]crop=${layout.annWidth}:${layout.annHeight}:0:0,scale=${W}:${H}:flags=bilinear,format=yuva420p[ann]`,
-    `[p1]crop=${layout.heatWidth}:${layout.heatHeight}:0:${layout.annHeight},scale=${W}:${H}:flags=bilinear,format=yuva420p[heat]`,
+    `[p0]crop=${layout.annWidth}:${layout.annHeight}:0:0,scale=${W}:${H}:flags=bilinear[ann]`,
+    `[p1]crop=${layout.heatWidth}:${layout.heatHeight}:0:${layout.heatTop},scale=${W}:${H}:flags=bilinear[heat]`,
     `[1:v:0]settb=1/(${r}),setpts=N[base]`,
     `[base][heat]overlay=format=yuv420:shortest=1[under]`,
     `[under][ann]overlay=format=yuv420:shortest=1,pad=ceil(iw/2)*2:ceil(ih/2)*2[vout]`,
@@ -189,7 +198,7 @@ export function tagSpot(box: Rect, tag: { w: number; h: number }, lineWidth: num
 }
 
 /**
- * Adds `overlay`: the packed RGBA frame of `layout`, and `releaseOverlay`, which the sink calls once
+ * Adds `overlay`: the packed yuva420p frame of `layout`, and `releaseOverlay`, which the sink calls once
  * ffmpeg's pipe has taken it (`VideoEncoder.write`'s `onReleased`): the buffer then serves a later frame.
  * A frame never released is left to the garbage collector. The heat layer shows the displayed class's map
  * (`cams.shown`); the annotation layer lists the classes by smoothed probability with the displayed one
@@ -214,18 +223,23 @@ export function renderOverlays<T extends RenderInput>(
 
   return (source) => {
     const sprites = new TextSprites(c.fontFamily, fontPx, 512, onWarning);
-    const buffers = new FrameBuffers(layout.width * layout.height * 4);
+    const { width, height } = layout;
+    const buffers = new FrameBuffers(yuvaBytes(width, height), 8, (b) => blankYuva(b, width, height));
+    // Where each frame buffer was last painted: converting those places again from the next drawing blanks them.
+    const painted = new WeakMap<Uint8Array, PixelRect[]>();
+    // One RGBA drawing, cleared where it was painted once its frame is packed.
+    const rgba = new Uint8Array(width * height * 4);
+    const heatRect: PixelRect = { x0: 0, y0: layout.heatTop, x1: layout.heatWidth, y1: layout.heatTop + layout.heatHeight };
     const scratch = new Float32Array(layout.heatWidth * layout.heatHeight);
     return source.pipe(
       concatMap(async (frame) => {
         const t0 = performance.now();
         const { cams } = frame;
         const cells = cams.mapSize[0] * cams.mapSize[1];
-        const out = buffers.take();
-        const canvas: Canvas = { data: out, width: layout.width, height: layout.annHeight };
+        const canvas: Canvas = { data: rgba, width, height: layout.annHeight, dirty: [heatRect] };
 
         const heatMap = cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells);
-        colourizeMap(heatMap, cams.mapSize, layout.geometry, heatOptions, { data: out, offset: layout.annHeight * layout.width * 4, stride: layout.width * 4, scratch });
+        colourizeMap(heatMap, cams.mapSize, layout.geometry, heatOptions, { data: rgba, offset: layout.heatTop * width * 4, stride: width * 4, scratch });
 
         const text = overlayText(cams, labelOf);
         const lines = c.labels ? text.lines : [];
@@ -262,6 +276,11 @@ export function renderOverlays<T extends RenderInput>(
             if (s) blit(canvas, s, panelPad, panelPad + i * lh + Math.max(0, lh - s.height) / 2);
           });
         }
+        const out = buffers.takeAsLeft();
+        const dirty = canvas.dirty!;
+        packYuva(rgba, out, width, height, [...(painted.get(out) ?? []), ...dirty]);
+        painted.set(out, dirty);
+        clearRects(rgba, width, height, dirty);
         if (frame.ms) frame.ms.render = performance.now() - t0;
         return { ...frame, overlay: out, releaseOverlay: buffers.releaser(out) };
       }),

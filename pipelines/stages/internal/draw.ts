@@ -1,13 +1,17 @@
 /**
  * Minimal RGBA drawing for the annotation layer (rectangles and pre-rendered text sprites), at the
  * overlay's reduced resolution. Colours are straight (non-premultiplied) RGBA bytes, as ffmpeg's rgba.
- * Only the pixels under a shape are touched: a frame's annotations cost a few thousand pixel writes.
+ * Only the pixels under a shape are touched: a frame's annotations cost a few thousand pixel writes, and
+ * a canvas with a `dirty` list gets each painted rectangle added to it (yuva.ts converts just those).
  */
+import type { PixelRect } from './yuva.ts';
 
 export interface Canvas {
   data: Uint8Array;
   width: number;
   height: number;
+  /** Where shapes were painted, clipped to the canvas (appended to when present). */
+  dirty?: PixelRect[];
 }
 
 export type Rgba = readonly [number, number, number, number];
@@ -39,6 +43,7 @@ export function fillRect(c: Canvas, x: number, y: number, w: number, h: number, 
   const x1 = Math.min(c.width, Math.round(x + w));
   const y1 = Math.min(c.height, Math.round(y + h));
   const [r, g, b, a] = colour;
+  if (x1 > x0 && y1 > y0) c.dirty?.push({ x0, y0, x1, y1 });
   for (let yy = y0; yy < y1; yy++) {
     for (let xx = x0, o = 4 * (yy * c.width + x0); xx < x1; xx++, o += 4) over(c.data, o, r, g, b, a);
   }
@@ -64,6 +69,8 @@ export interface Sprite {
 export function blit(c: Canvas, sprite: Sprite, x: number, y: number): void {
   const ox = Math.round(x);
   const oy = Math.round(y);
+  const painted = { x0: Math.max(0, ox), y0: Math.max(0, oy), x1: Math.min(c.width, ox + sprite.width), y1: Math.min(c.height, oy + sprite.height) };
+  if (painted.x1 > painted.x0 && painted.y1 > painted.y0) c.dirty?.push(painted);
   for (let sy = 0; sy < sprite.height; sy++) {
     const yy = oy + sy;
     if (yy < 0 || yy >= c.height) continue;

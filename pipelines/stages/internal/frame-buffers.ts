@@ -8,18 +8,33 @@
 export class FrameBuffers {
   private readonly free: Uint8Array[] = [];
 
-  /** `keep`: how many returned buffers wait for reuse at most (more are dropped). */
+  /**
+   * `keep`: how many returned buffers wait for reuse at most (more are dropped). `blank`: what a new
+   * buffer is filled with (default: zeros).
+   */
   constructor(
     readonly bytes: number,
     private readonly keep = 8,
+    private readonly blank?: (buffer: Uint8Array) => void,
   ) {}
 
-  /** A zeroed buffer of `bytes`: a returned one cleared, else a new one. */
+  /** A blank buffer of `bytes`: a returned one cleared to zeros, else a new one. */
   take(): Uint8Array {
     const reused = this.free.pop();
-    if (reused === undefined) return new Uint8Array(this.bytes);
+    if (reused === undefined) return this.fresh();
     reused.fill(0);
     return reused;
+  }
+
+  /** A returned buffer as its last user left it (the caller redraws what it needs), else a new blank one. */
+  takeAsLeft(): Uint8Array {
+    return this.free.pop() ?? this.fresh();
+  }
+
+  private fresh(): Uint8Array {
+    const buffer = new Uint8Array(this.bytes);
+    this.blank?.(buffer);
+    return buffer;
   }
 
   /** The function that gives `buffer` back for reuse; calls after the first do nothing. */

@@ -3,17 +3,30 @@ import { describe, expect, it } from 'vitest';
 import { colormapLut, type Preprocess } from '../../../models/index.ts';
 import { CamSmoother, compositeFilter, coarseGeometry, frameGeometry, overlayLayout, renderOverlays } from '../../../pipelines/index.ts';
 import { labelText, SHOWN_MARK } from '../../../pipelines/render/index.ts';
-import { overlayText, tagSpot } from '../../../pipelines/stages/render.ts';
+import { overlayText, tagSpot, type OverlayLayout } from '../../../pipelines/stages/render.ts';
+import { rgbToYuv } from '../../../pipelines/stages/internal/yuva.ts';
+
+/** [Y, U, V, A] of pixel (x, y) of a packed yuva420p overlay frame (U and V are its 2x2 block's). */
+function yuvaAt(frame: Uint8Array, layout: Pick<OverlayLayout, 'width' | 'height'>, x: number, y: number): number[] {
+  const { width: w, height: h } = layout;
+  const c = (y >> 1) * (w / 2) + (x >> 1);
+  return [frame[y * w + x], frame[w * h + c], frame[w * h + (w * h) / 4 + c], frame[(w * h * 3) / 2 + y * w + x]];
+}
+/** The [Y, U, V, A] an RGBA colour packs to. */
+const yuva = (r: number, g: number, b: number, a: number): number[] => [...rgbToYuv(r, g, b), a];
 
 const PRE: Preprocess = { inputSize: [224, 224], channelOrder: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch', resizeFilter: 'triangle', normalization: 'default' };
 
 describe('overlay layout and compositing graph', () => {
   it('packs a reduced annotation layer above the small heat grid', () => {
     const l = overlayLayout(1280, 720, [7, 7], PRE, { samplesPerCell: 8, overlayMaxSide: 640 });
-    expect([l.annWidth, l.annHeight, l.heatWidth, l.heatHeight, l.width, l.height]).toEqual([640, 360, 56, 56, 640, 416]);
+    expect([l.annWidth, l.annHeight, l.heatWidth, l.heatHeight, l.heatTop, l.width, l.height]).toEqual([640, 360, 56, 56, 360, 640, 416]);
     const small = overlayLayout(320, 240, [14, 14], PRE, { samplesPerCell: 8 });
     // Never larger than the frame: a 320x240 video keeps its own size, the heat grid is capped at it.
     expect([small.annWidth, small.annHeight, small.heatWidth, small.heatHeight]).toEqual([320, 240, 112, 112]);
+    // yuva420p needs even sides and whole chroma rows at the heat's top: an odd layer is padded.
+    const odd = overlayLayout(641, 361, [7, 7], PRE, { samplesPerCell: 5, overlayMaxSide: 641 });
+    expect([odd.annWidth, odd.annHeight, odd.heatWidth, odd.heatHeight, odd.heatTop, odd.width, odd.height]).toEqual([641, 361, 35, 35, 362, 642, 398]);
   });
 
   it('crops both layers apart, scales them to the frame and retimes both inputs to frame numbers', () => {
@@ -54,21 +67,21 @@ describe('renderOverlays', () => {
       from([{ cams, boxes: [box], ms: {} as { render?: number } }]).pipe(renderOverlays(layout, ['a', 'b', 'cat'], { samplesPerCell: 4, overlayMaxSide: 320, alpha: 0.5 }), toArray()),
     );
     const buf = out.overlay;
-    expect(buf.length).toBe(layout.width * layout.height * 4);
+    expect(buf.length).toBe((layout.width * layout.height * 5) / 2);
     expect(out.ms.render).toBeGreaterThan(0);
-    const px = (x: number, y: number) => Array.from(buf.subarray(4 * (y * layout.width + x), 4 * (y * layout.width + x) + 4));
+    const px = (x: number, y: number) => yuvaAt(buf, layout, x, y);
     const lut = colormapLut('turbo');
-    // Heat grid: 16x16 below the 320x240 annotation layer; constant alpha 0.5.
-    const cold = px(0, layout.annHeight);
-    const hot = px(layout.heatWidth - 1, layout.annHeight + layout.heatHeight - 1);
-    expect(cold).toEqual([lut[0], lut[1], lut[2], 128]);
-    expect(hot.slice(0, 3)).toEqual([lut[3 * 255], lut[3 * 255 + 1], lut[3 * 255 + 2]]);
-    expect(hot[3]).toBe(128);
+    // Heat grid: 16x16 below the 320x240 annotation layer; constant alpha 0.5. Its coldest and hottest
+    // corners are flat over their 2x2 chroma blocks.
+    const cold = px(0, layout.heatTop);
+    const hot = px(layout.heatWidth - 1, layout.heatTop + layout.heatHeight - 1);
+    expect(cold).toEqual(yuva(lut[0], lut[1], lut[2], 128));
+    expect(hot).toEqual(yuva(lut[3 * 255], lut[3 * 255 + 1], lut[3 * 255 + 2], 128));
     // The box's left edge at x = 480 * 0.5 = 240 in the annotation layer: opaque white.
-    expect(px(240, 200)).toEqual([255, 255, 255, 255]);
-    // The panel in the top-left corner is drawn; the middle of the frame is untouched.
+    expect(px(240, 200)).toEqual(yuva(255, 255, 255, 255));
+    // The panel in the top-left corner is drawn; the middle of the frame is untouched: transparent black.
     expect(px(2, 2)[3]).toBeGreaterThan(100);
-    expect(px(150, 150)).toEqual([0, 0, 0, 0]);
+    expect(px(150, 150)).toEqual(yuva(0, 0, 0, 0));
   });
 
   it('reuses a released overlay buffer and redraws it whole: a reused frame equals a fresh one', async () => {
@@ -148,16 +161,16 @@ describe('overlay text and the shown class', () => {
     const layout = overlayLayout(640, 480, [4, 4], PRE, { samplesPerCell: 4, overlayMaxSide: 320 });
     const boxes: Array<[number, number, number, number]> = [[480, 360, 640, 480], [100, 100, 200, 200]];
     const [out] = await lastValueFrom(from([{ cams, boxes }]).pipe(renderOverlays(layout, ['zero', 'nail', 'switch'], { samplesPerCell: 4, overlayMaxSide: 320, labels: false }), toArray()));
-    const px = (x: number, y: number) => Array.from(out.overlay.subarray(4 * (y * layout.width + x), 4 * (y * layout.width + x) + 4));
+    const px = (x: number, y: number) => yuvaAt(out.overlay, layout, x, y);
     const lut = colormapLut('turbo');
     // The held class's hot cell is top-left: the heat grid is hot there and cold bottom-right.
-    const topLeft = px(0, layout.annHeight);
-    const bottomRight = px(layout.heatWidth - 1, layout.annHeight + layout.heatHeight - 1);
-    expect(topLeft.slice(0, 3)).not.toEqual([lut[0], lut[1], lut[2]]);
-    expect(bottomRight.slice(0, 3)).toEqual([lut[0], lut[1], lut[2]]);
+    const topLeft = px(0, layout.heatTop);
+    const bottomRight = px(layout.heatWidth - 1, layout.heatTop + layout.heatHeight - 1);
+    expect(topLeft).not.toEqual(yuva(lut[0], lut[1], lut[2], 128));
+    expect(bottomRight).toEqual(yuva(lut[0], lut[1], lut[2], 128));
     // Its box (left edge x = 100 -> 50 in the half-size layer) is outlined; the other's (x = 480 -> 240) is not.
-    expect(px(50, 75)).toEqual([255, 255, 255, 255]);
-    expect(px(240, 200)).toEqual([0, 0, 0, 0]);
+    expect(px(50, 75)).toEqual(yuva(255, 255, 255, 255));
+    expect(px(240, 200)).toEqual(yuva(0, 0, 0, 0));
   });
 
   it('keeps the box tag clear of the top-k panel when the box fills the frame from the top-left corner', async () => {
@@ -167,10 +180,10 @@ describe('overlay text and the shown class', () => {
     // The tag's background (white at 217/255) shows: it was not painted over by the panel.
     let tagPixels = 0;
     let tagMinX = Infinity;
+    const tagColour = yuva(255, 255, 255, 217).join();
     for (let y = 0; y < layout.annHeight; y++) {
       for (let x = 0; x < layout.annWidth; x++) {
-        const o = 4 * (y * layout.width + x);
-        if (out.overlay[o] === 255 && out.overlay[o + 1] === 255 && out.overlay[o + 2] === 255 && out.overlay[o + 3] === 217) {
+        if (yuvaAt(out.overlay, layout, x, y).join() === tagColour) {
           tagPixels++;
           tagMinX = Math.min(tagMinX, x);
         }
