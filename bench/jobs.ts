@@ -23,7 +23,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { locateFfmpeg, runFfmpeg } from '../pipelines/index.ts';
+import { runFfmpeg } from '../pipelines/index.ts';
+import { locateCliFfmpeg } from '../cli/ffmpeg.ts';
 import { CamQueue, DEFAULT_WARMUP_SECONDS, planVideoChunks, redisConnection, type ChunkRange } from '../pipelines/jobs/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
     const outRoot = join(dir, 'out');
     await mkdir(inRoot);
     await mkdir(outRoot);
-    const tools = await locateFfmpeg();
+    const tools = await locateCliFfmpeg();
     const clips: string[] = [];
     for (let i = 0; i < Number(values.clips); i++) {
       const clip = join(inRoot, `clip${i}.mp4`);

@@ -15,7 +15,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { locateFfmpeg } from '../pipelines/index.ts';
+import { locateCliFfmpeg } from '../cli/ffmpeg.ts';
 import { createRandom } from '../lab/builders/index.ts';
 import { prepareModel, type BenchModelName } from './internal/models.ts';
 import { summarize, type Timing } from './internal/measure.ts';
@@ -60,7 +60,7 @@ export async function runOrtThreadsBench(argv: readonly string[]): Promise<OrtTh
     const inputName = sessions[0].inputNames[0];
     for (const s of sessions) for (let i = 0; i < 2; i++) await s.run({ [inputName]: x });
     const rows: OrtThreadsRow[] = [];
-    const tools = await locateFfmpeg();
+    const tools = await locateCliFfmpeg();
     for (const beside of ['alone', 'ffmpeg x264 720p'] as const) {
       const bg = beside === 'alone' ? undefined : backgroundEncoder(tools.ffmpeg.path);
       if (bg) await new Promise((r) => setTimeout(r, 1500));

@@ -34,7 +34,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { locateFfmpeg, runFfmpeg } from '../pipelines/index.ts';
+import { runFfmpeg } from '../pipelines/index.ts';
+import { locateCliFfmpeg } from '../cli/ffmpeg.ts';
 import { defaultModelDir, throughputWorkers } from '../cli/model.ts';
 import { DEFAULT_PLAN, QUICK_PLAN } from './internal/measure.ts';
 import { prepareModel, type PreparedModel } from './internal/models.ts';
@@ -70,6 +71,8 @@ export interface BenchReport {
   quick: boolean;
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string; avx512: boolean; gpu: string };
   settings: { threads: number; spinWait: boolean; preset: string; crf: number; decodeThreads: number; encodeThreads: number };
+  /** The ffmpeg every case ran (a system ffmpeg on PATH comes before the npm one): its cost moves most rows. */
+  ffmpeg: { path: string; version: string };
   probeGflops: [number, number];
   loadAvg: { start: number[]; end: number[] };
   /** Headline figures, ResNet-50 ONNX Runtime on the 720p MP4. */
@@ -223,7 +226,7 @@ export function renderBench(r: BenchReport): string {
   return [
     `## camstream bench (${r.quick ? 'quick' : 'full'}) — ${r.machine.cpus} cores ${r.machine.cpuModel}${r.machine.avx512 ? ' (AVX-512)' : ''}, ${fmt(r.machine.memGiB, 0)} GiB, Node ${r.machine.node}; GPU: ${r.machine.gpu}`,
     `ORT threads ${r.settings.threads}, spin-wait ${r.settings.spinWait ? 'on' : 'off'}; ffmpeg decode threads ${r.settings.decodeThreads}, encode threads ${r.settings.encodeThreads} (0 = auto), x264 ${r.settings.preset} crf ${r.settings.crf}; ` +
-      `sgemm probe ${r.probeGflops.map((g) => fmt(g, 0)).join(' -> ')} GFLOP/s per core; load average ${r.loadAvg.start.map((v) => fmt(v, 2)).join('/')} at start, ${r.loadAvg.end.map((v) => fmt(v, 2)).join('/')} at end (1/5/15 min)`,
+      `ffmpeg ${r.ffmpeg.version} (${r.ffmpeg.path}); sgemm probe ${r.probeGflops.map((g) => fmt(g, 0)).join(' -> ')} GFLOP/s per core; load average ${r.loadAvg.start.map((v) => fmt(v, 2)).join('/')} at start, ${r.loadAvg.end.map((v) => fmt(v, 2)).join('/')} at end (1/5/15 min)`,
     '',
     ...lines,
     '',
@@ -276,7 +279,7 @@ const settings = { threads, spinWait, preset: 'veryfast', crf: 23, decodeThreads
 const dir = values.keep ? resolve(values.keep) : await mkdtemp(join(tmpdir(), 'camstream-bench-'));
 const loadStart = loadavg();
 try {
-  const tools = await locateFfmpeg();
+  const tools = await locateCliFfmpeg();
   const seconds = values.seconds ? Number(values.seconds) : quick ? 3 : 10;
   if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`bench: --seconds must be a whole number >= 1, got ${values.seconds}`);
   const clip = join(dir, 'clip-720p.mp4');
@@ -443,6 +446,7 @@ try {
       gpu: 'none used (CPU only)',
     },
     settings,
+    ffmpeg: { path: tools.ffmpeg.path, version: tools.ffmpeg.version },
     probeGflops: [gflops0, gflops1],
     loadAvg: { start: loadStart, end: loadavg() },
     e2eFps,

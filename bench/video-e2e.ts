@@ -31,7 +31,6 @@ import {
   chooseBatchFrames,
   DEFAULT_VIDEO_CONFIG,
   layoutFor,
-  locateFfmpeg,
   probeMedia,
   readVideo$,
   resolveVideoOverlayConfig,
@@ -41,6 +40,7 @@ import {
   type MediaInfo,
   type StageReport,
 } from '../pipelines/index.ts';
+import { locateCliFfmpeg } from '../cli/ffmpeg.ts';
 import { defaultModelDir } from '../cli/model.ts';
 import { BENCH_PREPROCESS, prepareModel } from './internal/models.ts';
 import { modelOnlyFps } from './internal/measure.ts';
@@ -173,7 +173,7 @@ export async function runVideoE2eBench(argv: readonly string[]): Promise<VideoE2
 
   const dir = values.dir ? resolve(values.dir) : await mkdtemp(join(tmpdir(), 'camstream-video-bench-'));
   try {
-    const tools = await locateFfmpeg();
+    const tools = await locateCliFfmpeg();
     // ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=30 -t 10 -c:v libx264 -preset veryfast -pix_fmt yuv420p clip.mp4
     const clip = join(dir, 'clip-720p.mp4');
     log(`generating a ${seconds} s 720p clip ...`);

@@ -20,7 +20,8 @@ import { int8ModelFor } from '../../cli/int8.ts';
 import { interleavedTiming, type CalibrationMethod, type FidelityReport } from '../../models/onnx/index.ts';
 import { load, type CamModel, type EngineName } from '../../models/index.ts';
 import { openInferPool, type InferPool } from '../../models/index.ts';
-import { annotateVideo, chooseBatchFrames, locateFfmpeg, probeMedia, readVideo$, type StageReport } from '../../pipelines/index.ts';
+import { annotateVideo, chooseBatchFrames, probeMedia, readVideo$, type StageReport } from '../../pipelines/index.ts';
+import { locateCliFfmpeg } from '../../cli/ffmpeg.ts';
 import { runCase, type CaseResult } from './case.ts';
 import type { MeasurePlan } from './measure.ts';
 import { modelOnlyFps as measureModelOnly, peakRssMiB } from './measure.ts';
@@ -212,7 +213,7 @@ export async function runVideoCase(spec: VideoCaseSpec): Promise<VideoCaseResult
   const model: CamModel = pool ?? (await load(modelPath, loadOptions));
   let afterRuns: number | undefined;
   try {
-    const tools = await locateFfmpeg();
+    const tools = await locateCliFfmpeg();
     const probe = await probeMedia(spec.clip, { tools, countFrames: 'always' });
     const [h, w] = model.info.preprocess.inputSize;
     const batch = (await chooseBatchFrames(model, { data: new Uint8Array(h * w * 3).fill(128), width: w, height: h })).batchFrames;
