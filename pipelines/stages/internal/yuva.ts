@@ -7,7 +7,8 @@
  * paint over.
  *
  * Colours: BT.601 limited range, ffmpeg's default for RGB to YUV. A 2x2 block's chroma is the
- * alpha-weighted mean of its pixels' colours (a transparent pixel has no colour to give its neighbours).
+ * alpha-weighted mean of its pixels' colours (a transparent pixel has no colour to give its neighbours),
+ * or their plain mean when none has any opacity.
  * Transparent pixels are black (Y 16, U and V 128), as RGBA (0, 0, 0, 0) converts: when the layer is
  * enlarged, edge pixels mix towards black exactly as before.
  */
@@ -110,6 +111,9 @@ export function packYuva(rgba: Uint8Array, frame: Uint8Array, width: number, hei
         let sg = 0;
         let sb = 0;
         let sa = 0;
+        let pr = 0;
+        let pg = 0;
+        let pb = 0;
         for (let k = 0; k < 4; k++) {
           const p = (y + (k >> 1)) * width + x + (k & 1);
           const o = p * 4;
@@ -123,9 +127,19 @@ export function packYuva(rgba: Uint8Array, frame: Uint8Array, width: number, hei
           sg += G * A;
           sb += B * A;
           sa += A;
+          pr += R;
+          pg += G;
+          pb += B;
         }
-        frame[uBase + c] = uOf(sr / sa, sg / sa, sb / sa);
-        frame[vBase + c] = vOf(sr / sa, sg / sa, sb / sa);
+        if (sa === 0) {
+          // Colour without opacity (a cold cell of the heat at opacity by value): the plain mean, as an RGBA
+          // conversion would give it, so that enlarging the layer mixes edges towards this colour.
+          frame[uBase + c] = uOf(pr / 4, pg / 4, pb / 4);
+          frame[vBase + c] = vOf(pr / 4, pg / 4, pb / 4);
+        } else {
+          frame[uBase + c] = uOf(sr / sa, sg / sa, sb / sa);
+          frame[vBase + c] = vOf(sr / sa, sg / sa, sb / sa);
+        }
       }
     }
   }

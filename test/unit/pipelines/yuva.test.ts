@@ -50,6 +50,16 @@ describe('yuva420p packing of the overlay drawing', () => {
     expect([p.u[0], p.v[0]]).toEqual([u, v]);
   });
 
+  it('keeps the colour of pixels painted without opacity (a cold heat cell at opacity by value)', () => {
+    const ghost = canvas((x, y) => (x < 2 && y < 2 ? [0, 0, 255, 0] : undefined));
+    const f = new Uint8Array(yuvaBytes(W, H));
+    blankYuva(f, W, H);
+    packYuva(ghost, f, W, H, [{ x0: 0, y0: 0, x1: 2, y1: 2 }]);
+    const p = planes(f);
+    const [y, u, v] = rgbToYuv(0, 0, 255);
+    expect([p.y[0], p.a[0], p.u[0], p.v[0]]).toEqual([y, 0, u, v]);
+  });
+
   it('clears the painted rectangles of the RGBA drawing, clipped to it', () => {
     const full = canvas(() => [9, 9, 9, 9]);
     clearRects(full, W, H, [{ x0: -2, y0: 4, x1: 3, y1: 99 }]);
