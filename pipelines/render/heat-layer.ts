@@ -39,6 +39,55 @@ export function colourizeMap(
   return colourizeGrid(map, mapSize, geometry, resolveOverlayConfig(config), false, into);
 }
 
+/** The heat grid's size: `samplesPerCell` pixels per map cell lying over the frame, at most the frame's size. */
+function heatGridSize(mapSize: MapSize, geometry: FrameGeometry, samplesPerCell: number): { width: number; height: number } {
+  const content = contentRect(geometry);
+  // Map cells lying over the frame along each axis (fewer than the map's when letterbox padding is cut off).
+  const cellsX = (mapSize[1] * content.width) / geometry.inputWidth;
+  const cellsY = (mapSize[0] * content.height) / geometry.inputHeight;
+  const width = Math.max(1, Math.min(geometry.frameWidth, Math.round(cellsX * samplesPerCell)));
+  const height = Math.max(1, Math.min(geometry.frameHeight, Math.round(cellsY * samplesPerCell)));
+  return { width, height };
+}
+
+/** The map resampled on the heat grid (into `scratch` when it has the grid's size). */
+function gridValues(
+  map: Float32Array,
+  mapSize: MapSize,
+  geometry: FrameGeometry,
+  size: { width: number; height: number },
+  forLibvips: boolean,
+  scratch: Float32Array | undefined,
+): { values: Float32Array } {
+  const { width, height } = size;
+  const { transform } = frameGrid(mapSize, geometry, width, height);
+  if (forLibvips && width < geometry.frameWidth) transform.offsetX += (0.5 * transform.scaleX * width) / geometry.frameWidth;
+  if (forLibvips && height < geometry.frameHeight) transform.offsetY += (0.5 * transform.scaleY * height) / geometry.frameHeight;
+  return { values: resampleMap(map, mapSize, [height, width], transform, scratch?.length === width * height ? scratch : undefined) };
+}
+
+/**
+ * The normalized map resampled on the heat grid `colourizeMap` colours (same size, same sampling), for
+ * painters of other pixel formats. `scratch` is used when it has the grid's size.
+ */
+export function heatValues(
+  map: Float32Array,
+  mapSize: MapSize,
+  geometry: FrameGeometry,
+  samplesPerCell: number,
+  scratch?: Float32Array,
+): { values: Float32Array; width: number; height: number } {
+  checkMap(map, mapSize);
+  checkGeometry(geometry);
+  const size = heatGridSize(mapSize, geometry, samplesPerCell);
+  return { ...gridValues(map, mapSize, geometry, size, false, scratch), ...size };
+}
+
+/** The colour index (0..255) of a normalized map value, as `colourizeMap` picks it. */
+export function colourIndex(v: number): number {
+  return v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+}
+
 /**
  * `colourizeMap`, optionally pre-compensating libvips' upsampling: its `linear` resize samples output pixel
  * `j` at input position `j / s - 0.5` (s = enlargement), half an output pixel left of the half-pixel-centre
@@ -54,17 +103,8 @@ export function colourizeGrid(
   forLibvips: boolean,
   into?: HeatTarget,
 ): HeatLayer {
-  const content = contentRect(geometry);
-  // Map cells lying over the frame along each axis (fewer than the map's when letterbox padding is cut off).
-  const cellsX = (mapSize[1] * content.width) / geometry.inputWidth;
-  const cellsY = (mapSize[0] * content.height) / geometry.inputHeight;
-  const width = Math.max(1, Math.min(geometry.frameWidth, Math.round(cellsX * c.samplesPerCell)));
-  const height = Math.max(1, Math.min(geometry.frameHeight, Math.round(cellsY * c.samplesPerCell)));
-  const { transform } = frameGrid(mapSize, geometry, width, height);
-  if (forLibvips && width < geometry.frameWidth) transform.offsetX += (0.5 * transform.scaleX * width) / geometry.frameWidth;
-  if (forLibvips && height < geometry.frameHeight) transform.offsetY += (0.5 * transform.scaleY * height) / geometry.frameHeight;
-  const scratch = into?.scratch?.length === width * height ? into.scratch : undefined;
-  const values = resampleMap(map, mapSize, [height, width], transform, scratch);
+  const { width, height } = heatGridSize(mapSize, geometry, c.samplesPerCell);
+  const { values } = gridValues(map, mapSize, geometry, { width, height }, forLibvips, into?.scratch);
   const lut = colormapLut(c.colormap);
   const data = into?.data ?? new Uint8Array(width * height * 4);
   const stride = into?.stride ?? width * 4;
@@ -72,8 +112,7 @@ export function colourizeGrid(
   const byValue = c.alphaMode === 'value';
   for (let y = 0, i = 0; y < height; y++) {
     for (let x = 0, o = (into?.offset ?? 0) + y * stride; x < width; x++, i++, o += 4) {
-      const v = values[i];
-      const q = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+      const q = colourIndex(values[i]);
       const k = 3 * q;
       data[o] = lut[k];
       data[o + 1] = lut[k + 1];

@@ -14,14 +14,14 @@
  * frames cost ffmpeg about 1 core-ms more per 720p frame in conversions, and the pipe 1.6x the bytes.
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
-import { ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
+import { colormapLut, ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
 import { formatRational, type Rational } from '../ffmpeg/index.ts';
-import { colourizeMap, labelText, panelLine, type AlphaMode } from '../render/index.ts';
+import { colourizeMap, heatValues, labelText, panelLine, type AlphaMode } from '../render/index.ts';
 import type { StageTimings } from './frame.ts';
 import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
 import { FrameBuffers } from './internal/frame-buffers.ts';
 import { TextSprites } from './internal/sprites.ts';
-import { blankYuva, clearRects, packYuva, yuvaBytes, type PixelRect } from './internal/yuva.ts';
+import { blankYuva, clearRects, packHeatYuva, packYuva, yuvaBytes, type HeatColours, type PixelRect } from './internal/yuva.ts';
 import { frameGeometry } from './localize.ts';
 import type { SmoothedCams } from './smooth.ts';
 
@@ -218,7 +218,6 @@ export function renderOverlays<T extends RenderInput>(
   const lineWidth = Math.max(1, Math.round(short / 200));
   const sx = layout.annWidth / layout.frameWidth;
   const sy = layout.annHeight / layout.frameHeight;
-  const heatOptions = { colormap: c.colormap, alpha: c.alpha, alphaMode: c.alphaMode, samplesPerCell: c.samplesPerCell };
   const labelOf = (id: number): string => labels[id] ?? `class_${id}`;
 
   return (source) => {
@@ -227,19 +226,20 @@ export function renderOverlays<T extends RenderInput>(
     const buffers = new FrameBuffers(yuvaBytes(width, height), 8, (b) => blankYuva(b, width, height));
     // Where each frame buffer was last painted: converting those places again from the next drawing blanks them.
     const painted = new WeakMap<Uint8Array, PixelRect[]>();
-    // One RGBA drawing, cleared where it was painted once its frame is packed.
+    // One RGBA drawing of the annotations, cleared where it was painted once its frame is packed.
     const rgba = new Uint8Array(width * height * 4);
-    const heatRect: PixelRect = { x0: 0, y0: layout.heatTop, x1: layout.heatWidth, y1: layout.heatTop + layout.heatHeight };
     const scratch = new Float32Array(layout.heatWidth * layout.heatHeight);
+    const alpha255 = c.alpha * 255;
+    const colours: HeatColours = {
+      lut: colormapLut(c.colormap),
+      alpha: Uint8Array.from({ length: 256 }, (_, q) => Math.round(c.alphaMode === 'value' ? (alpha255 * q) / 255 : alpha255)),
+    };
     return source.pipe(
       concatMap(async (frame) => {
         const t0 = performance.now();
         const { cams } = frame;
         const cells = cams.mapSize[0] * cams.mapSize[1];
-        const canvas: Canvas = { data: rgba, width, height: layout.annHeight, dirty: [heatRect] };
-
-        const heatMap = cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells);
-        colourizeMap(heatMap, cams.mapSize, layout.geometry, heatOptions, { data: rgba, offset: layout.heatTop * width * 4, stride: width * 4, scratch });
+        const canvas: Canvas = { data: rgba, width, height: layout.annHeight, dirty: [] };
 
         const text = overlayText(cams, labelOf);
         const lines = c.labels ? text.lines : [];
@@ -277,6 +277,10 @@ export function renderOverlays<T extends RenderInput>(
           });
         }
         const out = buffers.takeAsLeft();
+        // The heat grid goes straight to YUVA (it is most of the pixels); the annotations through RGBA.
+        const heatMap = cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells);
+        const heat = heatValues(heatMap, cams.mapSize, layout.geometry, c.samplesPerCell, scratch);
+        packHeatYuva(heat.values, heat.width, heat.height, colours, out, width, height, layout.heatTop);
         const dirty = canvas.dirty!;
         packYuva(rgba, out, width, height, [...(painted.get(out) ?? []), ...dirty]);
         painted.set(out, dirty);

@@ -13,6 +13,8 @@
  * enlarged, edge pixels mix towards black exactly as before.
  */
 
+import { colourIndex } from '../../render/index.ts';
+
 /** A half-open pixel rectangle [x0, x1) x [y0, y1). */
 export interface PixelRect {
   x0: number;
@@ -80,26 +82,27 @@ function evenRect(r: PixelRect, width: number, height: number): PixelRect | null
 }
 
 /**
- * Converts the pixels of `rects` from `rgba` (straight alpha, `width` x `height`) into the yuva420p `frame`
- * of the same size. Width and height are even; rectangles are grown to even corners and clipped.
+ * Converts the pixels of `rects` from `rgba` (straight alpha, `width` x `height`, 4-byte aligned) into the
+ * yuva420p `frame` of the same size. Width and height are even; rectangles are grown to even corners and
+ * clipped. Reads each pixel as one little-endian word (R in the low byte).
  */
 export function packYuva(rgba: Uint8Array, frame: Uint8Array, width: number, height: number, rects: readonly PixelRect[]): void {
+  if (rgba.byteOffset % 4 !== 0) throw new RangeError('packYuva: the RGBA drawing must start on a 4-byte boundary');
+  const words = new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >> 2);
   const luma = width * height;
   const uBase = luma;
   const vBase = luma + luma / 4;
   const aBase = luma + luma / 2;
   const cw = width / 2;
-  // Whole pixels at a time where the drawing is aligned (it is, as the render stage allocates it).
-  const words = rgba.byteOffset % 4 === 0 ? new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >> 2) : undefined;
   for (const r of blockRects(rects, width, height)) {
     for (let y = r.y0; y < r.y1; y += 2) {
-      for (let x = r.x0; x < r.x1; x += 2) {
-        const c = (y >> 1) * cw + (x >> 1);
-        const top = y * width + x;
-        const o = top * 4;
-        const w4 = width * 4;
-        const blank = words ? (words[top] | words[top + 1] | words[top + width] | words[top + width + 1]) === 0 : zeroBytes(rgba, o, 8) && zeroBytes(rgba, o + w4, 8);
-        if (blank) {
+      let c = (y >> 1) * cw + (r.x0 >> 1);
+      for (let top = y * width + r.x0, end = y * width + r.x1; top < end; top += 2, c++) {
+        const w0 = words[top];
+        const w1 = words[top + 1];
+        const w2 = words[top + width];
+        const w3 = words[top + width + 1];
+        if ((w0 | w1 | w2 | w3) === 0) {
           // Nothing painted in the block (the common case where an earlier frame's shapes are blanked).
           frame[top] = frame[top + 1] = frame[top + width] = frame[top + width + 1] = 16;
           frame[aBase + top] = frame[aBase + top + 1] = frame[aBase + top + width] = frame[aBase + top + width + 1] = 0;
@@ -107,48 +110,108 @@ export function packYuva(rgba: Uint8Array, frame: Uint8Array, width: number, hei
           frame[vBase + c] = 128;
           continue;
         }
-        let sr = 0;
-        let sg = 0;
-        let sb = 0;
-        let sa = 0;
-        let pr = 0;
-        let pg = 0;
-        let pb = 0;
-        for (let k = 0; k < 4; k++) {
-          const p = (y + (k >> 1)) * width + x + (k & 1);
-          const o = p * 4;
-          const R = rgba[o];
-          const G = rgba[o + 1];
-          const B = rgba[o + 2];
-          const A = rgba[o + 3];
-          frame[p] = (LUMA_R[R] + LUMA_G[G] + LUMA_B[B]) >> 16;
-          frame[aBase + p] = A;
-          sr += R * A;
-          sg += G * A;
-          sb += B * A;
-          sa += A;
-          pr += R;
-          pg += G;
-          pb += B;
-        }
+        const r0 = w0 & 255, g0 = (w0 >>> 8) & 255, b0 = (w0 >>> 16) & 255, a0 = w0 >>> 24;
+        const r1 = w1 & 255, g1 = (w1 >>> 8) & 255, b1 = (w1 >>> 16) & 255, a1 = w1 >>> 24;
+        const r2 = w2 & 255, g2 = (w2 >>> 8) & 255, b2 = (w2 >>> 16) & 255, a2 = w2 >>> 24;
+        const r3 = w3 & 255, g3 = (w3 >>> 8) & 255, b3 = (w3 >>> 16) & 255, a3 = w3 >>> 24;
+        frame[top] = (LUMA_R[r0] + LUMA_G[g0] + LUMA_B[b0]) >> 16;
+        frame[top + 1] = (LUMA_R[r1] + LUMA_G[g1] + LUMA_B[b1]) >> 16;
+        frame[top + width] = (LUMA_R[r2] + LUMA_G[g2] + LUMA_B[b2]) >> 16;
+        frame[top + width + 1] = (LUMA_R[r3] + LUMA_G[g3] + LUMA_B[b3]) >> 16;
+        frame[aBase + top] = a0;
+        frame[aBase + top + 1] = a1;
+        frame[aBase + top + width] = a2;
+        frame[aBase + top + width + 1] = a3;
+        const sa = a0 + a1 + a2 + a3;
+        // Colour without opacity (a cold cell of the heat at opacity by value): the plain mean, as an RGBA
+        // conversion would give it, so that enlarging the layer mixes edges towards this colour.
+        let R: number, G: number, B: number;
         if (sa === 0) {
-          // Colour without opacity (a cold cell of the heat at opacity by value): the plain mean, as an RGBA
-          // conversion would give it, so that enlarging the layer mixes edges towards this colour.
-          frame[uBase + c] = uOf(pr / 4, pg / 4, pb / 4);
-          frame[vBase + c] = vOf(pr / 4, pg / 4, pb / 4);
+          R = (r0 + r1 + r2 + r3) / 4;
+          G = (g0 + g1 + g2 + g3) / 4;
+          B = (b0 + b1 + b2 + b3) / 4;
         } else {
-          frame[uBase + c] = uOf(sr / sa, sg / sa, sb / sa);
-          frame[vBase + c] = vOf(sr / sa, sg / sa, sb / sa);
+          R = (r0 * a0 + r1 * a1 + r2 * a2 + r3 * a3) / sa;
+          G = (g0 * a0 + g1 * a1 + g2 * a2 + g3 * a3) / sa;
+          B = (b0 * a0 + b1 * a1 + b2 * a2 + b3 * a3) / sa;
         }
+        frame[uBase + c] = uOf(R, G, B);
+        frame[vBase + c] = vOf(R, G, B);
       }
     }
   }
 }
 
-/** Whether the `n` bytes of `data` from `at` are all 0. */
-function zeroBytes(data: Uint8Array, at: number, n: number): boolean {
-  for (let i = at; i < at + n; i++) if (data[i] !== 0) return false;
-  return true;
+/** How the heat colours a grid value: the colormap's RGB table (768 bytes) and each colour index's opacity. */
+export interface HeatColours {
+  lut: Uint8Array;
+  /** Opacity 0..255 of each colour index 0..255. */
+  alpha: Uint8Array;
+}
+
+/** Per colour index: Y, and U and V before their 128 offset and rounding (unrounded, so means stay exact). */
+function heatTables(lut: Uint8Array): { y: Uint8Array; u: Float64Array; v: Float64Array } {
+  const y = new Uint8Array(256);
+  const u = new Float64Array(256);
+  const v = new Float64Array(256);
+  for (let q = 0; q < 256; q++) {
+    const [r, g, b] = [lut[3 * q], lut[3 * q + 1], lut[3 * q + 2]];
+    y[q] = (LUMA_R[r] + LUMA_G[g] + LUMA_B[b]) >> 16; // as packYuva rounds
+    u[q] = UR * r + UG * g + UB * b;
+    v[q] = VR * r + VG * g + VB * b;
+  }
+  return { y, u, v };
+}
+const heatTableCache = new WeakMap<Uint8Array, ReturnType<typeof heatTables>>();
+
+/**
+ * Paints a heat grid (`values`, `gridWidth` x `gridHeight`, normalized) straight into the yuva420p `frame`
+ * (`width` x `height`) with its top-left corner at (0, `top`), `top` even: what `colourizeMap` followed by
+ * `packYuva` of its rectangle gives, without the RGBA step. Cells of the 2x2 blocks the grid only half
+ * covers (odd sides) are transparent black, as the frame around the grid is.
+ */
+export function packHeatYuva(values: Float32Array, gridWidth: number, gridHeight: number, colours: HeatColours, frame: Uint8Array, width: number, height: number, top: number): void {
+  let t = heatTableCache.get(colours.lut);
+  if (!t) heatTableCache.set(colours.lut, (t = heatTables(colours.lut)));
+  const { y: Y, u: U, v: V } = t;
+  const alpha = colours.alpha;
+  const luma = width * height;
+  const uBase = luma;
+  const vBase = luma + luma / 4;
+  const aBase = luma + luma / 2;
+  const cw = width / 2;
+  for (let by = 0; by < gridHeight; by += 2) {
+    for (let bx = 0; bx < gridWidth; bx += 2) {
+      let su = 0;
+      let sv = 0;
+      let sa = 0;
+      let pu = 0;
+      let pv = 0;
+      for (let k = 0; k < 4; k++) {
+        const gx = bx + (k & 1);
+        const gy = by + (k >> 1);
+        const p = (top + gy) * width + gx;
+        if (gx >= gridWidth || gy >= gridHeight) {
+          // Outside the grid: transparent black (its U and V terms are 0).
+          frame[p] = 16;
+          frame[aBase + p] = 0;
+          continue;
+        }
+        const q = colourIndex(values[gy * gridWidth + gx]);
+        const a = alpha[q];
+        frame[p] = Y[q];
+        frame[aBase + p] = a;
+        su += a * U[q];
+        sv += a * V[q];
+        sa += a;
+        pu += U[q];
+        pv += V[q];
+      }
+      const c = ((top + by) >> 1) * cw + (bx >> 1);
+      frame[uBase + c] = Math.round(128 + (sa === 0 ? pu / 4 : su / sa));
+      frame[vBase + c] = Math.round(128 + (sa === 0 ? pv / 4 : sv / sa));
+    }
+  }
 }
 
 /** Zeroes the pixels of `rects` in `rgba` (`width` wide, 4 bytes a pixel), clipped to its `height`. */

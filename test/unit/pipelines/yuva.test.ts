@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { blankYuva, clearRects, packYuva, rgbToYuv, yuvaBytes } from '../../../pipelines/stages/internal/yuva.ts';
+import { colormapLut, type Preprocess } from '../../../models/index.ts';
+import { frameGeometry } from '../../../pipelines/index.ts';
+import { colourizeMap, heatValues } from '../../../pipelines/render/index.ts';
+import { blankYuva, clearRects, packHeatYuva, packYuva, rgbToYuv, yuvaBytes } from '../../../pipelines/stages/internal/yuva.ts';
 
 const W = 8;
 const H = 6;
@@ -66,5 +69,38 @@ describe('yuva420p packing of the overlay drawing', () => {
     expect(Array.from(full.subarray((5 * W + 2) * 4, (5 * W + 3) * 4))).toEqual([0, 0, 0, 0]);
     expect(Array.from(full.subarray((5 * W + 3) * 4, (5 * W + 4) * 4))).toEqual([9, 9, 9, 9]);
     expect(Array.from(full.subarray((3 * W + 0) * 4, (3 * W + 1) * 4))).toEqual([9, 9, 9, 9]);
+  });
+
+  it('paints the heat grid straight to YUVA exactly as colouring it in RGBA and packing it would (odd sides, both opacities)', () => {
+    const pre: Preprocess = { inputSize: [224, 224], channelOrder: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'letterbox', resizeFilter: 'triangle', normalization: 'default' };
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (const [fw, fh, cells, spc] of [[640, 360, 7, 5], [320, 240, 5, 7], [300, 301, 4, 3]] as const) {
+      const geometry = frameGeometry(fw, fh, pre);
+      const map = Float32Array.from({ length: cells * cells }, () => rnd() * 1.2 - 0.1);
+      for (const alphaMode of ['constant', 'value'] as const) {
+        const rgbaHeat = colourizeMap(map, [cells, cells], geometry, { samplesPerCell: spc, alpha: 0.6, alphaMode, colormap: 'turbo' });
+        const [gw, gh] = [rgbaHeat.width, rgbaHeat.height];
+        const [w, h, top] = [gw + (gw % 2) + 2, gh + (gh % 2) + 6, 4];
+        // Reference: the RGBA grid placed in a drawing, then packed.
+        const drawing = new Uint8Array(w * h * 4);
+        for (let y = 0; y < gh; y++) drawing.set(rgbaHeat.data.subarray(y * gw * 4, (y + 1) * gw * 4), ((top + y) * w) * 4);
+        const want = new Uint8Array(yuvaBytes(w, h));
+        blankYuva(want, w, h);
+        packYuva(drawing, want, w, h, [{ x0: 0, y0: top, x1: gw, y1: top + gh }]);
+        const got = new Uint8Array(yuvaBytes(w, h));
+        blankYuva(got, w, h);
+        const grid = heatValues(map, [cells, cells], geometry, spc);
+        expect([grid.width, grid.height]).toEqual([gw, gh]);
+        const alpha255 = 0.6 * 255;
+        const alpha = Uint8Array.from({ length: 256 }, (_, q) => Math.round(alphaMode === 'value' ? (alpha255 * q) / 255 : alpha255));
+        packHeatYuva(grid.values, gw, gh, { lut: colormapLut('turbo'), alpha }, got, w, h, top);
+        let worst = 0;
+        for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+        // Chroma means in floating point may round the other way at an exact half.
+        expect(worst).toBeLessThanOrEqual(1);
+        expect(Buffer.compare(got.subarray(0, w * h), want.subarray(0, w * h))).toBe(0);
+      }
+    }
   });
 });
