@@ -9,9 +9,10 @@
  *                                        annHeight rounded up to even, so the crop keeps whole chroma rows.
  * The compositor (`compositeFilter`, `timedCompositeFilter`) crops the two apart, scales them to the full
  * frame size and overlays them onto the original video, which ffmpeg decodes itself. So no
- * full-resolution pixel passes through JS: per frame JS colours a ~100x60 grid, paints a few thousand
- * annotation pixels in RGBA and converts just the painted ones (internal/yuva.ts). Sent as RGBA, the same
- * frames cost ffmpeg about 1 core-ms more per 720p frame in conversions, and the pipe 1.6x the bytes.
+ * full-resolution pixel passes through JS: per frame JS colours a ~100x60 grid straight into Y, U, V and
+ * alpha, paints a few thousand annotation pixels in RGBA and converts just the painted ones
+ * (internal/yuva.ts). Sent as RGBA, the same frames cost ffmpeg about 1 core-ms more per 720p frame in
+ * conversions, and the pipe 1.6x the bytes.
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { colormapLut, ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';

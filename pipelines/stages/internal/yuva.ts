@@ -13,8 +13,6 @@
  * enlarged, edge pixels mix towards black exactly as before.
  */
 
-import { colourIndex } from '../../render/index.ts';
-
 /** A half-open pixel rectangle [x0, x1) x [y0, y1). */
 export interface PixelRect {
   x0: number;
@@ -165,7 +163,7 @@ function heatTables(lut: Uint8Array): { y: Uint8Array; u: Float64Array; v: Float
 const heatTableCache = new WeakMap<Uint8Array, ReturnType<typeof heatTables>>();
 
 /**
- * Paints a heat grid (`values`, `gridWidth` x `gridHeight`, normalized) straight into the yuva420p `frame`
+ * Paints a heat grid (`values`, `gridWidth` x `gridHeight`, normalized, coloured by `colourIndex`) straight into the yuva420p `frame`
  * (`width` x `height`) with its top-left corner at (0, `top`), `top` even: what `colourizeMap` followed by
  * `packYuva` of its rectangle gives, without the RGBA step. Cells of the 2x2 blocks the grid only half
  * covers (odd sides) are transparent black, as the frame around the grid is.
@@ -180,36 +178,50 @@ export function packHeatYuva(values: Float32Array, gridWidth: number, gridHeight
   const vBase = luma + luma / 4;
   const aBase = luma + luma / 2;
   const cw = width / 2;
-  for (let by = 0; by < gridHeight; by += 2) {
-    for (let bx = 0; bx < gridWidth; bx += 2) {
-      let su = 0;
-      let sv = 0;
-      let sa = 0;
-      let pu = 0;
-      let pv = 0;
-      for (let k = 0; k < 4; k++) {
-        const gx = bx + (k & 1);
-        const gy = by + (k >> 1);
-        const p = (top + gy) * width + gx;
-        if (gx >= gridWidth || gy >= gridHeight) {
-          // Outside the grid: transparent black (its U and V terms are 0).
-          frame[p] = 16;
-          frame[aBase + p] = 0;
-          continue;
-        }
-        const q = colourIndex(values[gy * gridWidth + gx]);
-        const a = alpha[q];
-        frame[p] = Y[q];
-        frame[aBase + p] = a;
-        su += a * U[q];
-        sv += a * V[q];
-        sa += a;
-        pu += U[q];
-        pv += V[q];
+  // `colourIndex`, with Math.round(x) written (x + 0.5) | 0 (equal for x >= 0, and cheaper per pixel).
+  const index = (v: number): number => (v > 0 ? (v >= 1 ? 255 : (v * 255 + 0.5) | 0) : 0);
+  for (let gy = 0; gy < gridHeight; gy += 2) {
+    const i0 = gy * gridWidth;
+    const p0 = (top + gy) * width;
+    const c0 = ((top + gy) >> 1) * cw;
+    const lastRow = gy + 1 >= gridHeight;
+    for (let gx = 0; gx < gridWidth; gx += 2) {
+      const lastColumn = gx + 1 >= gridWidth;
+      // Cells past the grid (odd sides) are transparent black: index -1, no opacity, no colour terms.
+      const q0 = index(values[i0 + gx]);
+      const q1 = lastColumn ? -1 : index(values[i0 + gx + 1]);
+      const q2 = lastRow ? -1 : index(values[i0 + gridWidth + gx]);
+      const q3 = lastRow || lastColumn ? -1 : index(values[i0 + gridWidth + gx + 1]);
+      const a0 = alpha[q0];
+      const a1 = q1 < 0 ? 0 : alpha[q1];
+      const a2 = q2 < 0 ? 0 : alpha[q2];
+      const a3 = q3 < 0 ? 0 : alpha[q3];
+      const p = p0 + gx;
+      frame[p] = Y[q0];
+      frame[p + 1] = q1 < 0 ? 16 : Y[q1];
+      frame[p + width] = q2 < 0 ? 16 : Y[q2];
+      frame[p + width + 1] = q3 < 0 ? 16 : Y[q3];
+      frame[aBase + p] = a0;
+      frame[aBase + p + 1] = a1;
+      frame[aBase + p + width] = a2;
+      frame[aBase + p + width + 1] = a3;
+      const u1 = q1 < 0 ? 0 : U[q1];
+      const u2 = q2 < 0 ? 0 : U[q2];
+      const u3 = q3 < 0 ? 0 : U[q3];
+      const v1 = q1 < 0 ? 0 : V[q1];
+      const v2 = q2 < 0 ? 0 : V[q2];
+      const v3 = q3 < 0 ? 0 : V[q3];
+      const sa = a0 + a1 + a2 + a3;
+      const c = c0 + (gx >> 1);
+      // U and V lie in [16, 240]: (x + 0.5) | 0 rounds them as Math.round would.
+      if (sa === 0) {
+        frame[uBase + c] = (128.5 + (U[q0] + u1 + u2 + u3) / 4) | 0;
+        frame[vBase + c] = (128.5 + (V[q0] + v1 + v2 + v3) / 4) | 0;
+      } else {
+        const inv = 1 / sa;
+        frame[uBase + c] = (128.5 + (a0 * U[q0] + a1 * u1 + a2 * u2 + a3 * u3) * inv) | 0;
+        frame[vBase + c] = (128.5 + (a0 * V[q0] + a1 * v1 + a2 * v2 + a3 * v3) * inv) | 0;
       }
-      const c = ((top + by) >> 1) * cw + (bx >> 1);
-      frame[uBase + c] = Math.round(128 + (sa === 0 ? pu / 4 : su / sa));
-      frame[vBase + c] = Math.round(128 + (sa === 0 ? pv / 4 : sv / sa));
     }
   }
 }
