@@ -1,10 +1,11 @@
 /**
  * The overlay frame as ffmpeg's overlay filter reads it without a conversion: planar yuva420p (Y, then U
- * and V at half size each way, then alpha at full size). Drawing stays RGBA (draw.ts); only the rectangles
- * drawn on a frame are converted, so the cost follows what was painted (a few thousand pixels), not the
- * layer's size. A buffer handed back for reuse keeps its pixels and remembers where it was painted; the
- * next frame converts those places again from its own (cleared) drawing, which blanks what it does not
- * paint over.
+ * and V at half size each way, then alpha at full size). The heat grid, most of the pixels, is painted
+ * straight into the planes from colour tables (`packHeatYuva`). The annotations are drawn in RGBA
+ * (draw.ts) and only the rectangles drawn on a frame are converted (`packYuva`), so their cost follows
+ * what was painted (a few thousand pixels), not the layer's size. A buffer handed back for reuse keeps
+ * its pixels and remembers where it was painted; the next frame converts those places again from its own
+ * (cleared) drawing, which blanks what it does not paint over.
  *
  * Colours: BT.601 limited range, ffmpeg's default for RGB to YUV. A 2x2 block's chroma is the
  * alpha-weighted mean of its pixels' colours (a transparent pixel has no colour to give its neighbours),
@@ -34,7 +35,7 @@ const VB = -18.214 / 255;
 
 const lumaOf = (r: number, g: number, b: number): number => Math.round(16 + YR * r + YG * g + YB * b);
 // Luma per channel value in 1/65536ths (the 16 offset and the rounding half folded into the red table):
-// integer sums in the per-pixel loop, equal to lumaOf's rounding.
+// integer sums in the per-pixel loop, rounding as lumaOf does except within 1/65536 of a half.
 const LUMA_R = Int32Array.from({ length: 256 }, (_, v) => Math.round((16.5 + YR * v) * 65536));
 const LUMA_G = Int32Array.from({ length: 256 }, (_, v) => Math.round(YG * v * 65536));
 const LUMA_B = Int32Array.from({ length: 256 }, (_, v) => Math.round(YB * v * 65536));
@@ -163,10 +164,11 @@ function heatTables(lut: Uint8Array): { y: Uint8Array; u: Float64Array; v: Float
 const heatTableCache = new WeakMap<Uint8Array, ReturnType<typeof heatTables>>();
 
 /**
- * Paints a heat grid (`values`, `gridWidth` x `gridHeight`, normalized, coloured by `colourIndex`) straight into the yuva420p `frame`
- * (`width` x `height`) with its top-left corner at (0, `top`), `top` even: what `colourizeMap` followed by
- * `packYuva` of its rectangle gives, without the RGBA step. Cells of the 2x2 blocks the grid only half
- * covers (odd sides) are transparent black, as the frame around the grid is.
+ * Paints a heat grid (`values`, `gridWidth` x `gridHeight`, normalized; colour index as `colourIndex`)
+ * straight into the yuva420p `frame` (`width` x `height`) with its top-left corner at (0, `top`), `top`
+ * even: what `colourizeMap` followed by `packYuva` of its rectangle gives (chroma within 1), without the
+ * RGBA step. Cells of the 2x2 blocks the grid only half covers (odd sides) are transparent black, as the
+ * frame around the grid is.
  */
 export function packHeatYuva(values: Float32Array, gridWidth: number, gridHeight: number, colours: HeatColours, frame: Uint8Array, width: number, height: number, top: number): void {
   let t = heatTableCache.get(colours.lut);
