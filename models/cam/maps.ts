@@ -92,22 +92,31 @@ export function resampleMap(
   const y1s = new Int32Array(outH);
   const fys = new Float32Array(outH);
   axisWeights(outH, h, transform.scaleY, transform.offsetY, y0s, y1s, fys);
+  // Each map row interpolated along x once (h rows, not one per output row): the same arithmetic in the
+  // same order as interpolating per output pixel, kept in doubles, so the result is bit for bit the same.
+  if (rowScratch.length < h * outW) rowScratch = new Float64Array(h * outW);
+  const rows = rowScratch;
+  for (let r = 0, base = 0, t = 0; r < h; r++, base += w) {
+    for (let j = 0; j < outW; j++, t++) {
+      const a = map[base + x0s[j]];
+      rows[t] = a + (map[base + x1s[j]] - a) * fxs[j];
+    }
+  }
   let o = 0;
   for (let i = 0; i < outH; i++) {
-    const r0 = y0s[i] * w;
-    const r1 = y1s[i] * w;
+    const t0 = y0s[i] * outW;
+    const t1 = y1s[i] * outW;
     const fy = fys[i];
     for (let j = 0; j < outW; j++) {
-      const x0 = x0s[j];
-      const x1 = x1s[j];
-      const fx = fxs[j];
-      const top = map[r0 + x0] + (map[r0 + x1] - map[r0 + x0]) * fx;
-      const bottom = map[r1 + x0] + (map[r1 + x1] - map[r1 + x0]) * fx;
-      dst[o++] = top + (bottom - top) * fy;
+      const top = rows[t0 + j];
+      dst[o++] = top + (rows[t1 + j] - top) * fy;
     }
   }
   return dst;
 }
+
+/** `resampleMap`'s rows interpolated along x, reused across calls (it runs per class per frame). */
+let rowScratch = new Float64Array(0);
 
 function axisWeights(
   outLen: number,
