@@ -3,7 +3,7 @@
  * per-pixel work done in JS; enlarging the grid to the frame is left to libvips or ffmpeg.
  */
 import { checkGeometry, checkMap, colormapLut, contentRect, frameGrid, resampleMap, type FrameGeometry, type MapSize } from '../../models/index.ts';
-import { resolveOverlayConfig, type OverlayConfig } from './overlay-config.ts';
+import { resolveOverlayConfig, type AlphaMode, type OverlayConfig } from './overlay-config.ts';
 
 /** A small RGBA image: the coloured map over the frame, ready to be enlarged to `frameWidth x frameHeight`. */
 export interface HeatLayer {
@@ -83,9 +83,25 @@ export function heatValues(
   return { ...gridValues(map, mapSize, geometry, size, false, scratch), ...size };
 }
 
-/** The colour index (0..255) of a normalized map value, as `colourizeMap` picks it. */
+/**
+ * The opacity (0..255) of each colour index under `alpha` (0..1): even with `constant`, growing with the
+ * index with `value` (cold areas untouched).
+ */
+export function heatOpacities(alpha: number, alphaMode: AlphaMode): Uint8Array {
+  const alpha255 = alpha * 255;
+  return Uint8Array.from({ length: 256 }, (_, q) => Math.round(alphaMode === 'value' ? (alpha255 * q) / 255 : alpha255));
+}
+
+/**
+ * The colour index (0..255) of a normalized map value, as `colourizeMap` picks it: `Math.round(v * 255)`
+ * clamped, written as a truncation of x + 0.5, which equals it for x >= 0.5 and is cheaper per pixel (the
+ * sum would round up to 1 for x a hair under 0.5, hence the test first).
+ */
 export function colourIndex(v: number): number {
-  return v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
+  if (!(v > 0)) return 0;
+  if (v >= 1) return 255;
+  const x = v * 255;
+  return x < 0.5 ? 0 : (x + 0.5) | 0;
 }
 
 /**
@@ -108,8 +124,7 @@ export function colourizeGrid(
   const lut = colormapLut(c.colormap);
   const data = into?.data ?? new Uint8Array(width * height * 4);
   const stride = into?.stride ?? width * 4;
-  const alpha255 = c.alpha * 255;
-  const byValue = c.alphaMode === 'value';
+  const opacity = heatOpacities(c.alpha, c.alphaMode);
   for (let y = 0, i = 0; y < height; y++) {
     for (let x = 0, o = (into?.offset ?? 0) + y * stride; x < width; x++, i++, o += 4) {
       const q = colourIndex(values[i]);
@@ -117,7 +132,7 @@ export function colourizeGrid(
       data[o] = lut[k];
       data[o + 1] = lut[k + 1];
       data[o + 2] = lut[k + 2];
-      data[o + 3] = Math.round(byValue ? (alpha255 * q) / 255 : alpha255);
+      data[o + 3] = opacity[q];
     }
   }
   return { data, width, height };

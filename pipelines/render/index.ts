@@ -9,6 +9,6 @@ export type {
   OverlayInput,
   OverlayLabel,
 } from './overlay-config.ts';
-export { colourIndex, colourizeMap, heatValues, type HeatLayer, type HeatTarget } from './heat-layer.ts';
+export { colourIndex, colourizeMap, heatOpacities, heatValues, type HeatLayer, type HeatTarget } from './heat-layer.ts';
 export { labelText, panelLine, SHOWN_MARK } from './labels.ts';
 export { overlayFormatFor, renderOverlay, renderOverlayBuffer, writeOverlayFile } from './overlay.ts';

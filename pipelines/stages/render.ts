@@ -16,13 +16,13 @@
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { colormapLut, ConfigError, COLORMAP_NAMES, type Box, type ColormapName, type FrameGeometry, type Preprocess } from '../../models/index.ts';
-import { formatRational, type Rational } from '../ffmpeg/index.ts';
-import { colourizeMap, heatValues, labelText, panelLine, type AlphaMode } from '../render/index.ts';
+import { formatRational, rawFrameBytes, type Rational } from '../ffmpeg/index.ts';
+import { colourizeMap, heatOpacities, heatValues, labelText, panelLine, type AlphaMode } from '../render/index.ts';
 import type { StageTimings } from './frame.ts';
 import { blit, fillRect, strokeRect, type Canvas, type Rgba } from './internal/draw.ts';
 import { FrameBuffers } from './internal/frame-buffers.ts';
 import { TextSprites } from './internal/sprites.ts';
-import { blankYuva, clearRects, packHeatYuva, packYuva, yuvaBytes, type HeatColours, type PixelRect } from './internal/yuva.ts';
+import { blankYuva, clearRects, packHeatYuva, packYuva, type HeatColours, type PixelRect } from './internal/yuva.ts';
 import { frameGeometry } from './localize.ts';
 import type { SmoothedCams } from './smooth.ts';
 
@@ -224,17 +224,13 @@ export function renderOverlays<T extends RenderInput>(
   return (source) => {
     const sprites = new TextSprites(c.fontFamily, fontPx, 512, onWarning);
     const { width, height } = layout;
-    const buffers = new FrameBuffers(yuvaBytes(width, height), 8, (b) => blankYuva(b, width, height));
+    const buffers = new FrameBuffers(rawFrameBytes(width, height, 'yuva420p'), 8, (b) => blankYuva(b, width, height));
     // Where each frame buffer was last painted: converting those places again from the next drawing blanks them.
     const painted = new WeakMap<Uint8Array, PixelRect[]>();
     // One RGBA drawing of the annotations, cleared where it was painted once its frame is packed.
     const rgba = new Uint8Array(width * height * 4);
     const scratch = new Float32Array(layout.heatWidth * layout.heatHeight);
-    const alpha255 = c.alpha * 255;
-    const colours: HeatColours = {
-      lut: colormapLut(c.colormap),
-      alpha: Uint8Array.from({ length: 256 }, (_, q) => Math.round(c.alphaMode === 'value' ? (alpha255 * q) / 255 : alpha255)),
-    };
+    const colours: HeatColours = { lut: colormapLut(c.colormap), alpha: heatOpacities(c.alpha, c.alphaMode) };
     return source.pipe(
       concatMap(async (frame) => {
         const t0 = performance.now();
@@ -277,7 +273,7 @@ export function renderOverlays<T extends RenderInput>(
             if (s) blit(canvas, s, panelPad, panelPad + i * lh + Math.max(0, lh - s.height) / 2);
           });
         }
-        const out = buffers.takeAsLeft();
+        const out = buffers.take();
         // The heat grid goes straight to YUVA (it is most of the pixels); the annotations through RGBA.
         const heatMap = cams.normalized.subarray(cams.shown * cells, (cams.shown + 1) * cells);
         const heat = heatValues(heatMap, cams.mapSize, layout.geometry, c.samplesPerCell, scratch);

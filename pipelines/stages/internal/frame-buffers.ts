@@ -1,9 +1,9 @@
 /**
  * Reused frame buffers of one size. A fresh typed array of a packed 720p overlay (about 1.5 MB) costs its
  * page faults on every frame: the render stage alone took 3.6 ms a frame with fresh buffers and 0.8 with
- * reused ones (clearing one costs about 0.1 ms). A buffer comes back through the releaser handed out with
- * it, once its reader is done with it (for an overlay frame: once ffmpeg's pipe has taken its bytes); one
- * never released is simply collected.
+ * reused ones; a reused buffer keeps its pixels, and its user repaints what changed (yuva.ts). A buffer
+ * comes back through the releaser handed out with it, once its reader is done with it (for an overlay
+ * frame: once ffmpeg's pipe has taken its bytes); one never released is simply collected.
  */
 export class FrameBuffers {
   private readonly free: Uint8Array[] = [];
@@ -18,16 +18,8 @@ export class FrameBuffers {
     private readonly blank?: (buffer: Uint8Array) => void,
   ) {}
 
-  /** A blank buffer of `bytes`: a returned one cleared to zeros, else a new one. */
-  take(): Uint8Array {
-    const reused = this.free.pop();
-    if (reused === undefined) return this.fresh();
-    reused.fill(0);
-    return reused;
-  }
-
   /** A returned buffer as its last user left it (the caller redraws what it needs), else a new blank one. */
-  takeAsLeft(): Uint8Array {
+  take(): Uint8Array {
     return this.free.pop() ?? this.fresh();
   }
 

@@ -13,6 +13,7 @@
  * Transparent pixels are black (Y 16, U and V 128), as RGBA (0, 0, 0, 0) converts: when the layer is
  * enlarged, edge pixels mix towards black exactly as before.
  */
+import { colourIndex } from '../../render/index.ts';
 
 /** A half-open pixel rectangle [x0, x1) x [y0, y1). */
 export interface PixelRect {
@@ -45,11 +46,6 @@ const vOf = (r: number, g: number, b: number): number => Math.round(128 + VR * r
 /** BT.601 limited-range Y, U, V of an RGB colour, rounded. */
 export function rgbToYuv(r: number, g: number, b: number): [number, number, number] {
   return [lumaOf(r, g, b), uOf(r, g, b), vOf(r, g, b)];
-}
-
-/** Byte size of a `width` x `height` yuva420p frame (even sides). */
-export function yuvaBytes(width: number, height: number): number {
-  return (width * height * 5) / 2;
 }
 
 /** Fills `frame` (a `width` x `height` yuva420p frame) with transparent black. */
@@ -180,8 +176,6 @@ export function packHeatYuva(values: Float32Array, gridWidth: number, gridHeight
   const vBase = luma + luma / 4;
   const aBase = luma + luma / 2;
   const cw = width / 2;
-  // `colourIndex`, with Math.round(x) written (x + 0.5) | 0 (equal for x >= 0, and cheaper per pixel).
-  const index = (v: number): number => (v > 0 ? (v >= 1 ? 255 : (v * 255 + 0.5) | 0) : 0);
   for (let gy = 0; gy < gridHeight; gy += 2) {
     const i0 = gy * gridWidth;
     const p0 = (top + gy) * width;
@@ -190,10 +184,10 @@ export function packHeatYuva(values: Float32Array, gridWidth: number, gridHeight
     for (let gx = 0; gx < gridWidth; gx += 2) {
       const lastColumn = gx + 1 >= gridWidth;
       // Cells past the grid (odd sides) are transparent black: index -1, no opacity, no colour terms.
-      const q0 = index(values[i0 + gx]);
-      const q1 = lastColumn ? -1 : index(values[i0 + gx + 1]);
-      const q2 = lastRow ? -1 : index(values[i0 + gridWidth + gx]);
-      const q3 = lastRow || lastColumn ? -1 : index(values[i0 + gridWidth + gx + 1]);
+      const q0 = colourIndex(values[i0 + gx]);
+      const q1 = lastColumn ? -1 : colourIndex(values[i0 + gx + 1]);
+      const q2 = lastRow ? -1 : colourIndex(values[i0 + gridWidth + gx]);
+      const q3 = lastRow || lastColumn ? -1 : colourIndex(values[i0 + gridWidth + gx + 1]);
       const a0 = alpha[q0];
       const a1 = q1 < 0 ? 0 : alpha[q1];
       const a2 = q2 < 0 ? 0 : alpha[q2];

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { colormapLut, type Preprocess } from '../../../models/index.ts';
 import { frameGeometry } from '../../../pipelines/index.ts';
 import { colourizeMap, heatValues } from '../../../pipelines/render/index.ts';
-import { blankYuva, clearRects, packHeatYuva, packYuva, rgbToYuv, yuvaBytes } from '../../../pipelines/stages/internal/yuva.ts';
+import { blankYuva, clearRects, packHeatYuva, packYuva, rgbToYuv } from '../../../pipelines/stages/internal/yuva.ts';
+import { rawFrameBytes } from '../../../pipelines/ffmpeg/index.ts';
+
+const yuvaBytes = (w: number, h: number) => rawFrameBytes(w, h, 'yuva420p');
 
 const W = 8;
 const H = 6;
