@@ -101,6 +101,13 @@ export interface BenchReport {
   transcode: TranscodeResult[];
   /** The lowest case efficiency (e2eFps / limitFps) over the 720p cases. */
   minEfficiency: number;
+  /** ResNet-50 fp32, 720p: the pipeline's ffmpeg core-ms per frame (all children) over the transcode-only row's. */
+  ffmpegOverTranscode: number;
+  /**
+   * The same over the transcode of that case's own output MP4: the part of the excess that is the
+   * pipeline's (second decode, composite, pipes) rather than x264 encoding a busier picture.
+   */
+  ffmpegOverOwnOutput: number;
   /**
    * CAM time over forward time, ResNet-50 ONNX Runtime: the CAM head's kernel time (logits, top-k, softmax,
    * the maps' MatMul) over the model's own kernel time, from ORT's profiler in the same session runs
@@ -204,7 +211,10 @@ export function renderBench(r: BenchReport): string {
       `${fmt(mo)} (${c.modelOnlyFps.map((v) => fmt(v)).join('/')})`, `${fmt(e2e)} (${c.e2eFps.map((v) => fmt(v)).join('/')})`, `${fmt((100 * e2e) / mo, 0)}%`,
       fmt(c.limitFps), c.efficiency === undefined ? '–' : fmt(c.efficiency, 2),
       c.cpu ? `${fmt(c.cpu.coreMsPerFrame)} (${fmt(c.cpu.nodeCoreMsPerFrame)} + ${fmt(c.cpu.otherCoreMsPerFrame)}), ${fmt(100 * c.cpu.busy, 0)}% busy` : '–',
-      c.ffmpegCpu ? `${fmt(c.ffmpegCpu.decoderCoreMsPerFrame)} + ${fmt(c.ffmpegCpu.encoderCoreMsPerFrame)}; ${fmt(c.ffmpegCpu.childrenCoreMsPerFrame)}` : '–',
+      c.ffmpegCpu
+        ? `${fmt(c.ffmpegCpu.decoderCoreMsPerFrame)} + ${fmt(c.ffmpegCpu.encoderCoreMsPerFrame)}; ${fmt(c.ffmpegCpu.childrenCoreMsPerFrame)}` +
+          (c.ownOutputTranscodeCoreMsPerFrame === undefined ? '' : ` (own output ${fmt(c.ownOutputTranscodeCoreMsPerFrame)})`)
+        : '–',
       '–', fmt(c.peakRssMiB, 0), c.tensors ? `${c.tensors.beforeLoad}→${c.tensors.afterRuns}→${c.tensors.afterDispose}` : 'n/a (ORT)', `${fmt(c.loadAvg[0])}-${fmt(c.loadAvg[1])}`,
     ].join(' | ')} |`);
   }
@@ -231,7 +241,7 @@ export function renderBench(r: BenchReport): string {
     ...lines,
     '',
     'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians), pre+CAM share = that over the forward (wall-time differences of ~45 ms medians: noisy; the headline CAM share below comes from ORT\'s profiler); ' +
-      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. ffmpeg = the pipeline\'s ffmpeg children in that run: decoder + compositor/x264 encoder as ffmpeg reported them at exit (-benchmark; else sampled from /proc/<pid>/stat every 50 ms), then all reaped children exactly (ffprobe included). limit = 1 / (1/model-only + 1/transcode-only of the clip): model and ffmpeg paid back to back on the same cores; efficiency = end-to-end / limit. int8 rows: the model quantized as --int8 does, on frames of the clip. tensors = tfjs numTensors before load → after the runs → after dispose.',
+      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. ffmpeg = the pipeline\'s ffmpeg children in that run: decoder + compositor/x264 encoder as ffmpeg reported them at exit (-benchmark; else sampled from /proc/<pid>/stat every 50 ms), then all reaped children exactly (ffprobe included); own output = the same transcode as the transcode-only row run on the case\'s MP4 (x264\'s cost on the annotated picture). limit = 1 / (1/model-only + 1/transcode-only of the clip): model and ffmpeg paid back to back on the same cores; efficiency = end-to-end / limit. int8 rows: the model quantized as --int8 does, on frames of the clip. tensors = tfjs numTensors before load → after the runs → after dispose.',
     '',
     `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 2)}% of the forward pass` +
       (r.camProfile && 'camMs' in r.camProfile
@@ -241,7 +251,8 @@ export function renderBench(r: BenchReport): string {
       (r.int8
         ? `ResNet-50 int8 ${fmt(r.int8.forwardSpeedup, 2)}x the fp32 forward (${r.int8.threads} thread${r.int8.threads === 1 ? '' : 's'} each, interleaved; the pipeline ran ${r.int8.workers} such session${r.int8.workers === 1 ? '' : 's'}), ${fmt(r.int8.e2eFps)} fps end to end (${r.int8.overPeer === null ? '–' : `${fmt(r.int8.overPeer, 2)}x`} the peer), CAM r ${fmt(r.int8.camR, 3)}, top-1 agreement ${fmt(r.int8.top1Agreement === null ? null : 100 * r.int8.top1Agreement, 0)}% on held-out clip frames; `
         : 'no int8 result; ') +
-      `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases.`,
+      `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases; ` +
+      `ResNet-50 fp32's ffmpeg ${fmt(r.ffmpegOverTranscode, 2)}x the transcode of the clip, ${fmt(r.ffmpegOverOwnOutput, 2)}x the transcode of its own output.`,
     ...t,
     '',
   ].join('\n');
@@ -355,6 +366,11 @@ try {
         r.limitFps = 1 / (1 / Math.max(...r.modelOnlyFps) + 1 / r.transcodeOnlyFps);
         r.efficiency = Math.max(...r.e2eFps) / r.limitFps;
       }
+      if (r.ffmpegCpu && r.outputPath) {
+        // The case's own MP4 transcoded like the clip: x264's cost on this picture (heat map, boxes).
+        const own = await transcodeOnly(tools, { ...transcodeBase, clip: r.outputPath, clipLabel: `${rowName(spec)} output`, frames: r.frames, name: `own-output-${i}` });
+        r.ownOutputTranscodeCoreMsPerFrame = own.coreMsPerFrame;
+      }
     }
     log(isOk(r)
       ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps, limit ${fmt(r.limitFps)}, efficiency ${fmt(r.efficiency, 2)}` +
@@ -419,6 +435,8 @@ try {
   const transcodeOnlyFps = Math.max(...transcode[0].fps);
   // ffmpeg's CPU per frame inside the headline pipeline over the same clip's plain transcode.
   const ffmpegOverTranscode = headOk?.ffmpegCpu && transcode[0].coreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / transcode[0].coreMsPerFrame : Number.NaN;
+  // The same over the transcode of the pipeline's own output: what the pipeline adds beyond encoding its picture.
+  const ffmpegOverOwnOutput = headOk?.ffmpegCpu && headOk.ownOutputTranscodeCoreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / headOk.ownOutputTranscodeCoreMsPerFrame : Number.NaN;
   let camProfile: BenchReport['camProfile'] = null;
   let camShare = Number.NaN;
   if (headOk) {
@@ -458,6 +476,8 @@ try {
     transcodeOnlyFps,
     transcode,
     minEfficiency,
+    ffmpegOverTranscode,
+    ffmpegOverOwnOutput,
     camShare,
     camProfile,
     cases,

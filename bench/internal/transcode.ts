@@ -3,6 +3,9 @@
  * pipeline's settings (decoder threads, x264 preset, CRF, encoder threads, yuv420p, faststart) and no
  * model, no overlay: the most ffmpeg alone can do on this machine. With the model-only figure it bounds a
  * case: both share the cores, so `limitFps = 1 / (1/modelOnlyFps + 1/transcodeOnlyFps)`.
+ * The same transcode of a case's own output MP4 (heat map and boxes already in the picture) tells how much
+ * of ffmpeg's cost in the pipeline is x264 working harder on that picture, which no change to the pipeline
+ * can remove, and how much is the pipeline's own (second decode, composite, pipes).
  */
 import { join } from 'node:path';
 import { runFfmpeg, type FfmpegTools } from '../../pipelines/index.ts';
@@ -18,6 +21,8 @@ export interface TranscodeSpec {
   crf: number;
   rounds: number;
   outDir: string;
+  /** Output file names start with this. Default `transcode`. */
+  name?: string;
 }
 
 export interface TranscodeResult {
@@ -43,7 +48,7 @@ export async function transcodeOnly(tools: FfmpegTools, spec: TranscodeSpec): Pr
       args: [
         '-y', '-threads', String(spec.decodeThreads), '-i', spec.clip, '-frames:v', String(spec.frames), '-map', '0:v:0',
         '-c:v', 'libx264', '-preset', spec.preset, '-crf', String(spec.crf), '-pix_fmt', 'yuv420p', '-threads', String(spec.encodeThreads),
-        '-movflags', '+faststart', join(spec.outDir, `transcode-${round}.mp4`),
+        '-movflags', '+faststart', join(spec.outDir, `${spec.name ?? 'transcode'}-${round}.mp4`),
       ],
       timeoutMs: 600_000,
     });
