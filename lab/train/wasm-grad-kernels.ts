@@ -144,8 +144,15 @@ interface InputGradAttrs {
   inputShape: [number, number, number, number];
 }
 
-/** The wasm backend's own Conv2DBackpropInput, kept for the cases the fast path does not cover. */
-let originalBackpropInput: KernelFunc | undefined;
+/** The wasm backend's own kernels that the replacements here took over, by name (`registerWasmGradKernels`). */
+const originals = new Map<string, KernelFunc>();
+
+/** Runs the wasm backend's own kernel `name` on a case its replacement here does not cover. */
+function runOriginal(name: string, args: Parameters<KernelFunc>[0], why: string): ReturnType<KernelFunc> {
+  const kernel = originals.get(name);
+  if (kernel === undefined) throw new Error(`${name} (wasm): ${why}, and the backend has no kernel of its own for it`);
+  return kernel(args);
+}
 
 /**
  * Input gradient of a convolution. Stride 1, NHWC: with the forward pass
@@ -184,10 +191,7 @@ export const conv2dBackpropInputWasm: KernelFunc = (args) => {
     if (info.dataFormat === 'channelsLast' && dy.dtype === 'float32' && filter.dtype === 'float32') {
       return backpropInputCol2Im(wasm, dy, filter, info);
     }
-    if (originalBackpropInput === undefined) {
-      throw new Error(`Conv2DBackpropInput (wasm): no kernel for strides ${String(strides)} and dataFormat ${dataFormat}`);
-    }
-    return originalBackpropInput(args);
+    return runOriginal('Conv2DBackpropInput', args, `strides ${String(strides)} and dataFormat ${dataFormat} have no fast path`);
   }
   const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
   const flipped = wasm.makeOutput([kh, kw, co, ci], 'float32');
@@ -280,9 +284,6 @@ function backpropInputCol2Im(
   return dx;
 }
 
-/** The wasm backend's own Tile, kept for dtypes the fast path does not cover. */
-let originalTile: KernelFunc | undefined;
-
 /**
  * Tile (repeat a tensor `reps[d]` times along each axis d). The batch-norm gradient tiles per-channel
  * vectors to the activation's full shape, and the wasm build's Tile visits every output element with
@@ -297,8 +298,7 @@ export const tileWasm: KernelFunc = (args) => {
   const { x } = inputs as { x: TensorInfo };
   const reps = (attrs as unknown as { reps: number[] }).reps;
   if (x.dtype === 'string' || x.dtype === 'complex64' || x.shape.length === 0) {
-    if (originalTile === undefined) throw new Error(`Tile (wasm): dtype ${x.dtype} is not supported`);
-    return originalTile(args);
+    return runOriginal('Tile', args, `dtype ${x.dtype} has no fast path`);
   }
   const rank = x.shape.length;
   const outShape = x.shape.map((s, i) => s * reps[i]);
@@ -334,10 +334,6 @@ export const tileWasm: KernelFunc = (args) => {
   }
   return out;
 };
-
-/** The wasm backend's own Sum and Mean, kept for the reductions the per-channel path does not cover. */
-let originalSum: KernelFunc | undefined;
-let originalMean: KernelFunc | undefined;
 
 /**
  * Sum or mean over every axis but the last: the per-channel reductions of NHWC activations that batch
@@ -407,24 +403,10 @@ export function addColumns(src: Float32Array, rows: number, channels: number, ac
 }
 
 /** Sum with the per-channel path above; every other reduction runs the wasm backend's own kernel. */
-export const sumWasm: KernelFunc = (args) => {
-  const out = reducePerChannel(args, false);
-  if (out !== undefined) return out;
-  if (originalSum === undefined) throw new Error('Sum (wasm): the backend has no kernel of its own to fall back to');
-  return originalSum(args);
-};
+export const sumWasm: KernelFunc = (args) => reducePerChannel(args, false) ?? runOriginal('Sum', args, 'not a per-channel reduction');
 
 /** Mean with the per-channel path above; every other reduction runs the wasm backend's own kernel. */
-export const meanWasm: KernelFunc = (args) => {
-  const out = reducePerChannel(args, true);
-  if (out !== undefined) return out;
-  if (originalMean === undefined) throw new Error('Mean (wasm): the backend has no kernel of its own to fall back to');
-  return originalMean(args);
-};
-
-/** The wasm backend's own Identity and Cast, kept for strings and for casts that change the dtype. */
-let originalIdentity: KernelFunc | undefined;
-let originalCast: KernelFunc | undefined;
+export const meanWasm: KernelFunc = (args) => reducePerChannel(args, true) ?? runOriginal('Mean', args, 'not a per-channel reduction');
 
 /**
  * The input's data under a second reference instead of a copy (as the cpu backend does). During
@@ -439,24 +421,32 @@ function shareData(args: Parameters<KernelFunc>[0]): TensorInfo {
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
 
+/** Identity without a copy; strings go to the wasm backend's own kernel. */
 export const identityWasm: KernelFunc = (args) => {
   const { x } = args.inputs as { x: TensorInfo };
-  if (x.dtype !== 'string') return shareData(args);
-  if (originalIdentity === undefined) throw new Error('Identity (wasm): the backend has no kernel of its own to fall back to');
-  return originalIdentity(args);
+  return x.dtype !== 'string' ? shareData(args) : runOriginal('Identity', args, 'strings are copied');
 };
 
+/** Cast to the same dtype without a copy; real conversions go to the wasm backend's own kernel. */
 export const castWasm: KernelFunc = (args) => {
   const { x } = args.inputs as { x: TensorInfo };
-  if (x.dtype !== 'string' && x.dtype === (args.attrs as unknown as { dtype: string }).dtype) return shareData(args);
-  if (originalCast === undefined) throw new Error('Cast (wasm): the backend has no kernel of its own to fall back to');
-  return originalCast(args);
+  const same = x.dtype !== 'string' && x.dtype === (args.attrs as unknown as { dtype: string }).dtype;
+  return same ? shareData(args) : runOriginal('Cast', args, 'the dtype changes');
 };
+
+/** The replacements, by the kernel name they take over. */
+const REPLACEMENTS: ReadonlyArray<readonly [string, KernelFunc]> = [
+  ['Conv2DBackpropInput', conv2dBackpropInputWasm],
+  ['Tile', tileWasm],
+  ['Sum', sumWasm],
+  ['Mean', meanWasm],
+  ['Identity', identityWasm],
+  ['Cast', castWasm],
+];
 
 /** Replaces the wasm backend's kernel `name` with `kernelFunc`, returning the original's function. */
 function replaceKernel(name: string, kernelFunc: KernelFunc): KernelFunc | undefined {
   const current = getKernel(name, 'wasm');
-  if (current?.kernelFunc === kernelFunc) return undefined;
   if (current !== undefined) unregisterKernel(name, 'wasm');
   // The original's setup binds its wasm function; keep it so the fallback path works.
   registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: current?.setupFunc });
@@ -465,8 +455,9 @@ function replaceKernel(name: string, kernelFunc: KernelFunc): KernelFunc | undef
 
 /**
  * Registers the missing wasm gradient kernels (`Conv2DBackpropFilter`) and faster replacements for the
- * stride-1 `Conv2DBackpropInput`, `Tile`, `Sum`, `Mean`, `Identity` and `Cast`. Idempotent: a second call changes nothing. Only kernels of the 'wasm' backend are
- * touched. Returns the names it registered in this call.
+ * stride-1 `Conv2DBackpropInput`, `Tile`, `Sum`, `Mean`, `Identity` and `Cast`. Idempotent: a second
+ * call changes nothing. Only kernels of the 'wasm' backend are touched. Returns the names it registered in
+ * this call.
  */
 export function registerWasmGradKernels(): string[] {
   const added: string[] = [];
@@ -474,29 +465,11 @@ export function registerWasmGradKernels(): string[] {
     registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterWasm });
     added.push('Conv2DBackpropFilter');
   }
-  if (getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc !== conv2dBackpropInputWasm) {
-    originalBackpropInput = replaceKernel('Conv2DBackpropInput', conv2dBackpropInputWasm);
-    added.push('Conv2DBackpropInput');
-  }
-  if (getKernel('Tile', 'wasm')?.kernelFunc !== tileWasm) {
-    originalTile = replaceKernel('Tile', tileWasm);
-    added.push('Tile');
-  }
-  if (getKernel('Sum', 'wasm')?.kernelFunc !== sumWasm) {
-    originalSum = replaceKernel('Sum', sumWasm);
-    added.push('Sum');
-  }
-  if (getKernel('Mean', 'wasm')?.kernelFunc !== meanWasm) {
-    originalMean = replaceKernel('Mean', meanWasm);
-    added.push('Mean');
-  }
-  if (getKernel('Identity', 'wasm')?.kernelFunc !== identityWasm) {
-    originalIdentity = replaceKernel('Identity', identityWasm);
-    added.push('Identity');
-  }
-  if (getKernel('Cast', 'wasm')?.kernelFunc !== castWasm) {
-    originalCast = replaceKernel('Cast', castWasm);
-    added.push('Cast');
+  for (const [name, kernelFunc] of REPLACEMENTS) {
+    if (getKernel(name, 'wasm')?.kernelFunc === kernelFunc) continue;
+    const original = replaceKernel(name, kernelFunc);
+    if (original !== undefined) originals.set(name, original);
+    added.push(name);
   }
   return added;
 }
