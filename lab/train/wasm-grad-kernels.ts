@@ -412,7 +412,7 @@ export const meanWasm: KernelFunc = (args) => reducePerChannel(args, true) ?? ru
  * The input's data under a second reference instead of a copy (as the cpu backend does). During
  * training the engine clones every tensor a gradient will need (`saveTensorsForBackwardMode`), and
  * batch norm casts float32 activations to float32; the wasm kernels copy the whole buffer each time
- * (measured: 4% of a training step). Nothing in the wasm backend or in these kernels writes into a
+ * (measured: 3.5% of a training step). Nothing in the wasm backend or in these kernels writes into a
  * tensor's memory after the kernel that made it returns, so sharing it is safe; the values are the same.
  */
 function shareData(args: Parameters<KernelFunc>[0]): TensorInfo {
