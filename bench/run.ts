@@ -18,7 +18,9 @@
  *    tensor count, the ffmpeg children's CPU per process, for every engine/backend present (onnx/cpu,
  *    tfjs/wasm, tfjs/cpu, tfjs/tensorflow if installed), and INT8 rows (ResNet-50 and MobileNetV2 quantized
  *    as `--int8` does, on frames of the clip). Per case: limitFps = 1 / (1/modelOnlyFps + 1/transcodeOnlyFps)
- *    (model and ffmpeg paid back to back on the same cores) and efficiency = e2eFps / limitFps.
+ *    (model and ffmpeg paid back to back on the same cores) and efficiency = e2eFps / limitFps; then the
+ *    case's own MP4 transcoded and decoded alone, which prices x264 on the annotated picture and bounds the
+ *    efficiency any pipeline could reach on it (efficiencyCeiling).
  * 5. The PyTorch peer (bench/peers/torch_cam.py, /usr/bin/python3 with Debian's python3-torch and
  *    python3-torchvision; bench/setup.sh installs them) on the same 720p clip with the same ffmpeg binary,
  *    threads and encoder settings, right after camstream's ResNet-50 ONNX case.
@@ -40,7 +42,7 @@ import { defaultModelDir, throughputWorkers } from '../cli/model.ts';
 import { DEFAULT_PLAN, QUICK_PLAN } from './internal/measure.ts';
 import { prepareModel, type PreparedModel } from './internal/models.ts';
 import { probeGflops } from './internal/probe.ts';
-import { transcodeOnly, type TranscodeResult } from './internal/transcode.ts';
+import { efficiencyCeiling, transcodeOnly, type TranscodeResult } from './internal/transcode.ts';
 import type { VideoCaseResult, VideoCaseSpec } from './internal/video-case.ts';
 import { runLiveLatencyBench, type LatencyRow } from './live-latency.ts';
 import { profileOrt, type OrtProfile } from './profile-ort.ts';
@@ -101,6 +103,11 @@ export interface BenchReport {
   transcode: TranscodeResult[];
   /** The lowest case efficiency (e2eFps / limitFps) over the 720p cases. */
   minEfficiency: number;
+  /**
+   * The lowest efficiency ceiling over the 720p cases (`efficiencyCeiling`): where it is below a target,
+   * no pipeline that writes that case's picture with these x264 settings can meet the target on it.
+   */
+  minEfficiencyCeiling: number;
   /** ResNet-50 fp32, 720p: the pipeline's ffmpeg core-ms per frame (all children) over the transcode-only row's. */
   ffmpegOverTranscode: number;
   /**
@@ -108,6 +115,11 @@ export interface BenchReport {
    * pipeline's (second decode, composite, pipes) rather than x264 encoding a busier picture.
    */
   ffmpegOverOwnOutput: number;
+  /**
+   * The least `ffmpegOverTranscode` any pipeline could show on that case's picture: its
+   * `pictureCoreMsPerFrame` (the clip's decode plus x264 on the annotated picture) over the clip's transcode.
+   */
+  ffmpegFloorOverTranscode: number;
   /**
    * CAM time over forward time, ResNet-50 ONNX Runtime: the CAM head's kernel time (logits, top-k, softmax,
    * the maps' MatMul) over the model's own kernel time, from ORT's profiler in the same session runs
@@ -191,7 +203,7 @@ const isOk = (c: BenchReport['cases'][number]): c is VideoCaseResult => !('error
 /** The one table: a row per video case, the peer, and the live rows. */
 export function renderBench(r: BenchReport): string {
   const head = ['case', 'clip', 'thr', 'batch', 'decode', 'preprocess+CAM', 'forward', 'pre+CAM share', 'infer (in pipeline)', 'smoothing', 'boxes', 'render', 'encode wait', 'WS send',
-    'model-only fps', 'end-to-end fps', 'e2e / model', 'limit fps', 'efficiency', 'CPU core-ms / frame (node + other)', 'ffmpeg core-ms / frame (decoder + encoder; all children)', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
+    'model-only fps', 'end-to-end fps', 'e2e / model', 'limit fps', 'efficiency', 'efficiency ceiling', 'CPU core-ms / frame (node + other)', 'ffmpeg core-ms / frame (decoder + encoder; all children)', 'p50 / p95 ms', 'peak RSS MiB', 'tensors', 'load avg'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const c of r.cases) {
     const s = c.spec;
@@ -209,7 +221,7 @@ export function renderBench(r: BenchReport): string {
       fc ? fmt(fc.inferModel.medianMs - fc.forward.medianMs, 2) : '–', fc ? fmt(fc.forward.medianMs, 1) : '–', fc ? `${fmt(100 * fc.camShare)}%` : '–',
       fmt(st.infer.meanMs), fmt(st.smooth.meanMs, 2), fmt(st.localize.meanMs, 2), fmt(st.render.meanMs, 2), fmt(st.encode.meanMs), '–',
       `${fmt(mo)} (${c.modelOnlyFps.map((v) => fmt(v)).join('/')})`, `${fmt(e2e)} (${c.e2eFps.map((v) => fmt(v)).join('/')})`, `${fmt((100 * e2e) / mo, 0)}%`,
-      fmt(c.limitFps), c.efficiency === undefined ? '–' : fmt(c.efficiency, 2),
+      fmt(c.limitFps), c.efficiency === undefined ? '–' : fmt(c.efficiency, 2), c.efficiencyCeiling === undefined ? '–' : fmt(c.efficiencyCeiling, 2),
       c.cpu ? `${fmt(c.cpu.coreMsPerFrame)} (${fmt(c.cpu.nodeCoreMsPerFrame)} + ${fmt(c.cpu.otherCoreMsPerFrame)}), ${fmt(100 * c.cpu.busy, 0)}% busy` : '–',
       c.ffmpegCpu
         ? `${fmt(c.ffmpegCpu.decoderCoreMsPerFrame)} + ${fmt(c.ffmpegCpu.encoderCoreMsPerFrame)}; ${fmt(c.ffmpegCpu.childrenCoreMsPerFrame)}` +
@@ -222,15 +234,15 @@ export function renderBench(r: BenchReport): string {
     const p = r.peer;
     const m = p.msPerFrame;
     lines.push(`| PyTorch peer ${p.torch} (${p.mode}) resnet50 | 720p (${p.frames} fr) | ${p.threads} | 1 | ${fmt(m.decode, 2)} | ${fmt(m.preprocess + m.cam, 2)} | ${fmt(m.forward)} | ${fmt((100 * m.cam) / m.forward)}% (CAM only) | ` +
-      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | – | – | – | – | |`);
+      `${fmt(m.preprocess + m.forward + m.cam)} | – | – | ${fmt(m.render)} | ${fmt(m.encode)} | – | – | ${fmt(p.fps)} | – | – | – | – | – | – | – | – | – | |`);
   } else if (r.peer) {
     lines.push(`| PyTorch peer | 720p | | | not run: ${r.peer.error} |${' |'.repeat(head.length - 5)}`);
   }
   for (const t of r.transcode) {
-    lines.push(`| transcode only (ffmpeg, no model) | ${t.clipLabel} (${t.frames} fr) | | | | | | | | | | | | | | ${fmt(Math.max(...t.fps))} (${t.fps.map((v) => fmt(v)).join('/')}) | | | | | ${fmt(t.coreMsPerFrame)} | | | | |`);
+    lines.push(`| transcode only (ffmpeg, no model) | ${t.clipLabel} (${t.frames} fr) | | | | | | | | | | | | | | ${fmt(Math.max(...t.fps))} (${t.fps.map((v) => fmt(v)).join('/')}) | | | | | | ${fmt(t.coreMsPerFrame)} (decode alone ${fmt(t.decodeCoreMsPerFrame)}) | | | | |`);
   }
   for (const l of r.live) {
-    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | | | | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
+    lines.push(`| live: ${l.model} ${l.engine} | webcam-like ${l.inputFps} fps | | | | | | | ${fmt(l.serverInferP50Ms)} (p50) | | | | | ${fmt(l.p50Ms - l.serverTotalP50Ms)} (p50, client view) | | ${fmt(l.resultsPerSecond)} maps/s | | | | | | | ${fmt(l.p50Ms)} / ${fmt(l.p95Ms)} | | | ${l.loadAvg.map((v) => fmt(v)).join('-')} |`);
   }
   const t = Object.entries(r.targets).map(([k, v]) => `- ${k}: target ${v.target}, measured ${v.measured} — ${v.met ? 'met' : 'missed'}`);
   return [
@@ -241,7 +253,7 @@ export function renderBench(r: BenchReport): string {
     ...lines,
     '',
     'Stage columns are ms per frame. decode = ffmpeg decode + scale to the model size into JS (decode-only run); preprocess+CAM = camstream infer() at model size minus the plain forward pass (uint8 normalisation, CAM, top-5, maps read back; interleaved medians), pre+CAM share = that over the forward (wall-time differences of ~45 ms medians: noisy; the headline CAM share below comes from ORT\'s profiler); ' +
-      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. ffmpeg = the pipeline\'s ffmpeg children in that run: decoder + compositor/x264 encoder as ffmpeg reported them at exit (-benchmark; else sampled from /proc/<pid>/stat every 50 ms), then all reaped children exactly (ffprobe included); own output = the same transcode as the transcode-only row run on the case\'s MP4 (x264\'s cost on the annotated picture). limit = 1 / (1/model-only + 1/transcode-only of the clip): model and ffmpeg paid back to back on the same cores; efficiency = end-to-end / limit. int8 rows: the model quantized as --int8 does, on frames of the clip. tensors = tfjs numTensors before load → after the runs → after dispose.',
+      'infer/smoothing/boxes/render/encode wait = means in the fastest end-to-end run, wall time on the JS thread (render = overlay drawn in JS; the full-size composite and x264 run in the encoder ffmpeg, whose cost shows as encode wait); WS send / p50/p95 = live rows (p50 client latency minus server time). CPU = core-ms per frame of the whole machine during the fastest end-to-end run (/proc/stat), split into this Node process (all its threads) and the rest (the ffmpeg children, and anything else running), with the share of all cores busy. ffmpeg = the pipeline\'s ffmpeg children in that run: decoder + compositor/x264 encoder as ffmpeg reported them at exit (-benchmark; else sampled from /proc/<pid>/stat every 50 ms), then all reaped children exactly (ffprobe included); own output = the same transcode as the transcode-only row run on the case\'s MP4 (x264\'s cost on the annotated picture). limit = 1 / (1/model-only + 1/transcode-only of the clip): model and ffmpeg paid back to back on the same cores; efficiency = end-to-end / limit; efficiency ceiling = the most fps the cores give when all their time goes to the model (the cores its model-only run used) and the least ffmpeg work any pipeline writing this picture pays (the clip\'s decode alone plus x264 on the picture: own output transcoded minus own output decoded), over the limit: the best efficiency this case could show (above 1 where a one-thread model overlaps with ffmpeg). int8 rows: the model quantized as --int8 does, on frames of the clip. tensors = tfjs numTensors before load → after the runs → after dispose.',
     '',
     `**Ratios (ResNet-50, ONNX Runtime, 720p MP4)**: end-to-end ${fmt(r.e2eFps)} fps, model-only ${fmt(r.modelOnlyFps)} fps (${fmt(100 * r.e2eOverModel, 0)}%), PyTorch peer ${fmt(r.peerE2eFps)} fps (camstream ${r.overPeer === null ? '–' : `${fmt(r.overPeer, 2)}x`}), CAM share ${fmt(100 * r.camShare, 2)}% of the forward pass` +
       (r.camProfile && 'camMs' in r.camProfile
@@ -251,8 +263,8 @@ export function renderBench(r: BenchReport): string {
       (r.int8
         ? `ResNet-50 int8 ${fmt(r.int8.forwardSpeedup, 2)}x the fp32 forward (${r.int8.threads} thread${r.int8.threads === 1 ? '' : 's'} each, interleaved; the pipeline ran ${r.int8.workers} such session${r.int8.workers === 1 ? '' : 's'}), ${fmt(r.int8.e2eFps)} fps end to end (${r.int8.overPeer === null ? '–' : `${fmt(r.int8.overPeer, 2)}x`} the peer), CAM r ${fmt(r.int8.camR, 3)}, top-1 agreement ${fmt(r.int8.top1Agreement === null ? null : 100 * r.int8.top1Agreement, 0)}% on held-out clip frames; `
         : 'no int8 result; ') +
-      `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases; ` +
-      `ResNet-50 fp32's ffmpeg ${fmt(r.ffmpegOverTranscode, 2)}x the transcode of the clip, ${fmt(r.ffmpegOverOwnOutput, 2)}x the transcode of its own output.`,
+      `transcode only ${fmt(r.transcodeOnlyFps)} fps (720p); min efficiency ${fmt(r.minEfficiency, 2)} over the 720p cases (lowest ceiling ${fmt(r.minEfficiencyCeiling, 2)}); ` +
+      `ResNet-50 fp32's ffmpeg ${fmt(r.ffmpegOverTranscode, 2)}x the transcode of the clip (its picture alone ${fmt(r.ffmpegFloorOverTranscode, 2)}x), ${fmt(r.ffmpegOverOwnOutput, 2)}x the transcode of its own output.`,
     ...t,
     '',
   ].join('\n');
@@ -319,7 +331,7 @@ try {
   const transcodeBase = { decodeThreads: settings.decodeThreads, encodeThreads: settings.encodeThreads, preset: settings.preset, crf: settings.crf, rounds: 2, outDir: dir };
   const transcode: TranscodeResult[] = [await transcodeOnly(tools, { ...transcodeBase, clip, clipLabel: c720.clipLabel, frames: frames720 })];
   if (vtest) transcode.push(await transcodeOnly(tools, { ...transcodeBase, clip: vtest.clip, clipLabel: vtest.clipLabel, frames: vtest.maxFrames }));
-  for (const t of transcode) log(`  ${t.clipLabel}: ${Math.max(...t.fps).toFixed(1)} fps, ${fmt(t.coreMsPerFrame)} core-ms per frame`);
+  for (const t of transcode) log(`  ${t.clipLabel}: ${Math.max(...t.fps).toFixed(1)} fps, ${fmt(t.coreMsPerFrame)} core-ms per frame (decode alone ${fmt(t.decodeCoreMsPerFrame)})`);
   // INT8 rows: the model quantized as --int8 does (frames of the clip) and run as `camstream video --int8`
   // runs it (throughputWorkers: one 1-thread session per core unless --threads is given), timed against
   // fp32 at the same threads per session.
@@ -370,10 +382,25 @@ try {
         // The case's own MP4 transcoded like the clip: x264's cost on this picture (heat map, boxes).
         const own = await transcodeOnly(tools, { ...transcodeBase, clip: r.outputPath, clipLabel: `${rowName(spec)} output`, frames: r.frames, name: `own-output-${i}` });
         r.ownOutputTranscodeCoreMsPerFrame = own.coreMsPerFrame;
+        r.ownOutputDecodeCoreMsPerFrame = own.decodeCoreMsPerFrame;
+        if (t?.decodeCoreMsPerFrame !== undefined && own.coreMsPerFrame !== undefined && r.ownOutputDecodeCoreMsPerFrame !== undefined) {
+          const c = efficiencyCeiling({
+            modelOnlyFps: Math.max(...r.modelOnlyFps),
+            modelCores: r.threads * r.workers,
+            cores: availableParallelism(),
+            clipTranscodeFps: Math.max(...t.fps),
+            clipDecodeCoreMs: t.decodeCoreMsPerFrame,
+            ownOutputTranscodeCoreMs: own.coreMsPerFrame,
+            ownOutputDecodeCoreMs: r.ownOutputDecodeCoreMsPerFrame,
+          });
+          r.pictureCoreMsPerFrame = c.pictureCoreMs;
+          r.pictureLimitFps = c.pictureLimitFps;
+          r.efficiencyCeiling = c.ceiling;
+        }
       }
     }
     log(isOk(r)
-      ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps, limit ${fmt(r.limitFps)}, efficiency ${fmt(r.efficiency, 2)}` +
+      ? `  model-only ${Math.max(...r.modelOnlyFps).toFixed(1)} fps, end-to-end ${Math.max(...r.e2eFps).toFixed(1)} fps, limit ${fmt(r.limitFps)}, efficiency ${fmt(r.efficiency, 2)} (ceiling ${fmt(r.efficiencyCeiling, 2)})` +
         (r.int8 ? `; int8 ${r.int8.forward.speedup.toFixed(2)}x (${r.int8.forward.fp32Ms.toFixed(1)} -> ${r.int8.forward.int8Ms.toFixed(1)} ms), quantized in ${(r.int8.quantizeMs / 1000).toFixed(0)} s` : '')
       : `  failed: ${r.error}`);
     if (isHead(spec) && !values['no-peer']) {
@@ -432,11 +459,14 @@ try {
     : null;
   const efficiencies = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiency !== undefined).map((c) => c.efficiency!);
   const minEfficiency = efficiencies.length > 0 ? Math.min(...efficiencies) : Number.NaN;
+  const ceilings = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiencyCeiling !== undefined).map((c) => c.efficiencyCeiling!);
+  const minEfficiencyCeiling = ceilings.length > 0 ? Math.min(...ceilings) : Number.NaN;
   const transcodeOnlyFps = Math.max(...transcode[0].fps);
   // ffmpeg's CPU per frame inside the headline pipeline over the same clip's plain transcode.
   const ffmpegOverTranscode = headOk?.ffmpegCpu && transcode[0].coreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / transcode[0].coreMsPerFrame : Number.NaN;
   // The same over the transcode of the pipeline's own output: what the pipeline adds beyond encoding its picture.
   const ffmpegOverOwnOutput = headOk?.ffmpegCpu && headOk.ownOutputTranscodeCoreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / headOk.ownOutputTranscodeCoreMsPerFrame : Number.NaN;
+  const ffmpegFloorOverTranscode = headOk?.pictureCoreMsPerFrame && transcode[0].coreMsPerFrame ? headOk.pictureCoreMsPerFrame / transcode[0].coreMsPerFrame : Number.NaN;
   let camProfile: BenchReport['camProfile'] = null;
   let camShare = Number.NaN;
   if (headOk) {
@@ -476,8 +506,10 @@ try {
     transcodeOnlyFps,
     transcode,
     minEfficiency,
+    minEfficiencyCeiling,
     ffmpegOverTranscode,
     ffmpegOverOwnOutput,
+    ffmpegFloorOverTranscode,
     camShare,
     camProfile,
     cases,

@@ -127,6 +127,17 @@ export interface VideoCaseResult {
    * does the clip (same decode and x264 settings): the cost of encoding this case's picture.
    */
   ownOutputTranscodeCoreMsPerFrame?: number;
+  /** Set by bench/run.ts: ffmpeg's core-ms per frame only decoding `outputPath`. */
+  ownOutputDecodeCoreMsPerFrame?: number;
+  /**
+   * Set by bench/run.ts (`efficiencyCeiling`): the limit with x264's work on this case's picture in place of
+   * the clip's transcode, and that over `limitFps`, the best efficiency any pipeline writing this picture
+   * could show.
+   */
+  pictureLimitFps?: number;
+  efficiencyCeiling?: number;
+  /** Set by bench/run.ts: the least ffmpeg core-ms per frame for this picture (the clip's decode plus x264 on it). */
+  pictureCoreMsPerFrame?: number;
   /** Set by bench/run.ts: the clip's transcode-only fps, `1 / (1/modelOnlyFps + 1/transcodeOnlyFps)` (best of each) and e2eFps over it. */
   transcodeOnlyFps?: number;
   limitFps?: number;
