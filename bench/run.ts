@@ -383,12 +383,12 @@ try {
         const own = await transcodeOnly(tools, { ...transcodeBase, clip: r.outputPath, clipLabel: `${rowName(spec)} output`, frames: r.frames, name: `own-output-${i}` });
         r.ownOutputTranscodeCoreMsPerFrame = own.coreMsPerFrame;
         r.ownOutputDecodeCoreMsPerFrame = own.decodeCoreMsPerFrame;
-        if (t?.decodeCoreMsPerFrame !== undefined && own.coreMsPerFrame !== undefined && r.ownOutputDecodeCoreMsPerFrame !== undefined) {
+        if (r.limitFps !== undefined && t?.decodeCoreMsPerFrame !== undefined && own.coreMsPerFrame !== undefined && r.ownOutputDecodeCoreMsPerFrame !== undefined) {
           const c = efficiencyCeiling({
             modelOnlyFps: Math.max(...r.modelOnlyFps),
             modelCores: r.threads * r.workers,
             cores: availableParallelism(),
-            clipTranscodeFps: Math.max(...t.fps),
+            limitFps: r.limitFps,
             clipDecodeCoreMs: t.decodeCoreMsPerFrame,
             ownOutputTranscodeCoreMs: own.coreMsPerFrame,
             ownOutputDecodeCoreMs: r.ownOutputDecodeCoreMsPerFrame,
@@ -457,10 +457,14 @@ try {
         threads: int8Head.spec.threads,
       }
     : null;
-  const efficiencies = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiency !== undefined).map((c) => c.efficiency!);
-  const minEfficiency = efficiencies.length > 0 ? Math.min(...efficiencies) : Number.NaN;
-  const ceilings = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel && c.efficiencyCeiling !== undefined).map((c) => c.efficiencyCeiling!);
-  const minEfficiencyCeiling = ceilings.length > 0 ? Math.min(...ceilings) : Number.NaN;
+  // The lowest of a figure over the 720p cases that have it (NaN when none has).
+  const cases720 = cases.filter((c): c is VideoCaseResult => isOk(c) && c.spec.clipLabel === c720.clipLabel);
+  const min720 = (figure: (c: VideoCaseResult) => number | undefined): number => {
+    const values = cases720.map(figure).filter((v): v is number => v !== undefined);
+    return values.length > 0 ? Math.min(...values) : Number.NaN;
+  };
+  const minEfficiency = min720((c) => c.efficiency);
+  const minEfficiencyCeiling = min720((c) => c.efficiencyCeiling);
   const transcodeOnlyFps = Math.max(...transcode[0].fps);
   // ffmpeg's CPU per frame inside the headline pipeline over the same clip's plain transcode.
   const ffmpegOverTranscode = headOk?.ffmpegCpu && transcode[0].coreMsPerFrame ? headOk.ffmpegCpu.childrenCoreMsPerFrame / transcode[0].coreMsPerFrame : Number.NaN;

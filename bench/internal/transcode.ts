@@ -102,15 +102,16 @@ export async function decodeOnly(
   return best;
 }
 
-/** Inputs of `efficiencyCeiling`: fps are the best of their rounds, costs are ffmpeg core-ms per frame. */
+/** Inputs of `efficiencyCeiling`: fps are the best of their rounds, costs are core-ms per frame. */
 export interface CeilingInputs {
   modelOnlyFps: number;
   /** Cores the model-only run kept busy (its threads times its sessions, at most `cores`). */
   modelCores: number;
   /** Cores of the machine. */
   cores: number;
-  /** The clip's transcode-only row: wall fps, and its decode alone in core-ms per frame. */
-  clipTranscodeFps: number;
+  /** The case's `limitFps` (its model-only and the clip's transcode-only rates, back to back). */
+  limitFps: number;
+  /** The clip decoded alone, core-ms per frame. */
   clipDecodeCoreMs: number;
   /** The case's output MP4 transcoded like the clip, and decoded alone. */
   ownOutputTranscodeCoreMs: number;
@@ -136,9 +137,8 @@ export interface Ceiling {
  * and ffmpeg overlap.
  */
 export function efficiencyCeiling(c: CeilingInputs): Ceiling {
-  const limitFps = 1 / (1 / c.modelOnlyFps + 1 / c.clipTranscodeFps);
   const pictureCoreMs = c.clipDecodeCoreMs + c.ownOutputTranscodeCoreMs - c.ownOutputDecodeCoreMs;
   const modelCoreMs = (Math.min(c.modelCores, c.cores) * 1000) / c.modelOnlyFps;
   const pictureLimitFps = (c.cores * 1000) / (modelCoreMs + pictureCoreMs);
-  return { pictureCoreMs, pictureLimitFps, ceiling: pictureLimitFps / limitFps };
+  return { pictureCoreMs, pictureLimitFps, ceiling: pictureLimitFps / c.limitFps };
 }

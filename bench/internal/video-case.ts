@@ -130,9 +130,9 @@ export interface VideoCaseResult {
   /** Set by bench/run.ts: ffmpeg's core-ms per frame only decoding `outputPath`. */
   ownOutputDecodeCoreMsPerFrame?: number;
   /**
-   * Set by bench/run.ts (`efficiencyCeiling`): the limit with x264's work on this case's picture in place of
-   * the clip's transcode, and that over `limitFps`, the best efficiency any pipeline writing this picture
-   * could show.
+   * Set by bench/run.ts (`efficiencyCeiling`): the most fps the cores give when all their time goes to the
+   * model and to `pictureCoreMsPerFrame`, and that over `limitFps`, the best efficiency any pipeline writing
+   * this picture could show.
    */
   pictureLimitFps?: number;
   efficiencyCeiling?: number;
