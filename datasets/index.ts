@@ -52,6 +52,7 @@ export {
 export {
   generateMnistScene,
   generateClutteredLayers,
+  generateWebcamLayers,
   fillMnistSample,
   CLASS_LABELS,
   CLUTTERED_RECIPES,
@@ -59,6 +60,7 @@ export {
   NO_DIGIT,
   NO_DIGIT_LABEL,
   type ClutteredLayers,
+  type WebcamLayers,
   type Distractor,
   type MnistRecipe,
   type MnistScene,

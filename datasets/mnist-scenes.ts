@@ -95,9 +95,8 @@ export function generateMnistScene(sampler: MnistSampler, recipe: MnistRecipe, s
       return scene;
     }
     case 'webcam': {
-      const label = sceneLabel(seed, index);
-      const s = paintWebcamScene(createRng(seed, index, SALT.webcam), sampler, size, label);
-      return { rgb: s.rgb, width: size, height: size, label, box: s.box, recipe, sources: s.sources.map(ids) };
+      const { digit: _d, clutter: _c, fragments: _f, ...scene } = generateWebcamLayers(sampler, seed, index, size);
+      return scene;
     }
     case 'none':
       return noDigitScene(sampler, seed, index, size);
@@ -113,6 +112,24 @@ export function generateClutteredLayers(sampler: MnistSampler, recipe: 'dm100' |
   const rng = createRng(seed, index, SALT[recipe]);
   const label = sceneLabel(seed, index);
   return cluttered(rng, sampler, recipe, label, CLUTTERED_RECIPES[recipe]);
+}
+
+/** A webcam scene with what it was made of (for tests). */
+export interface WebcamLayers extends MnistScene {
+  /** The digit's coverage alone (0-1, `width * height`). */
+  digit: Float32Array;
+  /** The clutter's coverage (other digits' fragments and strokes), 0-1. */
+  clutter: Float32Array;
+  /** The canvas window each fragment of another digit was drawn in, `[x1, y1, x2, y2]`. */
+  fragments: Box4[];
+}
+
+/** A `webcam` scene of side `size` with its layers (see internal/webcam.ts). */
+export function generateWebcamLayers(sampler: MnistSampler, seed: number, index: number, size = 100): WebcamLayers {
+  const label = sceneLabel(seed, index);
+  const s = paintWebcamScene(createRng(seed, index, SALT.webcam), sampler, size, label);
+  const { digit, clutter, fragments } = s;
+  return { rgb: s.rgb, width: size, height: size, label, box: s.box, recipe: 'webcam', sources: s.sources.map(ids), digit, clutter, fragments };
 }
 
 /** The cluttered recipe on a black canvas of `spec.size`, with the digit of class `label` (none when null). */

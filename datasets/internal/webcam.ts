@@ -3,6 +3,8 @@
  * digit drawn on paper-like backgrounds as a camera would see it: dark ink on light paper or light on
  * dark, colour casts, gradients and textures, a mild perspective, rotation, digit heights of 15-70% of
  * the frame, fragments of other digits and plain strokes as clutter, then blur, noise and JPEG artefacts.
+ * Clutter keeps clear of the digit and fragments come from smaller digits, so the label can be read off
+ * every scene (see `drawClutter`).
  */
 import type { Rng } from '../../common/index.ts';
 import { blurRgb, perspectiveMap, strokeInto, type PointMap, type Pt } from './draw.ts';
@@ -19,6 +21,12 @@ export interface WebcamScene {
   box: Box4 | null;
   /** MNIST digits used (the main digit first, then fragments). */
   sources: MnistSample[];
+  /** The digit's coverage alone (0-1, `size * size`), zeros without a digit. */
+  digit: Float32Array;
+  /** The clutter's coverage (fragments and strokes), 0-1. */
+  clutter: Float32Array;
+  /** The canvas window each fragment was drawn in, `[x1, y1, x2, y2]`. */
+  fragments: Box4[];
 }
 
 /** Where and how large a digit lands: centre, height fraction of the canvas, x stretch, rotation. */
@@ -73,31 +81,99 @@ function renderDigit(into: Float32Array, size: number, digit: Float32Array, at: 
   }
 }
 
-/** Fragments of other digits (a window of 25-50% of the digit's side each) and plain strokes, into `clutter`. */
-function drawClutter(rng: Rng, sampler: MnistSampler, size: number, clutter: Float32Array, warp: PointMap, counts: [number, number], sources: MnistSample[]): void {
+/**
+ * Where clutter may not go in a scene with a digit: the digit's visible extent grown by a margin, and how
+ * tall the digit is (fraction of the canvas). Clutter drawn over the digit, or a fragment of a larger
+ * digit beside a small one, makes scenes whose label nobody could read off the image.
+ */
+interface KeepOut {
+  box: Box4;
+  heightFraction: number;
+}
+
+/** Placements tried per clutter item before it is left out. */
+const CLUTTER_TRIES = 8;
+
+const intersects = (a: Box4, b: Box4): boolean => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+
+/** The digit's extent (coverage >= 0.05) grown by 15% of its height (at least 2 pixels), inside the canvas. */
+function keepOutOf(digit: Float32Array, size: number, heightFraction: number): KeepOut | null {
+  const e = maskBox(digit, size, size, 0.05);
+  if (e === null) return null;
+  const m = Math.max(2, Math.round(0.15 * (e[3] - e[1])));
+  return { box: [Math.max(0, e[0] - m), Math.max(0, e[1] - m), Math.min(size, e[2] + m), Math.min(size, e[3] + m)], heightFraction };
+}
+
+/**
+ * Fragments of other digits (a window of 25-50% of the digit's side each) and plain strokes, into
+ * `clutter`. With `keep` (a scene with a digit) every item stays outside `keep.box` (up to CLUTTER_TRIES
+ * placements, then it is left out) and fragments come from digits 50-100% of the digit's height, so the
+ * digit is the largest digit-like shape and no clutter touches it. Without it, as for `none` scenes,
+ * fragments are 15-70% of the frame and go anywhere.
+ */
+function drawClutter(
+  rng: Rng,
+  sampler: MnistSampler,
+  size: number,
+  clutter: Float32Array,
+  warp: PointMap,
+  counts: [number, number],
+  sources: MnistSample[],
+  windows: Box4[],
+  keep: KeepOut | null,
+): void {
   const fragments = rng.int(counts[0] + 1);
   for (let f = 0; f < fragments; f++) {
     const d = sampler.pick(rng);
-    sources.push(d);
-    const at = place(rng, size, digitExtent(d.pixels), rng.uniform(0.15, 0.7));
-    const side = at.scale * 20;
-    const w = Math.max(2, Math.round(side * rng.uniform(0.25, 0.5)));
-    const h = Math.max(2, Math.round(side * rng.uniform(0.25, 0.5)));
-    const x1 = Math.max(0, Math.round(at.cx + rng.uniform(-0.4, 0.4) * side - w / 2));
-    const y1 = Math.max(0, Math.round(at.cy + rng.uniform(-0.4, 0.4) * side - h / 2));
-    renderDigit(clutter, size, d.pixels, at, warp, [x1, y1, Math.min(size, x1 + w), Math.min(size, y1 + h)]);
+    for (let t = 0; t < CLUTTER_TRIES; t++) {
+      const at = place(rng, size, digitExtent(d.pixels), keep ? keep.heightFraction * rng.uniform(0.5, 1) : rng.uniform(0.15, 0.7));
+      const side = at.scale * 20;
+      const w = Math.max(2, Math.round(side * rng.uniform(0.25, 0.5)));
+      const h = Math.max(2, Math.round(side * rng.uniform(0.25, 0.5)));
+      const x1 = Math.max(0, Math.round(at.cx + rng.uniform(-0.4, 0.4) * side - w / 2));
+      const y1 = Math.max(0, Math.round(at.cy + rng.uniform(-0.4, 0.4) * side - h / 2));
+      const window: Box4 = [x1, y1, Math.min(size, x1 + w), Math.min(size, y1 + h)];
+      if (keep && intersects(window, keep.box)) continue;
+      sources.push(d);
+      windows.push(window);
+      renderDigit(clutter, size, d.pixels, at, warp, window);
+      break;
+    }
   }
   const strokes = rng.int(counts[1] + 1);
+  // Strokes are drawn into `probe` inside the keep-out box first; any coverage there rejects the stroke.
+  const probe = keep ? new Float32Array(size * size) : null;
   for (let s = 0; s < strokes; s++) {
-    const points: Pt[] = [];
-    const n = 2 + rng.int(3);
-    let p: Pt = [rng.uniform(0, size), rng.uniform(0, size)];
-    for (let i = 0; i < n; i++) {
-      points.push(p);
-      p = [p[0] + rng.uniform(-0.35, 0.35) * size, p[1] + rng.uniform(-0.35, 0.35) * size];
+    for (let t = 0; t < CLUTTER_TRIES; t++) {
+      const points: Pt[] = [];
+      const n = 2 + rng.int(3);
+      let p: Pt = [rng.uniform(0, size), rng.uniform(0, size)];
+      for (let i = 0; i < n; i++) {
+        points.push(p);
+        p = [p[0] + rng.uniform(-0.35, 0.35) * size, p[1] + rng.uniform(-0.35, 0.35) * size];
+      }
+      const radius = Math.max(0.5, rng.uniform(0.4, 2.2) * (size / 100));
+      if (keep && probe && touches(probe, size, [points], radius, keep.box)) continue;
+      strokeInto(clutter, size, [points], radius);
+      break;
     }
-    strokeInto(clutter, size, [points], Math.max(0.5, rng.uniform(0.4, 2.2) * (size / 100)));
   }
+}
+
+/** Whether a stroke would cover any pixel of `box`; leaves `probe` (scratch, zeros inside `box`) zeroed. */
+function touches(probe: Float32Array, size: number, lines: Pt[][], radius: number, box: Box4): boolean {
+  strokeInto(probe, size, lines, radius, box);
+  let hit = false;
+  for (let y = box[1]; y < box[3]; y++) {
+    for (let x = box[0]; x < box[2]; x++) {
+      const j = y * size + x;
+      if (probe[j] > 0) {
+        hit = true;
+        probe[j] = 0;
+      }
+    }
+  }
+  return hit;
 }
 
 /** Paper and ink colours with a colour cast: dark ink on light paper (70%) or light ink on dark. */
@@ -162,14 +238,18 @@ export function paintWebcamScene(rng: Rng, sampler: MnistSampler, size: number, 
   const warp = perspectiveMap(rng, size, 0.08);
   const digit = new Float32Array(size * size);
   const sources: MnistSample[] = [];
+  let heightFraction = 0;
   if (label !== null) {
     const d = sampler.pick(rng, label);
     sources.push(d);
-    renderDigit(digit, size, d.pixels, place(rng, size, digitExtent(d.pixels), rng.uniform(0.15, 0.7)), warp);
+    heightFraction = rng.uniform(0.15, 0.7);
+    renderDigit(digit, size, d.pixels, place(rng, size, digitExtent(d.pixels), heightFraction), warp);
   }
   const clutter = new Float32Array(size * size);
-  drawClutter(rng, sampler, size, clutter, warp, label === null ? [5, 4] : [3, 3], sources);
+  const fragments: Box4[] = [];
+  const keep = label === null ? null : keepOutOf(digit, size, heightFraction);
+  drawClutter(rng, sampler, size, clutter, warp, label === null ? [5, 4] : [3, 3], sources, fragments, keep);
   const img = paintPaper(rng, size, digit, clutter, label === null ? 0.5 : 0.25);
   const rgb = camera(rng, size, img);
-  return { rgb, size, box: label === null ? null : maskBox(digit, size, size, INK_THRESHOLD), sources };
+  return { rgb, size, box: label === null ? null : maskBox(digit, size, size, INK_THRESHOLD), sources, digit, clutter, fragments };
 }

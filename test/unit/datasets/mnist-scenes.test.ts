@@ -3,6 +3,7 @@ import {
   CLUTTERED_RECIPES,
   generateClutteredLayers,
   generateMnistScene,
+  generateWebcamLayers,
   loadMnistDigits,
   MNIST_RECIPES,
   MnistSampler,
@@ -128,6 +129,32 @@ describe('real-digit scene recipes', () => {
       expect(n.label).toBe(NO_DIGIT);
       expect(n.box).toBeNull();
     }
+  });
+
+  it('webcam clutter never touches the digit and comes from smaller digits, so every label can be read off its scene', () => {
+    // Before this rule 60% of test scenes had clutter inside the digit's ink box, 17% had a tenth or more
+    // of the digit's ink drawn over, and 7% a fragment taller than the digit.
+    let fragments = 0;
+    let strokes = 0;
+    for (const size of [64, 100]) {
+      for (let i = 0; i < 150; i++) {
+        const s = generateWebcamLayers(test, 2016, i, size);
+        const [x1, y1, x2, y2] = s.box!;
+        let overDigit = 0;
+        for (let y = Math.max(0, y1 - 1); y < Math.min(size, y2 + 1); y++) {
+          for (let x = Math.max(0, x1 - 1); x < Math.min(size, x2 + 1); x++) overDigit += s.clutter[y * size + x];
+        }
+        expect(overDigit, `scene ${i} at ${size}px: clutter inside the digit's box`).toBe(0);
+        for (const f of s.fragments) expect(f[3] - f[1], `scene ${i} at ${size}px: a fragment taller than the digit`).toBeLessThanOrEqual(y2 - y1);
+        fragments += s.fragments.length;
+        let outside = 0;
+        for (let j = 0; j < s.clutter.length; j++) outside += s.clutter[j];
+        if (outside > 0 && s.fragments.length === 0) strokes++;
+      }
+    }
+    // The clutter is still there, beside the digit.
+    expect(fragments).toBeGreaterThan(100);
+    expect(strokes).toBeGreaterThan(10);
   });
 
   it('webcam digits span 15-70% of the frame height and come in both polarities', () => {
